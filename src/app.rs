@@ -1,0 +1,255 @@
+//! The commands behind the CLI: load and check input, run, render, and map
+//! the outcome to an [`ExitCode`]. Everything a user sees on the terminal at
+//! the end of a command is printed here.
+
+use crate::cli::{Cli, Command, DemoArgs, FilesArgs, RunArgs};
+use crate::config::{self, model::Document, model::Experiment, model::LoadModel, model::RateShape};
+use crate::exit::ExitCode;
+use crate::report::{self, ConsoleProgress};
+use crate::runner::{self, NoProgress, Progress, RunSettings, StopSignals};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Runs a parsed command line.
+pub fn execute(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Validate(args) => validate(&args),
+        Command::List(args) => list(&args),
+        Command::Run(args) => with_runtime(|| run(args)),
+        Command::Demo(args) => with_runtime(|| demo(args)),
+    }
+}
+
+fn with_runtime<F, Fut>(f: F) -> ExitCode
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = ExitCode>,
+{
+    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt.block_on(f()),
+        Err(e) => {
+            eprintln!("error: could not start the async runtime: {e}");
+            ExitCode::CouldNotRun
+        }
+    }
+}
+
+/// Loads every file, printing all diagnostics of all files.
+fn load_all(files: &[PathBuf]) -> Result<Vec<Document>, ExitCode> {
+    let mut docs = Vec::new();
+    let mut failed = false;
+    for file in files {
+        match config::load_file(file) {
+            Ok(doc) => docs.push(doc),
+            Err(e) => {
+                eprint!("{e}");
+                if !e.to_string().ends_with('\n') {
+                    eprintln!();
+                }
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        Err(ExitCode::InvalidInput)
+    } else {
+        Ok(docs)
+    }
+}
+
+fn validate(args: &FilesArgs) -> ExitCode {
+    let mut code = ExitCode::Passed;
+    for file in &args.files {
+        match config::load_file(file) {
+            Ok(doc) => println!("ok: {}", summary_line(&doc)),
+            Err(e) => {
+                let n = e.diagnostics.len();
+                eprint!("{e}");
+                eprintln!(
+                    "{}: {n} error{}",
+                    file.display(),
+                    if n == 1 { "" } else { "s" }
+                );
+                code = ExitCode::InvalidInput;
+            }
+        }
+    }
+    code
+}
+
+fn summary_line(doc: &Document) -> String {
+    let total: f64 = doc
+        .experiments
+        .iter()
+        .map(|e| e.total_duration().as_secs_f64())
+        .sum();
+    match &doc.suite {
+        Some(s) => format!(
+            "{}: suite `{}` with {} experiment{}, {:.0}s of load",
+            doc.source.display(),
+            s.name,
+            doc.experiments.len(),
+            if doc.experiments.len() == 1 { "" } else { "s" },
+            total
+        ),
+        None => {
+            let e = doc.experiments.first();
+            format!(
+                "{}: experiment `{}`, {} phase{}, {:.0}s, {}",
+                doc.source.display(),
+                e.map_or("", |e| e.name.as_str()),
+                e.map_or(0, |e| e.phases.len()),
+                if e.map_or(0, |e| e.phases.len()) == 1 { "" } else { "s" },
+                total,
+                e.map_or(String::new(), |e| load_text(e))
+            )
+        }
+    }
+}
+
+fn load_text(e: &Experiment) -> String {
+    match &e.load.model {
+        LoadModel::Open { rate: RateShape::Constant(r), .. } => format!("open model {r}/s"),
+        LoadModel::Open { rate: RateShape::Ramp { from, to, over }, .. } => {
+            format!("open model {from}→{to}/s over {}", config::units::format_duration(*over))
+        }
+        LoadModel::Closed { concurrency } => format!("closed model, {concurrency} workers"),
+    }
+}
+
+fn list(args: &FilesArgs) -> ExitCode {
+    let docs = match load_all(&args.files) {
+        Ok(d) => d,
+        Err(code) => return code,
+    };
+    let mut total = 0.0;
+    for doc in &docs {
+        if let Some(s) = &doc.suite {
+            println!("suite {} ({})", s.name, doc.source.display());
+        }
+        for e in &doc.experiments {
+            let secs = e.total_duration().as_secs_f64();
+            total += secs;
+            let tags = if e.tags.is_empty() { String::new() } else { format!(" [{}]", e.tags.join(", ")) };
+            println!("  {}{}  {:.0}s, {}", e.name, tags, secs, load_text(e));
+            for p in &e.phases {
+                let faults = if p.inject.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {} fault{}", p.inject.len(), if p.inject.len() == 1 { "" } else { "s" })
+                };
+                let expects: Vec<String> = p.expect.iter().map(|t| format!("{} {}", t.metric.key(), t.source)).collect();
+                println!(
+                    "    - {} {}{}{}",
+                    p.name,
+                    config::units::format_duration(p.duration),
+                    faults,
+                    if expects.is_empty() { String::new() } else { format!("; expect {}", expects.join(", ")) }
+                );
+            }
+        }
+    }
+    println!("total: {total:.0}s of load");
+    ExitCode::Passed
+}
+
+async fn run(args: RunArgs) -> ExitCode {
+    let docs = match load_all(&args.files) {
+        Ok(d) => d,
+        Err(code) => return code,
+    };
+    let mut experiments: Vec<Experiment> = docs.iter().flat_map(|d| d.experiments.iter().cloned()).collect();
+    if let Some(pattern) = &args.only {
+        let available: Vec<String> = experiments.iter().map(|e| e.name.clone()).collect();
+        experiments.retain(|e| crate::glob::matches(pattern, &e.name));
+        if experiments.is_empty() {
+            eprintln!(
+                "error: --only `{pattern}` matches no experiment (available: {})",
+                available.join(", ")
+            );
+            return ExitCode::InvalidInput;
+        }
+    }
+    let name = run_name(&docs, &experiments);
+    let out_dir = args.out.clone().unwrap_or_else(|| default_out_dir(&name));
+    let json_path = args.json.clone().unwrap_or_else(|| out_dir.join("report.json"));
+    if let Err(e) = std::fs::create_dir_all(&out_dir) {
+        eprintln!("error: cannot create output folder {}: {e}", out_dir.display());
+        return ExitCode::InvalidInput;
+    }
+    let seed = args.seed.unwrap_or_else(random_seed);
+    let signals = StopSignals::new();
+    if let Err(e) = signals.install() {
+        eprintln!("error: cannot install signal handlers: {e}");
+        return ExitCode::CouldNotRun;
+    }
+    let progress: Arc<dyn Progress> = if args.quiet { Arc::new(NoProgress) } else { Arc::new(ConsoleProgress::new()) };
+    if !args.quiet {
+        eprintln!("faultline {}: {} experiment(s), seed {seed}, output {}", env!("CARGO_PKG_VERSION"), experiments.len(), out_dir.display());
+    }
+    let settings = RunSettings {
+        seed,
+        out_dir: out_dir.clone(),
+        files: args.files.iter().map(|f| f.display().to_string()).collect(),
+    };
+    let report = runner::run(&experiments, &settings, &signals, progress).await;
+    let json_text = json_path.display().to_string();
+    let written = report::json::write(&report, &json_path);
+    if let Err(e) = &written {
+        eprintln!("error: cannot write the JSON report to {json_text}: {e}");
+    }
+    let text = report::console::render(&report, written.is_ok().then_some(json_text.as_str()));
+    if args.quiet {
+        if report.rollback_failed {
+            eprint!("{}", report::console::rollback_banner(&report));
+        }
+        if let Some(last) = text.lines().last() {
+            println!("{last}");
+        }
+    } else {
+        print!("{text}");
+    }
+    ExitCode::from_report_code(report.exit_code)
+}
+
+fn run_name(docs: &[Document], experiments: &[Experiment]) -> String {
+    match (docs, experiments) {
+        ([doc], _) if doc.suite.is_some() => doc.suite.as_ref().map_or("run".into(), |s| s.name.clone()),
+        (_, [one]) => one.name.clone(),
+        _ => "run".into(),
+    }
+}
+
+fn default_out_dir(name: &str) -> PathBuf {
+    let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+        .to_string()
+        .replace([':', '-'], "");
+    Path::new("reports").join(format!("{stamp}-{}", runner::sanitize(name)))
+}
+
+fn random_seed() -> u64 {
+    use std::hash::BuildHasher;
+    // RandomState is seeded from the OS; hashing the time adds run-to-run variety.
+    std::collections::hash_map::RandomState::new().hash_one(std::time::SystemTime::now())
+}
+
+async fn demo(args: DemoArgs) -> ExitCode {
+    let latency = match config::units::parse_duration(&args.payments_latency) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: --payments-latency: {e}");
+            return ExitCode::InvalidInput;
+        }
+    };
+    let opts = config::model::DemoOptions {
+        payments_latency: latency,
+        ..Default::default()
+    };
+    match crate::demo::run_foreground(opts, args.seed).await {
+        Ok(()) => ExitCode::Passed,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::CouldNotRun
+        }
+    }
+}

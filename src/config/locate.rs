@@ -1,0 +1,603 @@
+//! Where things are in a YAML file: an index from document paths
+//! (`phases[1].duration`) to line and column.
+//!
+//! serde_yaml's `Value` carries no positions, so after it has accepted the
+//! syntax we walk the same text once more with yaml-rust2's marked event
+//! parser and remember where every key and value starts. The two parsers can
+//! disagree on exotic input; the index is then partial and a diagnostic falls
+//! back to the nearest known ancestor, or to no position at all.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::path::PathBuf;
+
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::scanner::{Marker, TScalarStyle};
+
+use super::diagnostics::{Diagnostic, Snippet};
+
+/// A path into a YAML document: keys and list indices from the root.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct YamlPath(Vec<Seg>);
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+impl YamlPath {
+    pub fn root() -> Self {
+        YamlPath(Vec::new())
+    }
+
+    pub fn key(&self, key: &str) -> Self {
+        let mut segs = self.0.clone();
+        segs.push(Seg::Key(key.to_string()));
+        YamlPath(segs)
+    }
+
+    pub fn index(&self, index: usize) -> Self {
+        let mut segs = self.0.clone();
+        segs.push(Seg::Index(index));
+        YamlPath(segs)
+    }
+
+    pub fn push(&mut self, seg: Seg) {
+        self.0.push(seg);
+    }
+
+    pub fn segments(&self) -> &[Seg] {
+        &self.0
+    }
+
+    pub fn last(&self) -> Option<&Seg> {
+        self.0.last()
+    }
+
+    /// The parent path; the root is its own parent.
+    pub fn parent(&self) -> Self {
+        let mut segs = self.0.clone();
+        segs.pop();
+        YamlPath(segs)
+    }
+
+    pub fn is_root(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// This path and every ancestor, nearest first, ending with the root.
+    fn ancestors(&self) -> impl Iterator<Item = YamlPath> + '_ {
+        (0..=self.0.len()).rev().map(|n| YamlPath(self.0[..n].to_vec()))
+    }
+}
+
+impl fmt::Display for YamlPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, seg) in self.0.iter().enumerate() {
+            match seg {
+                Seg::Index(index) => write!(f, "[{index}]")?,
+                Seg::Key(key) => {
+                    if i > 0 {
+                        f.write_str(".")?;
+                    }
+                    // Quote keys that would read ambiguously, like `p99.9`.
+                    let plain = !key.is_empty()
+                        && key
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+                    if plain {
+                        f.write_str(key)?;
+                    } else {
+                        write!(f, "{key:?}")?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A 1-based position and how many characters the node spans on its first line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    pub line: usize,
+    pub column: usize,
+    pub len: usize,
+}
+
+/// Positions of keys and values by path, for the first document of a file.
+#[derive(Debug, Default)]
+pub struct Locator {
+    keys: HashMap<YamlPath, Span>,
+    values: HashMap<YamlPath, Span>,
+    /// Second and later occurrences of a key within one mapping.
+    duplicates: Vec<(String, Span)>,
+    /// Where a second document starts, if there is one.
+    second_document: Option<Span>,
+}
+
+impl Locator {
+    /// Indexes `source`. Never fails: on a parse error the index holds
+    /// everything before it.
+    pub fn build(source: &str) -> Locator {
+        let lines: Vec<&str> = source_lines(source);
+        let mut builder = Builder {
+            lines: &lines,
+            stack: Vec::new(),
+            out: Locator::default(),
+            documents: 0,
+        };
+        // A panic in a third-party parser must not take the process down: a
+        // missing index only costs positions. The Err itself is ignored for
+        // the same reason (serde_yaml has already judged the syntax).
+        let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _ = Parser::new_from_str(source).load(&mut builder, true);
+            builder.out
+        }));
+        parsed.unwrap_or_default()
+    }
+
+    pub fn key(&self, path: &YamlPath) -> Option<Span> {
+        self.keys.get(path).copied()
+    }
+
+    pub fn value(&self, path: &YamlPath) -> Option<Span> {
+        self.values.get(path).copied()
+    }
+
+    /// The position of a repeated key named `key`, for serde_yaml's
+    /// "duplicate entry" error, which itself points at the mapping.
+    pub fn duplicate(&self, key: &str) -> Option<Span> {
+        self.duplicates.iter().find(|(k, _)| k == key).map(|(_, s)| *s)
+    }
+
+    pub fn second_document(&self) -> Option<Span> {
+        self.second_document
+    }
+}
+
+fn source_lines(source: &str) -> Vec<&str> {
+    source
+        .split('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .collect()
+}
+
+/// Complex (non-scalar) keys are indexed under this, which no real path matches.
+const COMPLEX_KEY: &str = "\u{0}complex key";
+
+enum Frame {
+    Map {
+        path: YamlPath,
+        /// The key whose value comes next; `None` while a key is expected.
+        key: Option<String>,
+        seen: HashSet<String>,
+        /// Block mappings are reported by yaml-rust2 at an odd position, so
+        /// their own position is taken from their first key instead.
+        block: bool,
+    },
+    Seq {
+        path: YamlPath,
+        next: usize,
+    },
+    /// Inside a mapping or list used as a key; `depth` counts nested collections.
+    Skip {
+        depth: usize,
+    },
+}
+
+enum Place {
+    Key,
+    Value(YamlPath),
+    Skip,
+}
+
+struct Builder<'s> {
+    lines: &'s [&'s str],
+    stack: Vec<Frame>,
+    out: Locator,
+    documents: usize,
+}
+
+impl Builder<'_> {
+    fn place(&mut self) -> Place {
+        match self.stack.last_mut() {
+            None => Place::Value(YamlPath::root()),
+            Some(Frame::Skip { .. }) => Place::Skip,
+            Some(Frame::Map { path, key, .. }) => match key.take() {
+                None => Place::Key,
+                Some(k) => Place::Value(path.key(&k)),
+            },
+            Some(Frame::Seq { path, next }) => {
+                let p = path.index(*next);
+                *next += 1;
+                Place::Value(p)
+            }
+        }
+    }
+
+    fn scalar(&mut self, value: &str, style: TScalarStyle, mark: Marker) {
+        let span = self.span(mark, |rest| scalar_len(rest, value, style));
+        match self.place() {
+            Place::Skip => {}
+            Place::Value(path) => {
+                self.out.values.insert(path, span);
+            }
+            Place::Key => {
+                if let Some(Frame::Map { path, key, seen, block }) = self.stack.last_mut() {
+                    if seen.is_empty() && *block {
+                        self.out.values.insert(path.clone(), span);
+                    }
+                    if seen.insert(value.to_string()) {
+                        self.out.keys.insert(path.key(value), span);
+                    } else {
+                        self.out.duplicates.push((value.to_string(), span));
+                    }
+                    *key = Some(value.to_string());
+                }
+            }
+        }
+    }
+
+    fn alias(&mut self, mark: Marker) {
+        let span = self.span(mark, |rest| {
+            1 + rest
+                .chars()
+                .skip(1)
+                .take_while(|c| !c.is_whitespace() && !",[]{}".contains(*c))
+                .count()
+        });
+        if let Place::Value(path) = self.place() {
+            self.out.values.insert(path, span);
+        }
+    }
+
+    fn open(&mut self, mapping: bool, mark: Marker) {
+        if let Some(Frame::Skip { depth }) = self.stack.last_mut() {
+            *depth += 1;
+            return;
+        }
+        let flow = self.char_at(mark) == Some(if mapping { '{' } else { '[' });
+        match self.place() {
+            Place::Skip => {}
+            Place::Key => self.stack.push(Frame::Skip { depth: 0 }),
+            Place::Value(path) => {
+                self.out.values.insert(path.clone(), self.span(mark, |_| 1));
+                self.stack.push(if mapping {
+                    Frame::Map {
+                        path,
+                        key: None,
+                        seen: HashSet::new(),
+                        block: !flow,
+                    }
+                } else {
+                    Frame::Seq { path, next: 0 }
+                });
+            }
+        }
+    }
+
+    fn close(&mut self) {
+        if let Some(Frame::Skip { depth }) = self.stack.last_mut() {
+            if *depth > 0 {
+                *depth -= 1;
+                return;
+            }
+            self.stack.pop();
+            if let Some(Frame::Map { key, .. }) = self.stack.last_mut() {
+                *key = Some(COMPLEX_KEY.to_string());
+            }
+            return;
+        }
+        self.stack.pop();
+    }
+
+    /// The text of the mark's line from the mark's column on.
+    fn rest_of_line(&self, mark: Marker) -> &str {
+        let line = mark
+            .line()
+            .checked_sub(1)
+            .and_then(|i| self.lines.get(i))
+            .copied()
+            .unwrap_or("");
+        match line.char_indices().nth(mark.col()) {
+            Some((byte, _)) => &line[byte..],
+            None => "",
+        }
+    }
+
+    fn char_at(&self, mark: Marker) -> Option<char> {
+        self.rest_of_line(mark).chars().next()
+    }
+
+    fn span(&self, mark: Marker, len: impl FnOnce(&str) -> usize) -> Span {
+        let rest = self.rest_of_line(mark);
+        let available = rest.chars().count().max(1);
+        Span {
+            line: mark.line(),
+            column: mark.col() + 1,
+            len: len(rest).clamp(1, available),
+        }
+    }
+}
+
+impl MarkedEventReceiver for Builder<'_> {
+    fn on_event(&mut self, event: Event, mark: Marker) {
+        if let Event::DocumentStart = event {
+            self.documents += 1;
+            if self.documents == 2 {
+                self.out.second_document = Some(self.span(mark, |_| 3));
+            }
+            return;
+        }
+        // Only the first document is configuration; a second is an error anyway.
+        if self.documents > 1 {
+            return;
+        }
+        match event {
+            Event::Scalar(value, style, _, _) => self.scalar(&value, style, mark),
+            Event::Alias(_) => self.alias(mark),
+            Event::MappingStart(..) => self.open(true, mark),
+            Event::SequenceStart(..) => self.open(false, mark),
+            Event::MappingEnd | Event::SequenceEnd => self.close(),
+            _ => {}
+        }
+    }
+}
+
+/// How many characters of `rest` (which starts at the scalar) the scalar covers
+/// on its first line.
+fn scalar_len(rest: &str, value: &str, style: TScalarStyle) -> usize {
+    match style {
+        TScalarStyle::Plain => value.chars().take_while(|&c| c != '\n').count(),
+        TScalarStyle::SingleQuoted => quoted_len(rest, '\''),
+        TScalarStyle::DoubleQuoted => quoted_len(rest, '"'),
+        // Block scalars: point at the `|` or `>` indicator.
+        _ => 1,
+    }
+}
+
+/// Length of a quoted scalar in the source, quotes included, up to the end of the line.
+fn quoted_len(rest: &str, quote: char) -> usize {
+    let mut chars = rest.chars().skip(1).peekable();
+    let mut len = 1;
+    while let Some(c) = chars.next() {
+        len += 1;
+        if quote == '"' && c == '\\' {
+            if chars.next().is_some() {
+                len += 1;
+            }
+        } else if c == quote {
+            // '' is an escaped quote inside single quotes.
+            if quote == '\'' && chars.peek() == Some(&'\'') {
+                chars.next();
+                len += 1;
+            } else {
+                return len;
+            }
+        }
+    }
+    len
+}
+
+/// Everything known about one input file: its text, the position index, and
+/// which paths were cut from the document after an error.
+#[derive(Debug)]
+pub struct SourceFile {
+    pub path: PathBuf,
+    pub text: String,
+    pub locator: Locator,
+    /// Paths where a "missing field" report would be noise: the node was
+    /// removed after an error, or the user wrote a misspelling of this key.
+    pub suppressed: HashSet<YamlPath>,
+}
+
+impl SourceFile {
+    pub fn new(path: impl Into<PathBuf>, text: impl Into<String>) -> Self {
+        SourceFile {
+            path: path.into(),
+            text: text.into(),
+            locator: Locator::default(),
+            suppressed: HashSet::new(),
+        }
+    }
+
+    /// Builds the position index; call once the text is known to be valid YAML.
+    pub fn index(&mut self) {
+        self.locator = Locator::build(&self.text);
+    }
+
+    /// True when `path` or one of its ancestors was cut after an earlier error.
+    pub fn is_suppressed(&self, path: &YamlPath) -> bool {
+        path.ancestors().any(|p| self.suppressed.contains(&p))
+    }
+
+    /// A diagnostic shown under `path`, pointing at `span` when known.
+    pub fn diagnostic(&self, path: &YamlPath, span: Option<Span>, message: impl Into<String>) -> Diagnostic {
+        let d = Diagnostic::new(self.path.clone(), path.to_string(), message);
+        match span {
+            None => d,
+            Some(span) => {
+                let snippet = source_lines(&self.text)
+                    .get(span.line.wrapping_sub(1))
+                    .map(|text| Snippet {
+                        text: text.to_string(),
+                        len: span.len,
+                    });
+                d.at(span.line, span.column, snippet)
+            }
+        }
+    }
+
+    /// The value at `path`, else its key, else the nearest indexed ancestor
+    /// (paths under an alias or a merge key are not in the text).
+    pub fn value_span(&self, path: &YamlPath) -> Option<Span> {
+        self.locator
+            .value(path)
+            .or_else(|| self.locator.key(path))
+            .or_else(|| {
+                path.ancestors()
+                    .skip(1)
+                    .filter(|p| !p.is_root())
+                    .find_map(|p| self.locator.value(&p))
+            })
+    }
+
+    /// The key at `path`, else wherever its value is.
+    pub fn key_span(&self, path: &YamlPath) -> Option<Span> {
+        self.locator.key(path).or_else(|| self.value_span(path))
+    }
+
+    /// Where to point when a field is missing from the mapping at `path`: at
+    /// the mapping's own key (`load:`), or at the list item (`- name: ...`).
+    pub fn mapping_span(&self, path: &YamlPath) -> Option<Span> {
+        match path.last() {
+            None => None,
+            Some(Seg::Key(_)) => self.key_span(path),
+            Some(Seg::Index(_)) => self.value_span(path),
+        }
+    }
+}
+
+/// A node of a parsed document: the file it is in and its path there.
+/// Validation reports against nodes, so pieces merged from a suite's defaults
+/// still point into the suite file.
+#[derive(Debug, Clone)]
+pub struct Node<'a> {
+    pub file: &'a SourceFile,
+    pub path: YamlPath,
+}
+
+impl<'a> Node<'a> {
+    pub fn root(file: &'a SourceFile) -> Self {
+        Node {
+            file,
+            path: YamlPath::root(),
+        }
+    }
+
+    pub fn at(&self, key: &str) -> Node<'a> {
+        Node {
+            file: self.file,
+            path: self.path.key(key),
+        }
+    }
+
+    pub fn item(&self, index: usize) -> Node<'a> {
+        Node {
+            file: self.file,
+            path: self.path.index(index),
+        }
+    }
+
+    /// A problem with this node's value.
+    pub fn error(&self, message: impl Into<String>) -> Diagnostic {
+        self.file
+            .diagnostic(&self.path, self.file.value_span(&self.path), message)
+    }
+
+    /// A problem with this node's key (e.g. an unknown metric name), shown
+    /// under the parent mapping.
+    pub fn key_error(&self, message: impl Into<String>) -> Diagnostic {
+        self.file
+            .diagnostic(&self.path.parent(), self.file.key_span(&self.path), message)
+    }
+
+    /// `field` is missing from this mapping; `None` when an earlier error
+    /// explains its absence.
+    pub fn missing(&self, field: &str, message: impl Into<String>) -> Option<Diagnostic> {
+        if self.file.is_suppressed(&self.path.key(field)) {
+            return None;
+        }
+        Some(
+            self.file
+                .diagnostic(&self.path, self.file.mapping_span(&self.path), message),
+        )
+    }
+
+    /// True when this node was cut after an earlier error.
+    pub fn is_suppressed(&self) -> bool {
+        self.file.is_suppressed(&self.path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(segs: &[&str]) -> YamlPath {
+        let mut path = YamlPath::root();
+        for s in segs {
+            match s.parse::<usize>() {
+                Ok(i) => path = path.index(i),
+                Err(_) => path = path.key(s),
+            }
+        }
+        path
+    }
+
+    const DOC: &str = "name: x
+phases:
+  - name: a
+    durration: 5s
+  - {name: \"b c\", duration: 'fast'}
+expect:
+  \"p99.9\": < 1s
+anchor: &a [1, 2]
+alias: *a
+";
+
+    #[test]
+    fn keys_and_values_are_found_by_path() {
+        let loc = Locator::build(DOC);
+        let cases: &[(&str, &[&str], bool, (usize, usize, usize))] = &[
+            ("a top-level key", &["name"], true, (1, 1, 4)),
+            ("a top-level value", &["name"], false, (1, 7, 1)),
+            ("a key in a block list item", &["phases", "0", "durration"], true, (4, 5, 9)),
+            ("a block list item points at its first key", &["phases", "0"], false, (3, 5, 4)),
+            ("a flow mapping points at its brace", &["phases", "1"], false, (5, 5, 1)),
+            ("a double-quoted value spans its quotes", &["phases", "1", "name"], false, (5, 12, 5)),
+            ("a single-quoted value spans its quotes", &["phases", "1", "duration"], false, (5, 27, 6)),
+            ("a quoted key with a dot", &["expect", "p99.9"], true, (7, 3, 7)),
+            ("an alias spans its name", &["alias"], false, (9, 8, 2)),
+            ("an item of a flow list", &["anchor", "1"], false, (8, 13, 1)),
+        ];
+        for (case, path, key, (line, column, len)) in cases {
+            let path = p(path);
+            let got = if *key { loc.key(&path) } else { loc.value(&path) };
+            assert_eq!(got, Some(Span { line: *line, column: *column, len: *len }), "{case}");
+        }
+    }
+
+    #[test]
+    fn paths_display_with_quoted_dotted_keys() {
+        assert_eq!(p(&["phases", "1", "expect", "p99.9"]).to_string(), "phases[1].expect.\"p99.9\"");
+        assert_eq!(p(&["load", "rate"]).to_string(), "load.rate");
+        assert_eq!(YamlPath::root().to_string(), "");
+    }
+
+    #[test]
+    fn positions_fall_back_to_the_nearest_known_ancestor() {
+        let file = SourceFile {
+            locator: Locator::build(DOC),
+            ..SourceFile::new("x.yaml", DOC)
+        };
+        // `alias[0]` only exists after alias expansion.
+        let span = file.value_span(&p(&["alias", "0"]));
+        assert_eq!(span.map(|s| s.line), Some(9));
+    }
+
+    #[test]
+    fn duplicates_and_extra_documents_are_recorded() {
+        let loc = Locator::build("a: 1\nb: 2\na: 3\n---\nc: 4\n");
+        assert_eq!(loc.duplicate("a").map(|s| s.line), Some(3));
+        assert_eq!(loc.second_document().map(|s| s.line), Some(4));
+    }
+
+    #[test]
+    fn complex_keys_do_not_confuse_the_index() {
+        let loc = Locator::build("? [a, b]\n: 1\nname: x\n");
+        assert_eq!(loc.value(&p(&["name"])).map(|s| s.line), Some(3));
+    }
+}

@@ -1,0 +1,2 @@
+//! The YAML model: parsing, validation and the validated types.
+pub mod model;

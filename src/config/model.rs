@@ -1,0 +1,292 @@
+//! The validated experiment model: what the rest of faultline consumes.
+//!
+//! Everything here has already been checked by [`super::validate`]: durations
+//! are positive, rates are finite and non-zero, thresholds name known metrics.
+//! Nothing downstream re-validates; nothing here knows about YAML.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// One file's worth of work: a single experiment, or a suite of them.
+#[derive(Debug, Clone)]
+pub struct Document {
+    /// The file this document was read from.
+    pub source: PathBuf,
+    /// Present when the file is a suite.
+    pub suite: Option<SuiteInfo>,
+    /// Experiments in run order (a single one for an experiment file).
+    pub experiments: Vec<Experiment>,
+}
+
+/// Metadata of a suite file.
+#[derive(Debug, Clone)]
+pub struct SuiteInfo {
+    pub name: String,
+    pub description: Option<String>,
+    pub tags: Vec<String>,
+}
+
+/// A validated experiment: a target, one load stream, and phases that slice it in time.
+#[derive(Debug, Clone)]
+pub struct Experiment {
+    pub name: String,
+    pub description: Option<String>,
+    /// The experiment's own tags plus its suite's.
+    pub tags: Vec<String>,
+    /// The experiment file (for suites, the referenced file).
+    pub source: PathBuf,
+    pub target: Target,
+    pub load: Load,
+    pub phases: Vec<Phase>,
+}
+
+impl Experiment {
+    /// Sum of all phase durations: how long the load stream runs.
+    pub fn total_duration(&self) -> Duration {
+        self.phases.iter().map(|p| p.duration).sum()
+    }
+}
+
+/// The system under test and how to know it is ready.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub kind: TargetKind,
+    /// Readiness check; always present for `command` targets.
+    pub ready: Option<Ready>,
+}
+
+#[derive(Debug, Clone)]
+pub enum TargetKind {
+    /// Start the embedded demo system in-process.
+    Demo(DemoOptions),
+    /// A system that is already running at this base URL.
+    Url(http::Uri),
+    /// Start a local process (via `sh -c`), then talk to it at `url`.
+    Command { command: String, url: http::Uri },
+}
+
+/// Knobs of the embedded demo system.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DemoOptions {
+    /// Service time of `payments` per call.
+    pub payments_latency: Duration,
+    /// The frontend's per-call timeout to `payments`.
+    pub payments_timeout: Duration,
+}
+
+impl Default for DemoOptions {
+    fn default() -> Self {
+        Self {
+            payments_latency: Duration::from_millis(2),
+            payments_timeout: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Poll `GET path` until it answers 2xx or `timeout` passes.
+#[derive(Debug, Clone)]
+pub struct Ready {
+    pub path: String,
+    pub timeout: Duration,
+    pub interval: Duration,
+}
+
+/// The one load stream of an experiment.
+#[derive(Debug, Clone)]
+pub struct Load {
+    pub model: LoadModel,
+    /// Per-request timeout; an expired request is a `timeout` error.
+    pub timeout: Duration,
+    /// Weighted request mix (never empty).
+    pub requests: Vec<RequestSpec>,
+}
+
+#[derive(Debug, Clone)]
+pub enum LoadModel {
+    /// Constant (or ramped) arrival rate; latency measured from the scheduled send time.
+    Open {
+        rate: RateShape,
+        /// Cap on concurrent requests; beyond it requests queue (and count as late).
+        max_in_flight: usize,
+    },
+    /// N workers sending back to back.
+    Closed { concurrency: usize },
+}
+
+/// Requests per second over time, from the start of the load stream.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RateShape {
+    Constant(f64),
+    /// Linear ramp from `from` to `to` over `over`, then constant at `to`.
+    Ramp { from: f64, to: f64, over: Duration },
+}
+
+/// One entry of the request mix.
+#[derive(Debug, Clone)]
+pub struct RequestSpec {
+    /// Display name, defaults to `METHOD path`.
+    pub name: String,
+    pub method: http::Method,
+    /// Path and query, starting with `/`.
+    pub path: String,
+    pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
+    pub body: Option<bytes::Bytes>,
+    pub weight: u32,
+    /// Statuses that count as success; `None` means 2xx and 3xx.
+    pub expect_status: Option<Vec<StatusMatch>>,
+}
+
+/// An accepted status: an exact code or a class like `2xx`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusMatch {
+    Exact(u16),
+    /// The hundreds digit: `Class(4)` is `4xx`.
+    Class(u16),
+}
+
+impl StatusMatch {
+    pub fn matches(self, status: u16) -> bool {
+        match self {
+            StatusMatch::Exact(code) => code == status,
+            StatusMatch::Class(class) => status / 100 == class,
+        }
+    }
+}
+
+/// A time slice of the load stream, with faults and expectations.
+#[derive(Debug, Clone)]
+pub struct Phase {
+    pub name: String,
+    pub duration: Duration,
+    /// Faults applied at phase start and removed at phase end.
+    pub inject: Vec<FaultSpec>,
+    /// Thresholds evaluated on this phase's samples.
+    pub expect: Vec<Threshold>,
+    /// A threshold over fewer samples fails with "no data".
+    pub min_samples: u64,
+}
+
+/// A fault as written in `inject`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FaultSpec {
+    /// Run a shell command at phase start and (optionally) another at phase end.
+    Command(CommandFault),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandFault {
+    /// Shell command run (via `sh -c`) when the fault is applied.
+    pub run: String,
+    /// Shell command run when the fault is removed.
+    pub rollback: Option<String>,
+    /// Limit for each command.
+    pub timeout: Duration,
+}
+
+/// `metric op value`, e.g. `p99 < 100ms`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Threshold {
+    pub metric: Metric,
+    pub op: CmpOp,
+    /// In the metric's unit: milliseconds for latencies, a fraction (0..1) for
+    /// error_rate, requests/s for rate, a count for requests.
+    pub value: f64,
+    /// The threshold as the user wrote it, e.g. `< 100ms`.
+    pub source: String,
+}
+
+/// Metrics a threshold can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Metric {
+    P50,
+    P90,
+    P95,
+    P99,
+    P999,
+    Max,
+    Mean,
+    ErrorRate,
+    Rate,
+    Requests,
+}
+
+impl Metric {
+    /// Every metric, in display order.
+    pub const ALL: [Metric; 10] = [
+        Metric::P50,
+        Metric::P90,
+        Metric::P95,
+        Metric::P99,
+        Metric::P999,
+        Metric::Max,
+        Metric::Mean,
+        Metric::ErrorRate,
+        Metric::Rate,
+        Metric::Requests,
+    ];
+
+    /// The YAML key (`p99`, `error_rate`, ...).
+    pub fn key(self) -> &'static str {
+        match self {
+            Metric::P50 => "p50",
+            Metric::P90 => "p90",
+            Metric::P95 => "p95",
+            Metric::P99 => "p99",
+            Metric::P999 => "p99.9",
+            Metric::Max => "max",
+            Metric::Mean => "mean",
+            Metric::ErrorRate => "error_rate",
+            Metric::Rate => "rate",
+            Metric::Requests => "requests",
+        }
+    }
+
+    pub fn from_key(key: &str) -> Option<Metric> {
+        Metric::ALL.into_iter().find(|m| m.key() == key)
+    }
+
+    pub fn unit(self) -> MetricUnit {
+        match self {
+            Metric::ErrorRate => MetricUnit::Fraction,
+            Metric::Rate => MetricUnit::PerSecond,
+            Metric::Requests => MetricUnit::Count,
+            _ => MetricUnit::Millis,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricUnit {
+    Millis,
+    Fraction,
+    PerSecond,
+    Count,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CmpOp {
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl CmpOp {
+    pub fn holds(self, observed: f64, bound: f64) -> bool {
+        match self {
+            CmpOp::Lt => observed < bound,
+            CmpOp::Le => observed <= bound,
+            CmpOp::Gt => observed > bound,
+            CmpOp::Ge => observed >= bound,
+        }
+    }
+
+    pub fn symbol(self) -> &'static str {
+        match self {
+            CmpOp::Lt => "<",
+            CmpOp::Le => "<=",
+            CmpOp::Gt => ">",
+            CmpOp::Ge => ">=",
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! Serde mirror of the YAML files, before any meaning is checked.
+//!
+//! The shapes here decide only what may appear where (`deny_unknown_fields`
+//! everywhere, so typos are caught). Everything else is deliberately loose so
+//! that [`super::validate`] can report it with a precise message:
+//!
+//! - every field is an `Option`: a missing field is reported by validation
+//!   with the field's meaning ("missing `target` (required unless ...)"), not
+//!   as serde's bare "missing field";
+//! - unit-bearing leaves (durations, thresholds) are kept as a [`Scalar`], so
+//!   `5` and `5s` and `fast` all reach the same duration parser;
+//! - lists are [`List`]s of `Option`s, so [`super::decode`] can blank out a
+//!   bad item without shifting the indices of the items after it.
+
+use std::fmt;
+
+use serde::de::{self, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+
+/// A leaf parsed later by [`super::units`] (a duration, a threshold, a status).
+pub type Scalar = serde_yaml::Value;
+
+/// A list whose bad items are blanked (`None`) rather than removed.
+pub type List<T> = Vec<Option<T>>;
+
+/// A suite file: a mapping with an `experiments` key.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSuite {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub tags: Option<List<String>>,
+    pub defaults: Option<RawDefaults>,
+    /// Experiment files, relative to the suite file.
+    pub experiments: Option<List<String>>,
+}
+
+/// What a suite lends to experiments that do not set it themselves.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDefaults {
+    pub target: Option<RawTarget>,
+    pub load: Option<RawLoad>,
+}
+
+/// An experiment file: a mapping without an `experiments` key.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExperiment {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub tags: Option<List<String>>,
+    pub min_samples: Option<u64>,
+    pub target: Option<RawTarget>,
+    pub load: Option<RawLoad>,
+    pub phases: Option<List<RawPhase>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTarget {
+    /// `Some(None)` for a bare `demo:`, which means "the demo with defaults".
+    #[serde(default, deserialize_with = "present")]
+    pub demo: Option<Option<RawDemo>>,
+    pub url: Option<String>,
+    pub command: Option<String>,
+    pub ready: Option<RawReady>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDemo {
+    pub payments_latency: Option<Scalar>,
+    pub payments_timeout: Option<Scalar>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReady {
+    pub path: Option<String>,
+    pub timeout: Option<Scalar>,
+    pub interval: Option<Scalar>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLoad {
+    pub rate: Option<RawRate>,
+    pub concurrency: Option<u64>,
+    pub max_in_flight: Option<u64>,
+    pub timeout: Option<Scalar>,
+    pub requests: Option<List<RawRequest>>,
+}
+
+/// `rate: 200` or `rate: { from: 10, to: 500, over: 30s }`.
+#[derive(Debug)]
+pub enum RawRate {
+    Constant(f64),
+    Ramp(RawRamp),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRamp {
+    pub from: Option<f64>,
+    pub to: Option<f64>,
+    pub over: Option<Scalar>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRequest {
+    pub name: Option<String>,
+    pub method: Option<String>,
+    pub path: Option<String>,
+    /// Kept as YAML so keys and values can be checked (and located) one by one.
+    pub headers: Option<serde_yaml::Mapping>,
+    pub body: Option<String>,
+    pub weight: Option<u64>,
+    /// Integers (`404`) or classes (`2xx`).
+    pub expect_status: Option<Vec<Scalar>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPhase {
+    pub name: Option<String>,
+    pub duration: Option<Scalar>,
+    pub min_samples: Option<u64>,
+    /// Metric name → threshold; kept as YAML so an unknown metric gets a
+    /// did-you-mean against the metric catalogue.
+    pub expect: Option<serde_yaml::Mapping>,
+    pub inject: Option<List<RawFault>>,
+}
+
+/// A fault in `inject`, chosen by its `type`. Adding a fault kind is one
+/// variant here and one arm in [`super::validate`].
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum RawFault {
+    Command(RawCommandFault),
+}
+
+impl RawFault {
+    /// Every `type` a fault may have, for messages.
+    pub const TYPES: &'static [&'static str] = &["command"];
+}
+
+/// Fields are all [`Scalar`]s: inside an internally tagged enum serde loses
+/// the field path, so type errors are left to validation, which knows it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCommandFault {
+    pub run: Option<Scalar>,
+    pub rollback: Option<Scalar>,
+    pub timeout: Option<Scalar>,
+}
+
+/// Deserializes a present field (even a null one) as `Some`, so `demo:` with
+/// nothing after it still selects the demo target.
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+impl<'de> Deserialize<'de> for RawRate {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct RateVisitor;
+
+        impl<'de> Visitor<'de> for RateVisitor {
+            type Value = RawRate;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("requests per second (a number) or a ramp { from, to, over }")
+            }
+
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawRate, E> {
+                Ok(RawRate::Constant(v as f64))
+            }
+
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<RawRate, E> {
+                Ok(RawRate::Constant(v as f64))
+            }
+
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<RawRate, E> {
+                Ok(RawRate::Constant(v))
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawRate, A::Error> {
+                RawRamp::deserialize(de::value::MapAccessDeserializer::new(map)).map(RawRate::Ramp)
+            }
+        }
+
+        deserializer.deserialize_any(RateVisitor)
+    }
+}

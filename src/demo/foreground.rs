@@ -1,0 +1,36 @@
+//! `faultline demo`: run the demo system in the foreground until a signal.
+
+use tokio_util::sync::CancellationToken;
+
+use super::{DemoError, DemoSystem};
+use crate::config::model::DemoOptions;
+
+/// Starts the demo, prints its addresses and example commands to stdout,
+/// waits for Ctrl-C or SIGTERM, then shuts down and waits for every task.
+pub async fn run_foreground(opts: DemoOptions, seed: u64) -> Result<(), DemoError> {
+    let shutdown = CancellationToken::new();
+    let demo = DemoSystem::start(&opts, seed, shutdown.clone()).await?;
+    println!("{}", demo.describe());
+    // Even if listening for signals fails, stop what was started before
+    // reporting it.
+    let signal = wait_for_signal().await;
+    println!("shutting down the demo system...");
+    shutdown.cancel();
+    demo.stopped().await;
+    signal
+}
+
+#[cfg(unix)]
+async fn wait_for_signal() -> Result<(), DemoError> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate()).map_err(DemoError::Signal)?;
+    tokio::select! {
+        interrupted = tokio::signal::ctrl_c() => interrupted.map_err(DemoError::Signal),
+        _ = terminate.recv() => Ok(()),
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signal() -> Result<(), DemoError> {
+    tokio::signal::ctrl_c().await.map_err(DemoError::Signal)
+}

@@ -1,0 +1,35 @@
+//! faultline: a chaos-engineering and resilience test harness.
+//!
+//! A run reads YAML experiments, drives HTTP load at a target, slices the load
+//! stream into phases that inject faults, measures every request into HDR
+//! histograms, judges the phases against thresholds and writes reports.
+//!
+//! The map of the crate, in the order data flows:
+//!
+//! - [`config`]: the YAML model — raw serde structs, validation with file:line:column
+//!   diagnostics, and the validated [`config::model`] the rest consumes.
+//! - [`load`]: the load generator — arrival schedules, the open and closed models, the HTTP client.
+//! - [`metrics`]: request outcomes, the single recorder task, HDR histograms, 1-second windows.
+//! - [`faults`]: the [`faults::Fault`] trait, the registry that builds faults from specs, and
+//!   the rollback ledger.
+//! - [`proxy`]: the TCP proxy hop that faults act on.
+//! - [`verify`]: thresholds and other checks, producing verdicts.
+//! - [`runner`]: targets, phases, signals and rollback; produces the journal of a run.
+//! - [`report`]: console, JSON renderers of the journal.
+//! - [`demo`]: the embedded demo system (frontend → payments hop → payments).
+//! - [`exit`]: the documented process exit codes.
+//! - [`cli`], [`app`]: the command line and the commands behind it (`main.rs` only calls them).
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod exit;
+pub mod faults;
+pub mod glob;
+pub mod load;
+pub mod metrics;
+pub mod proxy;
+pub mod report;
+pub mod runner;
+pub mod verify;

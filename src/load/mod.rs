@@ -1,0 +1,18 @@
+//! Load generation: arrival schedules, the request mix, the HTTP client, and
+//! the two load models.
+//!
+//! - [`schedule`] turns a rate shape into the intended send time of request *i*;
+//! - [`mix`] picks a request from the weighted mix with the run's seeded RNG;
+//! - [`client`] sends one request and classifies the result;
+//! - [`generator`] runs the open model (fixed arrival rate, latency from the
+//!   intended time, as wrk2 does) or the closed model (N workers back to back)
+//!   and hands every outcome to the metrics recorder.
+
+pub mod client;
+pub mod generator;
+pub mod mix;
+pub mod schedule;
+
+pub use client::{HttpClient, PreparedRequest};
+pub use generator::{run, LoadRun, LoadSummary};
+pub use schedule::Schedule;

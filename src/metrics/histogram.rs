@@ -1,0 +1,140 @@
+//! An HDR latency histogram in microseconds, and its summary in milliseconds.
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// Highest trackable latency: one hour, in microseconds. Larger values are
+/// clamped (and still counted) rather than dropped.
+const MAX_MICROS: u64 = 3_600_000_000;
+
+/// A latency histogram with microsecond resolution and 3 significant digits.
+#[derive(Clone)]
+pub struct LatencyHistogram {
+    inner: Histogram<u64>,
+}
+
+impl std::fmt::Debug for LatencyHistogram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "LatencyHistogram(n={})", self.inner.len())
+    }
+}
+
+impl Default for LatencyHistogram {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LatencyHistogram {
+    pub fn new() -> Self {
+        // Bounds are constants within hdrhistogram's limits, so this cannot fail.
+        let inner = Histogram::new_with_bounds(1, MAX_MICROS, 3)
+            .unwrap_or_else(|_| unreachable!("constant histogram bounds are valid"));
+        Self { inner }
+    }
+
+    pub fn record(&mut self, latency: Duration) {
+        let micros = u64::try_from(latency.as_micros()).unwrap_or(MAX_MICROS);
+        self.inner.saturating_record(micros.clamp(1, MAX_MICROS));
+    }
+
+    pub fn len(&self) -> u64 {
+        self.inner.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.inner.is_empty()
+    }
+
+    /// Adds every sample of `other`.
+    pub fn merge(&mut self, other: &LatencyHistogram) {
+        // Same bounds on both sides, so `add` cannot fail.
+        let _ = self.inner.add(&other.inner);
+    }
+
+    pub fn clear(&mut self) {
+        self.inner.reset();
+    }
+
+    /// Value at quantile `q` (0..=1) in milliseconds.
+    pub fn quantile_ms(&self, q: f64) -> f64 {
+        self.inner.value_at_quantile(q) as f64 / 1000.0
+    }
+
+    /// The standard percentile set, or `None` when there are no samples.
+    pub fn summary(&self) -> Option<LatencySummary> {
+        if self.inner.is_empty() {
+            return None;
+        }
+        Some(LatencySummary {
+            p50: self.quantile_ms(0.50),
+            p90: self.quantile_ms(0.90),
+            p95: self.quantile_ms(0.95),
+            p99: self.quantile_ms(0.99),
+            p999: self.quantile_ms(0.999),
+            max: self.inner.max() as f64 / 1000.0,
+            mean: self.inner.mean() / 1000.0,
+        })
+    }
+
+    /// The underlying histogram (for serialization and statistics).
+    pub fn raw(&self) -> &Histogram<u64> {
+        &self.inner
+    }
+}
+
+/// Latency percentiles in milliseconds (JSON: `latency_ms`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LatencySummary {
+    pub p50: f64,
+    pub p90: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+    pub mean: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_within_hdr_precision() {
+        let mut h = LatencyHistogram::new();
+        for ms in 1..=1000u64 {
+            h.record(Duration::from_millis(ms));
+        }
+        let s = h.summary().expect("samples recorded");
+        // 3 significant digits: relative error below 0.1%.
+        assert!((s.p50 - 500.0).abs() <= 0.5, "p50 {}", s.p50);
+        assert!((s.p99 - 990.0).abs() <= 1.0, "p99 {}", s.p99);
+        assert!((s.max - 1000.0).abs() <= 1.0, "max {}", s.max);
+        assert!((s.mean - 500.5).abs() <= 0.5, "mean {}", s.mean);
+    }
+
+    #[test]
+    fn an_empty_histogram_has_no_summary() {
+        assert!(LatencyHistogram::new().summary().is_none());
+    }
+
+    #[test]
+    fn huge_latencies_are_clamped_not_lost() {
+        let mut h = LatencyHistogram::new();
+        h.record(Duration::from_secs(10 * 3600));
+        h.record(Duration::ZERO);
+        assert_eq!(h.len(), 2);
+    }
+
+    #[test]
+    fn merging_adds_samples() {
+        let mut a = LatencyHistogram::new();
+        let mut b = LatencyHistogram::new();
+        a.record(Duration::from_millis(10));
+        b.record(Duration::from_millis(30));
+        a.merge(&b);
+        assert_eq!(a.len(), 2);
+        assert!((a.summary().expect("two samples").max - 30.0).abs() < 0.1);
+    }
+}

@@ -1,0 +1,16 @@
+//! Measurement: request outcomes, HDR histograms, 1-second windows and the recorder.
+//!
+//! The load generator's hot path only *sends* an [`Outcome`] down a channel;
+//! one [`recorder`] task owns every histogram, so recording takes no lock and
+//! per-request work is a histogram increment. Memory is bounded: per phase two
+//! histograms, and per-second windows are reduced to summaries when they close.
+
+pub mod histogram;
+pub mod outcome;
+pub mod recorder;
+pub mod window;
+
+pub use histogram::{LatencyHistogram, LatencySummary};
+pub use outcome::{ErrorClass, Event, Outcome};
+pub use recorder::{LiveStats, PhaseMetrics, PhaseSlice, Recorder, RecorderOutput};
+pub use window::WindowSummary;

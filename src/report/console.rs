@@ -1,0 +1,173 @@
+//! The end-of-run console report: a phase table and the checks of each
+//! experiment, then one summary line.
+
+use crate::metrics::LatencySummary;
+use crate::runner::journal::{ExperimentReport, ExperimentStatus, PhaseReport, RunReport};
+use std::fmt::Write;
+
+/// Renders the whole report as text (no colour: it is also read in CI logs).
+pub fn render(report: &RunReport, json_path: Option<&str>) -> String {
+    let mut out = String::new();
+    if report.rollback_failed {
+        let _ = writeln!(out, "{}", rollback_banner(report));
+    }
+    for exp in &report.experiments {
+        render_experiment(&mut out, exp);
+    }
+    let s = &report.summary;
+    let _ = write!(
+        out,
+        "{}: {} experiment{}: {} passed, {} failed, {} error, {} aborted; {} checks, {} failed; seed {}",
+        report_status_word(report),
+        s.experiments,
+        if s.experiments == 1 { "" } else { "s" },
+        s.passed,
+        s.failed,
+        s.error,
+        s.aborted,
+        s.checks,
+        s.checks_failed,
+        report.seed,
+    );
+    if let Some(path) = json_path {
+        let _ = write!(out, "; report: {path}");
+    }
+    out.push('\n');
+    out
+}
+
+fn report_status_word(report: &RunReport) -> &'static str {
+    match report.status {
+        crate::runner::journal::RunStatus::Passed => "PASSED",
+        crate::runner::journal::RunStatus::Failed => "FAILED",
+        crate::runner::journal::RunStatus::Error => "ERROR",
+        crate::runner::journal::RunStatus::Aborted => "ABORTED",
+        crate::runner::journal::RunStatus::RollbackFailed => "ROLLBACK FAILED",
+    }
+}
+
+/// The loudest line of every report.
+pub fn rollback_banner(report: &RunReport) -> String {
+    let failed: Vec<String> = report
+        .experiments
+        .iter()
+        .flat_map(|e| e.faults.iter().filter(|f| f.action == "remove" && !f.ok))
+        .map(|f| format!("  - {} ({}): {}", f.fault, f.phase, f.error.as_deref().unwrap_or("failed")))
+        .collect();
+    format!(
+        "!!! ROLLBACK FAILED: a fault could not be removed; the system may be left degraded !!!\n{}\n",
+        failed.join("\n")
+    )
+}
+
+fn render_experiment(out: &mut String, exp: &ExperimentReport) {
+    let status = match exp.status {
+        ExperimentStatus::Passed => "PASSED",
+        ExperimentStatus::Failed => "FAILED",
+        ExperimentStatus::Error => "ERROR",
+        ExperimentStatus::Aborted => "ABORTED",
+    };
+    let _ = writeln!(out, "\n{}  {}  ({:.1}s, {})", exp.name, status, exp.duration_s, exp.target);
+    if let Some(err) = &exp.error {
+        let _ = writeln!(out, "  {}: {}", if exp.status == ExperimentStatus::Aborted { "aborted" } else { "error" }, err);
+    }
+    if !exp.phases.is_empty() {
+        render_phases(out, &exp.phases);
+    }
+    if !exp.checks.is_empty() {
+        let _ = writeln!(out, "  checks:");
+        let width = exp.checks.iter().map(|c| c.name.len()).max().unwrap_or(0);
+        let pwidth = exp
+            .checks
+            .iter()
+            .map(|c| c.phase.as_deref().unwrap_or("").len())
+            .max()
+            .unwrap_or(0);
+        for c in &exp.checks {
+            let _ = write!(
+                out,
+                "    {}  {:<pw$}  {:<w$}  observed {}",
+                if c.passed { "PASS" } else { "FAIL" },
+                c.phase.as_deref().unwrap_or(""),
+                c.name,
+                c.observed,
+                pw = pwidth,
+                w = width
+            );
+            if let (false, Some(msg)) = (c.passed, &c.message) {
+                let _ = write!(out, "  ({msg})");
+            }
+            out.push('\n');
+        }
+    }
+    for f in exp.faults.iter().filter(|f| !f.ok) {
+        let _ = writeln!(out, "  fault {} of {} in {} failed: {}", f.action, f.fault, f.phase, f.error.as_deref().unwrap_or(""));
+    }
+}
+
+fn render_phases(out: &mut String, phases: &[PhaseReport]) {
+    let header = [
+        "phase", "requests", "rate/s", "p50", "p95", "p99", "p99.9", "errors", "top errors",
+    ];
+    let mut rows: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
+    for p in phases {
+        let lat = |f: fn(&LatencySummary) -> f64| {
+            p.latency_ms.as_ref().map_or("-".to_string(), |l| format_ms(f(l)))
+        };
+        let mut classes: Vec<(&String, &u64)> = p.errors_by_class.iter().collect();
+        classes.sort_by(|a, b| b.1.cmp(a.1));
+        let top: Vec<String> = classes.iter().take(2).map(|(k, v)| format!("{k} {v}")).collect();
+        let mut name = p.name.clone();
+        if !p.completed {
+            name.push_str(" (cut)");
+        }
+        let rate = match p.target_rate {
+            Some(t) => format!("{:.1}/{:.0}", p.rate, t),
+            None => format!("{:.1}", p.rate),
+        };
+        rows.push(vec![
+            name,
+            p.requests.to_string(),
+            rate,
+            lat(|l| l.p50),
+            lat(|l| l.p95),
+            lat(|l| l.p99),
+            lat(|l| l.p999),
+            format!("{:.2}%", p.error_rate * 100.0),
+            top.join(", "),
+        ]);
+    }
+    let widths: Vec<usize> = (0..header.len())
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    for row in rows {
+        out.push_str("  ");
+        for (i, cell) in row.iter().enumerate() {
+            let pad = widths[i].saturating_sub(cell.chars().count());
+            // Names left-aligned, numbers right-aligned.
+            if i == 0 || i == row.len() - 1 {
+                out.push_str(cell);
+                out.push_str(&" ".repeat(pad));
+            } else {
+                out.push_str(&" ".repeat(pad));
+                out.push_str(cell);
+            }
+            out.push_str("  ");
+        }
+        while out.ends_with(' ') {
+            out.pop();
+        }
+        out.push('\n');
+    }
+}
+
+/// `3.2ms`, `412ms`, `1.25s`.
+pub fn format_ms(ms: f64) -> String {
+    if ms >= 1000.0 {
+        format!("{:.2}s", ms / 1000.0)
+    } else if ms >= 100.0 {
+        format!("{ms:.0}ms")
+    } else {
+        format!("{ms:.1}ms")
+    }
+}

@@ -1,0 +1,10 @@
+//! Reports: renderers of the run journal ([`crate::runner::journal`]).
+//!
+//! Each renderer reads the journal and nothing else, so what the console
+//! shows and what the JSON file says can never disagree.
+
+pub mod console;
+pub mod json;
+pub mod progress;
+
+pub use progress::ConsoleProgress;

@@ -1,0 +1,363 @@
+//! One experiment, start to finish: start the target, start the recorder and
+//! the load stream, walk the phases applying and removing faults, then roll
+//! back whatever is left (on every way out), and judge the phases.
+
+use super::journal::{Check, ExperimentReport, ExperimentStatus, LoadInfo, PhaseReport};
+use super::signals::StopSignals;
+use super::target::RunningTarget;
+use super::Progress;
+use crate::config::model::{Experiment, LoadModel, RateShape};
+use crate::config::units::format_duration;
+use crate::faults::{self, Ledger};
+use crate::load::{self, LoadRun, LoadSummary, Schedule};
+use crate::metrics::{LiveStats, PhaseMetrics, PhaseSlice, Recorder, RecorderOutput};
+use crate::verify::{evaluate_threshold, rate_achieved, PhaseView};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::{watch, Mutex};
+
+/// A send this far behind its scheduled time counts as late.
+pub const LATE_THRESHOLD: Duration = Duration::from_millis(10);
+/// Upper bound for removing one fault.
+const REMOVE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Lead time between setting up the stream and its first request.
+const START_LEAD: Duration = Duration::from_millis(50);
+
+/// What an experiment run needs from the surrounding run.
+pub struct ExperimentContext<'a> {
+    pub seed: u64,
+    /// Where logs of started processes go.
+    pub out_dir: PathBuf,
+    pub signals: &'a StopSignals,
+    pub progress: Arc<dyn Progress>,
+}
+
+/// How the phase walk ended.
+#[derive(Debug, Default)]
+struct PhaseWalk {
+    /// Actual [start, end) of each phase that began, relative to t0.
+    spans: Vec<(Duration, Duration)>,
+    /// Set when a fault could not be applied.
+    fault_error: Option<String>,
+    stopped: bool,
+}
+
+/// Runs one experiment and returns its report. Never panics outward: a panic
+/// in the phase walk is caught, and rollback runs regardless.
+pub async fn run_experiment(exp: &Experiment, ctx: &ExperimentContext<'_>) -> ExperimentReport {
+    let started_at = SystemTime::now();
+    let wall = Instant::now();
+    let mut report = empty_report(exp, started_at);
+    ctx.progress.experiment_started(exp);
+    if ctx.signals.stop.is_cancelled() {
+        report.status = ExperimentStatus::Aborted;
+        report.error = ctx.signals.reason();
+        return report;
+    }
+    let target = match RunningTarget::start(&exp.target, ctx.seed, &ctx.out_dir, &ctx.signals.stop).await {
+        Ok(t) => t,
+        Err(e) => {
+            report.status = if ctx.signals.stop.is_cancelled() {
+                ExperimentStatus::Aborted
+            } else {
+                ExperimentStatus::Error
+            };
+            report.error = Some(format!("target: {e}"));
+            report.duration_s = wall.elapsed().as_secs_f64();
+            return report;
+        }
+    };
+    report.target = target.description.clone();
+    ctx.progress.message(&format!("target ready: {}", target.description));
+
+    let t0 = Instant::now() + START_LEAD;
+    let t0_wall = SystemTime::now() + START_LEAD;
+    let slices = phase_slices(exp);
+    let recorder = Recorder::spawn(t0, slices.clone(), LATE_THRESHOLD);
+    let load_stop = ctx.signals.stop.child_token();
+    let load_task = tokio::spawn(load::run(LoadRun {
+        load: exp.load.clone(),
+        base: target.base.clone(),
+        duration: exp.total_duration(),
+        seed: ctx.seed,
+        t0,
+        events: recorder.events,
+        stop: load_stop.clone(),
+        abandon: ctx.signals.abandon.clone(),
+    }));
+
+    let ledger = Arc::new(Mutex::new(Ledger::new(t0, REMOVE_TIMEOUT)));
+    let walk = tokio::spawn(walk_phases(
+        exp.clone(),
+        t0,
+        ledger.clone(),
+        ctx.signals.clone(),
+        recorder.live,
+        ctx.progress.clone(),
+    ));
+    let walk = match walk.await {
+        Ok(w) => w,
+        Err(e) => PhaseWalk {
+            fault_error: Some(format!("internal error in the phase runner: {e}")),
+            stopped: true,
+            ..PhaseWalk::default()
+        },
+    };
+
+    // Every way out comes through here: remove whatever is still applied.
+    let mut ledger = ledger.lock().await;
+    if ledger.active_count() > 0 {
+        ctx.progress.message("rolling back active faults");
+    }
+    ledger.rollback_all().await;
+    load_stop.cancel();
+    let load_summary = match load_task.await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            report.error = Some(format!("load: {e}"));
+            LoadSummary::default()
+        }
+        Err(e) => {
+            report.error = Some(format!("load generator failed: {e}"));
+            LoadSummary::default()
+        }
+    };
+    let output = recorder.done.await.unwrap_or_else(|_| RecorderOutput {
+        phases: slices.iter().map(|_| PhaseMetrics::default()).collect(),
+        series: Vec::new(),
+        late_window_events: 0,
+    });
+    target.stop().await;
+
+    report.load = load_info(exp, load_summary);
+    report.faults = ledger.events().to_vec();
+    report.rollback_failed = ledger.rollback_failed();
+    fill_phases(&mut report, exp, &walk, &output, t0_wall);
+    report.series = output.series;
+    report.status = verdict(&report, &walk, ctx.signals);
+    if report.error.is_none() {
+        report.error = match report.status {
+            ExperimentStatus::Aborted => ctx.signals.reason(),
+            ExperimentStatus::Error if report.rollback_failed => {
+                Some("a fault could not be removed: the system may be left degraded".into())
+            }
+            _ => walk.fault_error.clone(),
+        };
+    }
+    report.duration_s = wall.elapsed().as_secs_f64();
+    report
+}
+
+/// Walks the phases by the clock: apply faults at a phase's start, remove
+/// them at its end. Stops early on a signal or a fault that cannot be applied.
+async fn walk_phases(
+    exp: Experiment,
+    t0: Instant,
+    ledger: Arc<Mutex<Ledger>>,
+    signals: StopSignals,
+    mut live: watch::Receiver<LiveStats>,
+    progress: Arc<dyn Progress>,
+) -> PhaseWalk {
+    let mut walk = PhaseWalk::default();
+    let mut offset = Duration::ZERO;
+    let total = exp.phases.len();
+    for (index, phase) in exp.phases.iter().enumerate() {
+        let start = t0 + offset;
+        let end = start + phase.duration;
+        offset += phase.duration;
+        tokio::select! {
+            _ = tokio::time::sleep_until(start.into()) => {}
+            _ = signals.stop.cancelled() => { walk.stopped = true; break; }
+        }
+        walk.spans.push((start - t0, start - t0));
+        progress.phase_started(phase, index, total);
+        for spec in &phase.inject {
+            let fault = faults::build(spec);
+            let description = fault.describe();
+            progress.message(&format!("phase {}: applying {description}", phase.name));
+            if let Err(e) = ledger.lock().await.apply(&phase.name, fault).await {
+                walk.fault_error = Some(format!("phase `{}`: could not apply {description}: {e}", phase.name));
+                break;
+            }
+        }
+        if walk.fault_error.is_some() {
+            set_end(&mut walk, t0);
+            break;
+        }
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(end.into()) => break,
+                _ = signals.stop.cancelled() => { walk.stopped = true; break; }
+                changed = live.changed() => {
+                    if changed.is_ok() {
+                        let stats = live.borrow_and_update().clone();
+                        progress.tick(phase, Instant::now().saturating_duration_since(start), &stats);
+                    }
+                }
+            }
+        }
+        set_end(&mut walk, t0);
+        if !phase.inject.is_empty() {
+            ledger.lock().await.remove_phase(&phase.name).await;
+        }
+        progress.phase_ended(phase);
+        if walk.stopped {
+            break;
+        }
+    }
+    walk
+}
+
+fn set_end(walk: &mut PhaseWalk, t0: Instant) {
+    if let Some(span) = walk.spans.last_mut() {
+        span.1 = Instant::now().saturating_duration_since(t0);
+    }
+}
+
+fn phase_slices(exp: &Experiment) -> Vec<PhaseSlice> {
+    let mut start = Duration::ZERO;
+    exp.phases
+        .iter()
+        .map(|p| {
+            let slice = PhaseSlice {
+                name: p.name.clone(),
+                start,
+                end: start + p.duration,
+            };
+            start += p.duration;
+            slice
+        })
+        .collect()
+}
+
+fn fill_phases(
+    report: &mut ExperimentReport,
+    exp: &Experiment,
+    walk: &PhaseWalk,
+    output: &RecorderOutput,
+    t0_wall: SystemTime,
+) {
+    let schedule = match &exp.load.model {
+        LoadModel::Open { rate, .. } => Some(Schedule::new(rate.clone())),
+        LoadModel::Closed { .. } => None,
+    };
+    let mut planned_start = Duration::ZERO;
+    for (i, phase) in exp.phases.iter().enumerate() {
+        let planned_end = planned_start + phase.duration;
+        let Some(&(_, actual_end)) = walk.spans.get(i) else {
+            break; // never started
+        };
+        let metrics = output.phases.get(i).cloned().unwrap_or_default();
+        let completed = actual_end >= planned_end;
+        // Requests are scheduled only up to the planned end, so an
+        // overrunning phase is judged over its planned duration.
+        let duration = actual_end.min(planned_end).saturating_sub(planned_start);
+        let duration_s = duration.as_secs_f64();
+        let view = PhaseView {
+            name: &phase.name,
+            metrics: &metrics,
+            duration_s,
+            min_samples: phase.min_samples,
+        };
+        for th in &phase.expect {
+            report.checks.push(evaluate_threshold(th, &view));
+        }
+        let target_rate = schedule.as_ref().filter(|_| duration_s > 0.0).map(|s| {
+            s.expected_between(planned_start, planned_start + duration) / duration_s
+        });
+        if let (Some(target), true) = (target_rate, completed) {
+            report.checks.push(rate_achieved(&view, target));
+        }
+        report.phases.push(PhaseReport {
+            name: phase.name.clone(),
+            start: rfc3339(t0_wall + planned_start),
+            start_offset_s: planned_start.as_secs_f64(),
+            duration_s,
+            planned_duration_s: phase.duration.as_secs_f64(),
+            completed,
+            requests: metrics.requests,
+            errors: metrics.errors,
+            error_rate: metrics.error_rate(),
+            errors_by_class: metrics
+                .errors_by_class
+                .iter()
+                .map(|(k, v)| (k.key().to_string(), *v))
+                .collect(),
+            status_counts: metrics
+                .status_counts
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect(),
+            rate: view.rate(),
+            target_rate,
+            late: metrics.late,
+            unsent: metrics.unsent,
+            latency_ms: metrics.response.summary(),
+            service_time_ms: metrics.service.summary(),
+            faults: phase.inject.iter().map(|f| faults::build(f).describe()).collect(),
+        });
+        planned_start = planned_end;
+    }
+}
+
+fn verdict(report: &ExperimentReport, walk: &PhaseWalk, signals: &StopSignals) -> ExperimentStatus {
+    if report.rollback_failed || walk.fault_error.is_some() || report.error.is_some() {
+        ExperimentStatus::Error
+    } else if walk.stopped || signals.stop.is_cancelled() {
+        ExperimentStatus::Aborted
+    } else if report.checks.iter().all(|c: &Check| c.passed) {
+        ExperimentStatus::Passed
+    } else {
+        ExperimentStatus::Failed
+    }
+}
+
+fn load_info(exp: &Experiment, summary: LoadSummary) -> LoadInfo {
+    let (model, rate, concurrency, max_in_flight) = match &exp.load.model {
+        LoadModel::Open { rate, max_in_flight } => {
+            let rate = match rate {
+                RateShape::Constant(r) => format!("{r}/s"),
+                RateShape::Ramp { from, to, over } => {
+                    format!("{from}→{to}/s over {}", format_duration(*over))
+                }
+            };
+            ("open", Some(rate), None, Some(*max_in_flight))
+        }
+        LoadModel::Closed { concurrency } => ("closed", None, Some(*concurrency), None),
+    };
+    LoadInfo {
+        model: model.into(),
+        rate,
+        concurrency,
+        max_in_flight,
+        timeout_ms: exp.load.timeout.as_secs_f64() * 1000.0,
+        sent: summary.sent,
+        unsent: summary.unsent,
+    }
+}
+
+fn empty_report(exp: &Experiment, started_at: SystemTime) -> ExperimentReport {
+    ExperimentReport {
+        name: exp.name.clone(),
+        description: exp.description.clone(),
+        tags: exp.tags.clone(),
+        file: exp.source.display().to_string(),
+        status: ExperimentStatus::Error,
+        error: None,
+        rollback_failed: false,
+        started_at: rfc3339(started_at),
+        duration_s: 0.0,
+        target: String::new(),
+        load: load_info(exp, LoadSummary::default()),
+        phases: Vec::new(),
+        checks: Vec::new(),
+        faults: Vec::new(),
+        series: Vec::new(),
+    }
+}
+
+/// RFC 3339 in UTC with milliseconds.
+pub fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
+}

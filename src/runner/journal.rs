@@ -1,0 +1,185 @@
+//! The journal: the one record of a run. Every report (console, JSON, and
+//! later JUnit, HTML, Markdown) renders this and nothing else.
+//!
+//! Field names are a contract with users' scripts: snake_case, stable, and
+//! versioned by `schema_version`. Extend, never rename.
+
+use crate::faults::FaultEvent;
+use crate::metrics::{LatencySummary, WindowSummary};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Bumped on any incompatible change to the JSON shape.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// A whole `faultline run`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunReport {
+    pub schema_version: u32,
+    pub faultline_version: String,
+    /// `passed`, `failed`, `error`, `aborted` or `rollback_failed`.
+    pub status: RunStatus,
+    /// The process exit code this run maps to.
+    pub exit_code: u8,
+    /// True when any fault could not be removed: the system may be degraded.
+    pub rollback_failed: bool,
+    /// Seed of the run's RNG: rerun with `--seed` to reproduce the request mix.
+    pub seed: u64,
+    /// RFC 3339, UTC.
+    pub started_at: String,
+    pub finished_at: String,
+    pub duration_s: f64,
+    pub host: HostInfo,
+    /// The files given on the command line.
+    pub files: Vec<String>,
+    pub experiments: Vec<ExperimentReport>,
+    pub summary: Summary,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HostInfo {
+    pub hostname: String,
+    pub os: String,
+    pub arch: String,
+    pub cpus: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Passed,
+    Failed,
+    Error,
+    Aborted,
+    RollbackFailed,
+}
+
+/// Counts over the whole run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Summary {
+    pub experiments: usize,
+    pub passed: usize,
+    pub failed: usize,
+    pub error: usize,
+    pub aborted: usize,
+    pub checks: usize,
+    pub checks_failed: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExperimentStatus {
+    /// Every check passed.
+    Passed,
+    /// At least one check failed.
+    Failed,
+    /// The experiment could not run (target not ready, bad fault, rollback failure).
+    Error,
+    /// Stopped by a signal or stop condition.
+    Aborted,
+}
+
+impl ExperimentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExperimentStatus::Passed => "passed",
+            ExperimentStatus::Failed => "failed",
+            ExperimentStatus::Error => "error",
+            ExperimentStatus::Aborted => "aborted",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExperimentReport {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub tags: Vec<String>,
+    pub file: String,
+    pub status: ExperimentStatus,
+    /// Why the experiment is `error` or `aborted`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub rollback_failed: bool,
+    pub started_at: String,
+    pub duration_s: f64,
+    /// The target, e.g. `demo (frontend http://127.0.0.1:41234)`.
+    pub target: String,
+    pub load: LoadInfo,
+    pub phases: Vec<PhaseReport>,
+    pub checks: Vec<Check>,
+    /// Fault actions in order (apply/remove, with outcome and evidence).
+    pub faults: Vec<FaultEvent>,
+    /// One entry per second since the load started.
+    pub series: Vec<WindowSummary>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoadInfo {
+    /// `open` or `closed`.
+    pub model: String,
+    /// Open model: the rate as written (`200/s` or `10→500/s over 30s`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_in_flight: Option<usize>,
+    pub timeout_ms: f64,
+    pub sent: u64,
+    pub unsent: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PhaseReport {
+    pub name: String,
+    /// RFC 3339 time the phase started.
+    pub start: String,
+    /// Seconds from the start of the load.
+    pub start_offset_s: f64,
+    /// Actual duration (shorter than planned when the run was aborted).
+    pub duration_s: f64,
+    pub planned_duration_s: f64,
+    /// False when the run stopped before the phase ended.
+    pub completed: bool,
+    pub requests: u64,
+    pub errors: u64,
+    pub error_rate: f64,
+    pub errors_by_class: BTreeMap<String, u64>,
+    pub status_counts: BTreeMap<String, u64>,
+    /// Achieved rate: completed requests per second.
+    pub rate: f64,
+    /// Open model: the scheduled rate for this phase.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_rate: Option<f64>,
+    /// Sent later than the late threshold after their scheduled time.
+    pub late: u64,
+    /// Came due but never sent.
+    pub unsent: u64,
+    /// Response time (from the intended start); `null` when no samples.
+    pub latency_ms: Option<LatencySummary>,
+    /// Service time (from the actual send).
+    pub service_time_ms: Option<LatencySummary>,
+    /// Faults active during the phase.
+    pub faults: Vec<String>,
+}
+
+/// A verdict: a threshold or any other check.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Check {
+    /// e.g. `p99 < 100ms`, `rate_achieved`.
+    pub name: String,
+    /// `threshold`, `rate_achieved`, ...
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
+    pub passed: bool,
+    pub expected: String,
+    pub observed: String,
+    /// Samples the verdict is based on.
+    pub samples: u64,
+    /// Explanation when it failed (e.g. `no data`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}

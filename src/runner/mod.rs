@@ -1,0 +1,150 @@
+//! Running experiments: targets, phases, signals, rollback, and the journal.
+//!
+//! [`run`] executes validated experiments one after another and returns the
+//! [`journal::RunReport`] plus the exit code it maps to. It never exits the
+//! process and never skips rollback: signals only cancel tokens
+//! ([`signals::StopSignals`]), and each experiment removes its faults on
+//! every path out ([`experiment`]).
+
+pub mod experiment;
+pub mod journal;
+pub mod signals;
+pub mod target;
+
+use crate::config::model::{Experiment, Phase};
+use crate::exit::ExitCode;
+use crate::metrics::LiveStats;
+use journal::{ExperimentStatus, HostInfo, RunReport, RunStatus, Summary, SCHEMA_VERSION};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+pub use experiment::rfc3339;
+pub use signals::StopSignals;
+
+/// Live feedback while a run is going (implemented by the console reporter).
+pub trait Progress: Send + Sync {
+    fn experiment_started(&self, _exp: &Experiment) {}
+    fn phase_started(&self, _phase: &Phase, _index: usize, _total: usize) {}
+    /// About once a second during a phase.
+    fn tick(&self, _phase: &Phase, _elapsed_in_phase: Duration, _live: &LiveStats) {}
+    fn phase_ended(&self, _phase: &Phase) {}
+    fn message(&self, _text: &str) {}
+}
+
+/// A progress sink that shows nothing (`--quiet`, tests).
+pub struct NoProgress;
+impl Progress for NoProgress {}
+
+/// Settings of one run.
+pub struct RunSettings {
+    pub seed: u64,
+    pub out_dir: PathBuf,
+    pub files: Vec<String>,
+}
+
+/// Runs the experiments in order. After an abort the remaining experiments
+/// are not started.
+pub async fn run(
+    experiments: &[Experiment],
+    settings: &RunSettings,
+    signals: &StopSignals,
+    progress: Arc<dyn Progress>,
+) -> RunReport {
+    let started_at = SystemTime::now();
+    let wall = Instant::now();
+    let mut reports = Vec::new();
+    for exp in experiments {
+        if signals.stop.is_cancelled() {
+            break;
+        }
+        let ctx = experiment::ExperimentContext {
+            seed: settings.seed,
+            out_dir: settings.out_dir.join(sanitize(&exp.name)),
+            signals,
+            progress: progress.clone(),
+        };
+        reports.push(experiment::run_experiment(exp, &ctx).await);
+    }
+    let summary = summarize(&reports);
+    let exit = exit_code(&reports);
+    RunReport {
+        schema_version: SCHEMA_VERSION,
+        faultline_version: env!("CARGO_PKG_VERSION").to_string(),
+        status: match exit {
+            ExitCode::Passed => RunStatus::Passed,
+            ExitCode::ChecksFailed => RunStatus::Failed,
+            ExitCode::Aborted => RunStatus::Aborted,
+            ExitCode::RollbackFailed => RunStatus::RollbackFailed,
+            ExitCode::CouldNotRun | ExitCode::InvalidInput => RunStatus::Error,
+        },
+        exit_code: exit.code(),
+        rollback_failed: reports.iter().any(|r| r.rollback_failed),
+        seed: settings.seed,
+        started_at: rfc3339(started_at),
+        finished_at: rfc3339(SystemTime::now()),
+        duration_s: wall.elapsed().as_secs_f64(),
+        host: host_info(),
+        files: settings.files.clone(),
+        experiments: reports,
+        summary,
+    }
+}
+
+/// The exit code of a set of experiment results: the most severe wins.
+pub fn exit_code(reports: &[journal::ExperimentReport]) -> ExitCode {
+    reports.iter().fold(ExitCode::Passed, |acc, r| {
+        let this = if r.rollback_failed {
+            ExitCode::RollbackFailed
+        } else {
+            match r.status {
+                ExperimentStatus::Passed => ExitCode::Passed,
+                ExperimentStatus::Failed => ExitCode::ChecksFailed,
+                ExperimentStatus::Error => ExitCode::CouldNotRun,
+                ExperimentStatus::Aborted => ExitCode::Aborted,
+            }
+        };
+        acc.worst(this)
+    })
+}
+
+fn summarize(reports: &[journal::ExperimentReport]) -> Summary {
+    let mut s = Summary {
+        experiments: reports.len(),
+        ..Summary::default()
+    };
+    for r in reports {
+        match r.status {
+            ExperimentStatus::Passed => s.passed += 1,
+            ExperimentStatus::Failed => s.failed += 1,
+            ExperimentStatus::Error => s.error += 1,
+            ExperimentStatus::Aborted => s.aborted += 1,
+        }
+        s.checks += r.checks.len();
+        s.checks_failed += r.checks.iter().filter(|c| !c.passed).count();
+    }
+    s
+}
+
+fn host_info() -> HostInfo {
+    HostInfo {
+        hostname: gethostname::gethostname().to_string_lossy().into_owned(),
+        os: std::env::consts::OS.to_string(),
+        arch: std::env::consts::ARCH.to_string(),
+        cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+    }
+}
+
+/// A name made safe for a directory.
+pub fn sanitize(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' { c } else { '-' })
+        .collect();
+    let s = s.trim_matches('.').to_string();
+    if s.is_empty() {
+        "run".into()
+    } else {
+        s
+    }
+}
