@@ -88,7 +88,10 @@ fn repair(
             Some(Seg::Key(k)) if *k == field => path.parent(),
             _ => path,
         };
-        let node = Node { file, path: parent.key(&field) };
+        let node = Node {
+            file: &*file,
+            path: parent.key(&field),
+        };
         let mut diag = node.key_error(format!("unknown field `{field}`"));
         let candidates: Vec<&str> = expected.iter().map(String::as_str).collect();
         let suggestion = did_you_mean(&field, candidates.iter().copied());
@@ -110,7 +113,10 @@ fn repair(
             Some(Seg::Key(k)) if k == "type" => path.parent(),
             _ => path,
         };
-        let node = Node { file, path: fault.key("type") };
+        let node = Node {
+            file: &*file,
+            path: fault.key("type"),
+        };
         let mut diag = node.error(format!("unknown fault type `{variant}`"));
         diag = match did_you_mean(&variant, RawFault::TYPES.iter().copied()) {
             Some(s) => diag.with_help(format!("did you mean `{s}`?")),
@@ -122,14 +128,20 @@ fn repair(
     }
     if let Some(field) = parse_missing_field(message) {
         // Only a tag can be missing: every other raw field is an Option.
-        let node = Node { file, path: path.clone() };
+        let node = Node {
+            file: &*file,
+            path: path.clone(),
+        };
         if let Some(diag) = node.missing(&field, format!("missing `{field}`")) {
             diags.push(diag.with_help(format!("known fault types: {}", one_of(RawFault::TYPES))));
         }
         file.suppressed.insert(path.clone());
         return remove(value, &path);
     }
-    let node = Node { file, path: path.clone() };
+    let node = Node {
+        file: &*file,
+        path: path.clone(),
+    };
     diags.push(node.error(humanize(message)));
     file.suppressed.insert(path.clone());
     remove(value, &path)
@@ -151,7 +163,10 @@ fn cut_non_string_key(
     };
     map.remove(&key);
     let text = scalar_text(&key).unwrap_or_else(|| describe(&key).to_string());
-    let node = Node { file, path: path.key(&text) };
+    let node = Node {
+        file: &*file,
+        path: path.key(&text),
+    };
     diags.push(node.key_error(format!("keys must be field names, found `{text}`")));
     true
 }
@@ -175,16 +190,25 @@ fn remove(value: &mut Value, path: &YamlPath) -> bool {
     }
 }
 
-fn get_mut<'v>(mut value: &'v mut Value, path: &YamlPath) -> Option<&'v mut Value> {
+fn get_mut<'v>(value: &'v mut Value, path: &YamlPath) -> Option<&'v mut Value> {
+    let mut value = untag(value);
     for seg in path.segments() {
-        value = match (value, seg) {
+        let next = match (value, seg) {
             (Value::Mapping(map), Seg::Key(key)) => map.get_mut(key.as_str())?,
             (Value::Sequence(items), Seg::Index(index)) => items.get_mut(*index)?,
-            (Value::Tagged(tagged), _) => return get_mut(&mut tagged.value, &YamlPath::root()),
             _ => return None,
         };
+        value = untag(next);
     }
     Some(value)
+}
+
+/// serde looks through `!tags`, so paths do too.
+fn untag(value: &mut Value) -> &mut Value {
+    match value {
+        Value::Tagged(tagged) => untag(&mut tagged.value),
+        other => other,
+    }
 }
 
 /// `unknown field `x`, expected one of `a`, `b`` → (`x`, [`a`, `b`]).
@@ -206,7 +230,11 @@ fn parse_missing_field(message: &str) -> Option<String> {
 
 /// Every `quoted` word of a serde message, in order.
 fn backticked(text: &str) -> Vec<String> {
-    text.split('`').skip(1).step_by(2).map(str::to_string).collect()
+    text.split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect()
 }
 
 /// Rewrites serde's "invalid type: string \"x\", expected u64" into
@@ -225,7 +253,7 @@ pub fn humanize(message: &str) -> String {
         "i8" | "i16" | "i32" | "i64" | "isize" => "a whole number",
         "a sequence" => "a list",
         "a map" => "a mapping",
-        "a string" => "a string (quote it if it looks like a number)",
+        "a string" if !found.contains('"') && found.contains('`') => "a string (put it in quotes)",
         e if e.starts_with("struct ") || e.contains("tagged enum") => "a mapping",
         e => e,
     };
@@ -235,8 +263,14 @@ pub fn humanize(message: &str) -> String {
         "unit value" => "nothing (null)".to_string(),
         f => match f.split_once(' ') {
             // `string "x"` / `integer `5`` / `floating point `1.5`` → `x`
-            Some((_, quoted)) if quoted.starts_with('"') || quoted.starts_with('`') || quoted.starts_with("point `") => {
-                let inner = quoted.trim_start_matches("point ").trim_matches(|c| c == '"' || c == '`');
+            Some((_, quoted))
+                if quoted.starts_with('"')
+                    || quoted.starts_with('`')
+                    || quoted.starts_with("point `") =>
+            {
+                let inner = quoted
+                    .trim_start_matches("point ")
+                    .trim_matches(|c| c == '"' || c == '`');
                 format!("`{inner}`")
             }
             _ => f.to_string(),
@@ -300,7 +334,11 @@ mod tests {
                 "invalid type: map, expected a sequence",
                 "expected a list, found a mapping",
             ),
-            ("other messages pass through", "something else", "something else"),
+            (
+                "other messages pass through",
+                "something else",
+                "something else",
+            ),
         ];
         for (case, input, want) in cases {
             assert_eq!(humanize(input), *want, "{case}");

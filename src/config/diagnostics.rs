@@ -41,13 +41,17 @@ pub struct Snippet {
 
 impl Diagnostic {
     /// A diagnostic without a position; add one with [`Diagnostic::at`].
-    pub fn new(file: impl Into<PathBuf>, path: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn new(
+        file: impl Into<PathBuf>,
+        path: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         Diagnostic {
             file: file.into(),
             line: None,
             column: None,
             path: path.into(),
-            message: message.into(),
+            message: escape_controls(&message.into()),
             help: None,
             snippet: None,
         }
@@ -122,6 +126,8 @@ impl fmt::Display for Diagnostic {
 }
 
 /// Every problem found in a configuration, in file and line order.
+///
+/// Displays as every diagnostic in turn, ending with a line break.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}", render_all(.diagnostics))]
 pub struct ConfigError {
@@ -144,9 +150,27 @@ impl ConfigError {
     }
 }
 
+/// Each diagnostic ends with a line break and is followed by a blank line
+/// before the next, as a compiler prints them, so the text can go straight
+/// to stderr.
 fn render_all(diagnostics: &[Diagnostic]) -> String {
-    let rendered: Vec<String> = diagnostics.iter().map(|d| d.to_string()).collect();
-    rendered.join("\n\n")
+    let rendered: Vec<String> = diagnostics.iter().map(|d| format!("{d}\n")).collect();
+    rendered.join("\n")
+}
+
+/// A message quotes what the user wrote; a line break in it would break the
+/// layout, so control characters are shown escaped (`\n`).
+fn escape_controls(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect()
 }
 
 /// The candidate closest to `input`, if it is close enough to be a plausible
@@ -157,19 +181,23 @@ where
     I: IntoIterator<Item = &'a str>,
 {
     let needle = input.to_lowercase();
-    let mut best: Option<(usize, &'a str)> = None;
+    // Rank by edit distance, then by similarity relative to length, so
+    // `p999` prefers `p99.9` (all its characters kept) over `p99`.
+    let mut best: Option<(usize, f64, &'a str)> = None;
     for candidate in candidates {
-        let distance = strsim::damerau_levenshtein(&needle, &candidate.to_lowercase());
+        let lower = candidate.to_lowercase();
+        let distance = strsim::damerau_levenshtein(&needle, &lower);
+        let similarity = strsim::normalized_damerau_levenshtein(&needle, &lower);
         let limit = (candidate.chars().count() / 3).max(1);
-        let closer = match best {
-            Some((d, _)) => distance < d,
+        let better = match best {
+            Some((d, s, _)) => distance < d || (distance == d && similarity > s),
             None => true,
         };
-        if distance <= limit && closer {
-            best = Some((distance, candidate));
+        if distance <= limit && better {
+            best = Some((distance, similarity, candidate));
         }
     }
-    best.map(|(_, candidate)| candidate)
+    best.map(|(_, _, candidate)| candidate)
 }
 
 /// `` `a`, `b` or `c` `` for messages that list what is allowed.
@@ -189,31 +217,83 @@ mod tests {
     #[test]
     fn did_you_mean_suggests_only_close_candidates() {
         let fields = ["name", "duration", "min_samples", "expect", "inject"];
-        let metrics = ["p50", "p90", "p95", "p99", "p99.9", "max", "mean", "error_rate", "rate", "requests"];
+        let metrics = [
+            "p50",
+            "p90",
+            "p95",
+            "p99",
+            "p99.9",
+            "max",
+            "mean",
+            "error_rate",
+            "rate",
+            "requests",
+        ];
         let cases: &[(&str, &str, &[&str], Option<&str>)] = &[
-            ("a doubled letter finds the field", "durration", &fields, Some("duration")),
-            ("a swapped pair finds the field", "expcet", &fields, Some("expect")),
-            ("a different case finds the field", "Duration", &fields, Some("duration")),
+            (
+                "a doubled letter finds the field",
+                "durration",
+                &fields,
+                Some("duration"),
+            ),
+            (
+                "a swapped pair finds the field",
+                "expcet",
+                &fields,
+                Some("expect"),
+            ),
+            (
+                "a different case finds the field",
+                "Duration",
+                &fields,
+                Some("duration"),
+            ),
             ("a missing dot finds p99.9", "p999", &metrics, Some("p99.9")),
-            ("a dash for an underscore finds error_rate", "error-rate", &metrics, Some("error_rate")),
-            ("an unrelated word gets no suggestion", "colour", &fields, None),
-            ("a short unrelated word gets no suggestion", "xyz", &metrics, None),
+            (
+                "a dash for an underscore finds error_rate",
+                "error-rate",
+                &metrics,
+                Some("error_rate"),
+            ),
+            (
+                "an unrelated word gets no suggestion",
+                "colour",
+                &fields,
+                None,
+            ),
+            (
+                "a short unrelated word gets no suggestion",
+                "xyz",
+                &metrics,
+                None,
+            ),
             ("no candidates means no suggestion", "name", &[], None),
         ];
         for (case, input, candidates, want) in cases {
-            assert_eq!(did_you_mean(input, candidates.iter().copied()), *want, "{case}");
+            assert_eq!(
+                did_you_mean(input, candidates.iter().copied()),
+                *want,
+                "{case}"
+            );
         }
     }
 
     #[test]
     fn a_diagnostic_renders_like_rustc() {
-        let d = Diagnostic::new("experiments/x.yaml", "phases[1]", "unknown field `durration`")
-            .at(
-                14,
-                5,
-                Some(Snippet { text: "    durration: 5s".into(), len: 9 }),
-            )
-            .with_help("did you mean `duration`?");
+        let d = Diagnostic::new(
+            "experiments/x.yaml",
+            "phases[1]",
+            "unknown field `durration`",
+        )
+        .at(
+            14,
+            5,
+            Some(Snippet {
+                text: "    durration: 5s".into(),
+                len: 9,
+            }),
+        )
+        .with_help("did you mean `duration`?");
         let want = "error: phases[1]: unknown field `durration`
   --> experiments/x.yaml:14:5
    |
@@ -242,7 +322,10 @@ mod tests {
             ],
         };
         let text = err.to_string();
-        assert!(text.contains("name: first") && text.contains("load: second"), "{text}");
+        assert!(
+            text.contains("name: first") && text.contains("load: second"),
+            "{text}"
+        );
         assert_eq!(err.summary(), "2 errors in a.yaml");
     }
 

@@ -68,7 +68,9 @@ impl YamlPath {
 
     /// This path and every ancestor, nearest first, ending with the root.
     fn ancestors(&self) -> impl Iterator<Item = YamlPath> + '_ {
-        (0..=self.0.len()).rev().map(|n| YamlPath(self.0[..n].to_vec()))
+        (0..=self.0.len())
+            .rev()
+            .map(|n| YamlPath(self.0[..n].to_vec()))
     }
 }
 
@@ -149,7 +151,10 @@ impl Locator {
     /// The position of a repeated key named `key`, for serde_yaml's
     /// "duplicate entry" error, which itself points at the mapping.
     pub fn duplicate(&self, key: &str) -> Option<Span> {
-        self.duplicates.iter().find(|(k, _)| k == key).map(|(_, s)| *s)
+        self.duplicates
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, s)| *s)
     }
 
     pub fn second_document(&self) -> Option<Span> {
@@ -225,7 +230,13 @@ impl Builder<'_> {
                 self.out.values.insert(path, span);
             }
             Place::Key => {
-                if let Some(Frame::Map { path, key, seen, block }) = self.stack.last_mut() {
+                if let Some(Frame::Map {
+                    path,
+                    key,
+                    seen,
+                    block,
+                }) = self.stack.last_mut()
+                {
                     if seen.is_empty() && *block {
                         self.out.values.insert(path.clone(), span);
                     }
@@ -414,7 +425,12 @@ impl SourceFile {
     }
 
     /// A diagnostic shown under `path`, pointing at `span` when known.
-    pub fn diagnostic(&self, path: &YamlPath, span: Option<Span>, message: impl Into<String>) -> Diagnostic {
+    pub fn diagnostic(
+        &self,
+        path: &YamlPath,
+        span: Option<Span>,
+        message: impl Into<String>,
+    ) -> Diagnostic {
         let d = Diagnostic::new(self.path.clone(), path.to_string(), message);
         match span {
             None => d,
@@ -551,28 +567,80 @@ alias: *a
     #[test]
     fn keys_and_values_are_found_by_path() {
         let loc = Locator::build(DOC);
-        let cases: &[(&str, &[&str], bool, (usize, usize, usize))] = &[
+        // (case, path, key rather than value, (line, column, len))
+        type Case<'a> = (&'a str, &'a [&'a str], bool, (usize, usize, usize));
+        let cases: &[Case] = &[
             ("a top-level key", &["name"], true, (1, 1, 4)),
             ("a top-level value", &["name"], false, (1, 7, 1)),
-            ("a key in a block list item", &["phases", "0", "durration"], true, (4, 5, 9)),
-            ("a block list item points at its first key", &["phases", "0"], false, (3, 5, 4)),
-            ("a flow mapping points at its brace", &["phases", "1"], false, (5, 5, 1)),
-            ("a double-quoted value spans its quotes", &["phases", "1", "name"], false, (5, 12, 5)),
-            ("a single-quoted value spans its quotes", &["phases", "1", "duration"], false, (5, 27, 6)),
-            ("a quoted key with a dot", &["expect", "p99.9"], true, (7, 3, 7)),
+            (
+                "a key in a block list item",
+                &["phases", "0", "durration"],
+                true,
+                (4, 5, 9),
+            ),
+            (
+                "a block list item points at its first key",
+                &["phases", "0"],
+                false,
+                (3, 5, 4),
+            ),
+            (
+                "a flow mapping points at its brace",
+                &["phases", "1"],
+                false,
+                (5, 5, 1),
+            ),
+            (
+                "a double-quoted value spans its quotes",
+                &["phases", "1", "name"],
+                false,
+                (5, 12, 5),
+            ),
+            (
+                "a single-quoted value spans its quotes",
+                &["phases", "1", "duration"],
+                false,
+                (5, 29, 6),
+            ),
+            (
+                "a quoted key with a dot",
+                &["expect", "p99.9"],
+                true,
+                (7, 3, 7),
+            ),
             ("an alias spans its name", &["alias"], false, (9, 8, 2)),
-            ("an item of a flow list", &["anchor", "1"], false, (8, 13, 1)),
+            (
+                "an item of a flow list",
+                &["anchor", "1"],
+                false,
+                (8, 16, 1),
+            ),
         ];
         for (case, path, key, (line, column, len)) in cases {
             let path = p(path);
-            let got = if *key { loc.key(&path) } else { loc.value(&path) };
-            assert_eq!(got, Some(Span { line: *line, column: *column, len: *len }), "{case}");
+            let got = if *key {
+                loc.key(&path)
+            } else {
+                loc.value(&path)
+            };
+            assert_eq!(
+                got,
+                Some(Span {
+                    line: *line,
+                    column: *column,
+                    len: *len
+                }),
+                "{case}"
+            );
         }
     }
 
     #[test]
     fn paths_display_with_quoted_dotted_keys() {
-        assert_eq!(p(&["phases", "1", "expect", "p99.9"]).to_string(), "phases[1].expect.\"p99.9\"");
+        assert_eq!(
+            p(&["phases", "1", "expect", "p99.9"]).to_string(),
+            "phases[1].expect.\"p99.9\""
+        );
         assert_eq!(p(&["load", "rate"]).to_string(), "load.rate");
         assert_eq!(YamlPath::root().to_string(), "");
     }

@@ -1,2 +1,234 @@
-//! The YAML model: parsing, validation and the validated types.
+//! The YAML configuration layer: experiment and suite files in, a validated
+//! [`model::Document`] or every problem with its file:line:column out.
+//!
+//! The pipeline, one file per step:
+//!
+//! - `locate`: a path → position index of the text (yaml-rust2 events),
+//!   because serde_yaml's `Value` forgets where things were;
+//! - `raw`: serde structs mirroring the YAML (`deny_unknown_fields`);
+//! - `decode`: `Value` → raw, collecting every structural error (unknown
+//!   fields, wrong types) by cutting the bad node and trying again;
+//! - `validate` and `validate_load`: raw → [`model`], collecting every
+//!   semantic error (bad durations, unknown metrics, rate 0, ...);
+//! - `suite`: suite files, their referenced experiments and defaults;
+//! - [`units`]: `250ms`, `5%`, `512MiB`, `< 100ms`;
+//! - `diagnostics`: [`Diagnostic`] and its rustc-like rendering.
+//!
+//! The YAML crates are used only inside this module.
+
 pub mod model;
+pub mod units;
+
+mod decode;
+mod diagnostics;
+mod locate;
+mod raw;
+mod suite;
+mod validate;
+mod validate_load;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+
+use serde_yaml::Value;
+
+pub use diagnostics::{did_you_mean, one_of, ConfigError, Diagnostic, Snippet};
+
+use locate::{Locator, Node, SourceFile, Span, YamlPath};
+use model::Document;
+
+/// Reads and validates an experiment or suite file. An unreadable file is a
+/// [`ConfigError`] too, so callers have one error path.
+pub fn load_file(path: &Path) -> Result<Document, ConfigError> {
+    match read_source(path) {
+        Ok(text) => load_str(&text, path),
+        Err(error) => Err(ConfigError {
+            diagnostics: vec![error.into_diagnostic(path)],
+        }),
+    }
+}
+
+/// Validates `source` as if read from `path`. Files a suite references are
+/// read relative to `path`'s directory.
+pub fn load_str(source: &str, path: &Path) -> Result<Document, ConfigError> {
+    let mut diags = Vec::new();
+    let mut file = SourceFile::new(path, source);
+    let document = load_document(&mut file, &mut diags);
+    finish(path, document, diags)
+}
+
+fn load_document(file: &mut SourceFile, diags: &mut Vec<Diagnostic>) -> Option<Document> {
+    let value = parse(file, diags)?;
+    match kind(&value) {
+        Kind::Suite => suite::load(value, file, diags),
+        Kind::Experiment => {
+            let experiment = suite::experiment(value, file, &validate::Defaults::default(), diags)?;
+            Some(Document {
+                source: file.path.clone(),
+                suite: None,
+                experiments: vec![experiment],
+            })
+        }
+        Kind::Other => {
+            let root = Node::root(file);
+            diags.push(root.error(not_a_document(&value)));
+            None
+        }
+    }
+}
+
+enum Kind {
+    Suite,
+    Experiment,
+    Other,
+}
+
+/// A suite is recognised by its `experiments` list; any other mapping is an experiment.
+fn kind(value: &Value) -> Kind {
+    match value {
+        Value::Mapping(map) if map.contains_key("experiments") => Kind::Suite,
+        Value::Mapping(_) => Kind::Experiment,
+        _ => Kind::Other,
+    }
+}
+
+fn not_a_document(value: &Value) -> String {
+    match value {
+        Value::Null => "the file is empty; expected an experiment (`name`, `target`, `load`, \
+                        `phases`) or a suite (`name`, `experiments`)"
+            .to_string(),
+        other => format!(
+            "expected a mapping: an experiment (`name`, `target`, `load`, `phases`) or a suite \
+             (`name`, `experiments`), found {}",
+            decode::describe(other)
+        ),
+    }
+}
+
+/// YAML text → `Value`, indexing positions on success. Syntax errors become
+/// a single diagnostic (serde_yaml stops at the first one).
+fn parse(file: &mut SourceFile, diags: &mut Vec<Diagnostic>) -> Option<Value> {
+    match serde_yaml::from_str::<Value>(&file.text) {
+        Ok(mut value) => {
+            file.index();
+            // `<<: *base` merge keys are standard YAML that serde_yaml only
+            // applies on request.
+            if let Err(error) = value.apply_merge() {
+                let root = Node::root(file);
+                diags.push(root.error(format!("invalid merge key `<<`: {error}")));
+                return None;
+            }
+            Some(value)
+        }
+        Err(error) => {
+            diags.push(syntax_error(file, &error));
+            None
+        }
+    }
+}
+
+fn syntax_error(file: &SourceFile, error: &serde_yaml::Error) -> Diagnostic {
+    let text = error.to_string();
+    // The position is shown separately, so drop serde_yaml's " at line 3 column 5".
+    let message = text.find(" at line ").map_or(text.as_str(), |i| &text[..i]);
+    let mut span = error.location().map(|l| Span {
+        line: l.line(),
+        column: l.column(),
+        len: 1,
+    });
+    let mut message = format!("invalid YAML: {message}");
+    let mut help = None;
+    if let Some(key) = message
+        .split_once("duplicate entry with key \"")
+        .and_then(|(_, rest)| rest.split_once('"'))
+        .map(|(key, _)| key.to_string())
+    {
+        // serde_yaml points at the mapping; the repeated key is more useful.
+        span = Locator::build(&file.text).duplicate(&key).or(span);
+        message = format!("duplicate key `{key}`");
+        help = Some("each key may appear only once in a mapping".to_string());
+    } else if message.contains("more than one document") {
+        span = Locator::build(&file.text).second_document().or(span);
+        message = "a file holds one experiment or suite, but this one has several YAML documents"
+            .to_string();
+        help = Some("remove the `---` separator, or split the file".to_string());
+    }
+    let diag = file.diagnostic(&YamlPath::root(), span, message);
+    match help {
+        Some(help) => diag.with_help(help),
+        None => diag,
+    }
+}
+
+/// Why a file could not be read.
+enum ReadError {
+    Io(std::io::Error),
+    /// 1-based position of the first byte that is not UTF-8.
+    NotUtf8 {
+        line: usize,
+        column: usize,
+    },
+}
+
+impl ReadError {
+    fn into_diagnostic(self, path: &Path) -> Diagnostic {
+        match self {
+            ReadError::Io(error) => Diagnostic::new(path, "", format!("cannot read file: {error}")),
+            ReadError::NotUtf8 { line, column } => {
+                Diagnostic::new(path, "", "the file is not valid UTF-8 text").at(line, column, None)
+            }
+        }
+    }
+}
+
+fn read_source(path: &Path) -> Result<String, ReadError> {
+    let bytes = std::fs::read(path).map_err(ReadError::Io)?;
+    String::from_utf8(bytes).map_err(|error| {
+        let valid = &error.as_bytes()[..error.utf8_error().valid_up_to()];
+        // `valid` is UTF-8 by definition; lossy conversion just avoids an unwrap.
+        let before = String::from_utf8_lossy(valid);
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        ReadError::NotUtf8 { line, column }
+    })
+}
+
+/// Orders diagnostics by file (in order of first mention) and position, and
+/// drops repeats: a suite default is checked once per experiment using it.
+fn finish(
+    path: &Path,
+    document: Option<Document>,
+    mut diags: Vec<Diagnostic>,
+) -> Result<Document, ConfigError> {
+    if diags.is_empty() {
+        if let Some(document) = document {
+            return Ok(document);
+        }
+        // Every failing path pushes a diagnostic; this is a safety net.
+        diags.push(Diagnostic::new(path, "", "invalid configuration"));
+    }
+    let mut unique: Vec<Diagnostic> = Vec::new();
+    for d in diags {
+        if !unique.contains(&d) {
+            unique.push(d);
+        }
+    }
+    let mut files: Vec<std::path::PathBuf> = Vec::new();
+    for d in &unique {
+        if !files.contains(&d.file) {
+            files.push(d.file.clone());
+        }
+    }
+    unique.sort_by_key(|d| {
+        let rank = files
+            .iter()
+            .position(|f| *f == d.file)
+            .unwrap_or(usize::MAX);
+        (rank, d.line.unwrap_or(0), d.column.unwrap_or(0))
+    });
+    Err(ConfigError {
+        diagnostics: unique,
+    })
+}

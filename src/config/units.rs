@@ -95,7 +95,12 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "kib" => 1024.0,
         "mib" => 1024.0 * 1024.0,
         "gib" => 1024.0 * 1024.0 * 1024.0,
-        "" => return Err(format!("{}; a unit is required (B, KB, KiB, MB, MiB, GB, GiB)", bad())),
+        "" => {
+            return Err(format!(
+                "{}; a unit is required (B, KB, KiB, MB, MiB, GB, GiB)",
+                bad()
+            ))
+        }
         _ => return Err(bad()),
     };
     let bytes = value * scale;
@@ -143,7 +148,14 @@ pub fn parse_threshold(metric: Metric, text: &str) -> Result<Threshold, String> 
                 )
             })?,
         MetricUnit::Fraction => parse_percent(operand).map_err(|e| {
-            format!("`{}` needs a percentage: {e}", metric.key())
+            if e.starts_with(PERCENT_HINT) {
+                format!(
+                    "`{}` needs a percentage such as 1% or 0.5%, found `{operand}`",
+                    metric.key()
+                )
+            } else {
+                e
+            }
         })?,
         MetricUnit::PerSecond => parse_rate(operand).ok_or_else(|| {
             format!(
@@ -257,24 +269,52 @@ mod tests {
             ("hours are sixty minutes", "1h", ms(3_600_000)),
             ("fractions of a second are allowed", "1.5s", ms(1_500)),
             ("microseconds use us", "500us", Duration::from_micros(500)),
-            ("microseconds may use the micro sign", "7µs", Duration::from_micros(7)),
+            (
+                "microseconds may use the micro sign",
+                "7µs",
+                Duration::from_micros(7),
+            ),
             ("parts add up", "1m30s", ms(90_000)),
             ("a space before the unit is fine", "5 s", ms(5_000)),
             ("surrounding whitespace is ignored", "  3s ", ms(3_000)),
-            ("zero parses (callers decide if it is allowed)", "0s", Duration::ZERO),
+            (
+                "zero parses (callers decide if it is allowed)",
+                "0s",
+                Duration::ZERO,
+            ),
         ];
         for (case, text, want) in good {
             assert_eq!(parse_duration(text).as_ref(), Ok(want), "{case}");
         }
         let bad: &[(&str, &str, &str)] = &[
-            ("a word is not a duration", "fast", "expected a duration such as 250ms"),
+            (
+                "a word is not a duration",
+                "fast",
+                "expected a duration such as 250ms",
+            ),
             ("a bare number needs a unit", "5", "a unit is required"),
-            ("an unknown unit is named", "5d", "unknown duration unit `d`"),
-            ("negative durations are refused", "-5s", "cannot be negative"),
+            (
+                "an unknown unit is named",
+                "5d",
+                "unknown duration unit `d`",
+            ),
+            (
+                "negative durations are refused",
+                "-5s",
+                "cannot be negative",
+            ),
             ("empty text is refused", "", "expected a duration"),
             ("two dots are not a number", "1.2.3s", "expected a duration"),
-            ("a trailing number without unit is refused", "1m30", "a unit is required"),
-            ("absurdly large values are refused", "99999999999999999999h", "too large"),
+            (
+                "a trailing number without unit is refused",
+                "1m30",
+                "a unit is required",
+            ),
+            (
+                "absurdly large values are refused",
+                "99999999999999999999h",
+                "too large",
+            ),
             ("infinity is not a number", "infs", "expected a duration"),
         ];
         for (case, text, want) in bad {
@@ -293,7 +333,11 @@ mod tests {
             ("fractional seconds", ms(1_500), "1.5s"),
             ("ninety seconds stay seconds", ms(90_000), "90s"),
             ("microseconds", Duration::from_micros(500), "500us"),
-            ("fractional milliseconds", Duration::from_micros(1_500), "1.5ms"),
+            (
+                "fractional milliseconds",
+                Duration::from_micros(1_500),
+                "1.5ms",
+            ),
             ("zero", Duration::ZERO, "0s"),
         ];
         for (case, duration, want) in cases {
@@ -315,9 +359,17 @@ mod tests {
             assert!((got - want).abs() < 1e-12, "{case}: {got}");
         }
         let bad: &[(&str, &str, &str)] = &[
-            ("a number without % is refused", "5", "expected a percentage"),
+            (
+                "a number without % is refused",
+                "5",
+                "expected a percentage",
+            ),
             ("more than 100% is refused", "150%", "between 0% and 100%"),
-            ("negative percentages are refused", "-1%", "expected a percentage"),
+            (
+                "negative percentages are refused",
+                "-1%",
+                "expected a percentage",
+            ),
             ("words are refused", "lots%", "expected a percentage"),
             ("NaN is refused", "NaN%", "expected a percentage"),
         ];
@@ -348,7 +400,11 @@ mod tests {
             ("a bare number needs a unit", "512", "a unit is required"),
             ("an unknown unit is refused", "5TB", "expected a size"),
             ("words are refused", "big", "expected a size"),
-            ("absurd sizes are refused", "99999999999999999999GiB", "too large"),
+            (
+                "absurd sizes are refused",
+                "99999999999999999999GiB",
+                "too large",
+            ),
         ];
         for (case, text, want) in bad {
             let err = parse_size(text).expect_err(case);
@@ -359,15 +415,69 @@ mod tests {
     #[test]
     fn thresholds_take_the_unit_of_their_metric() {
         let good: &[(&str, Metric, &str, CmpOp, f64)] = &[
-            ("p99 below 100ms is in milliseconds", Metric::P99, "< 100ms", CmpOp::Lt, 100.0),
-            ("p99.9 accepts seconds", Metric::P999, "<= 1.5s", CmpOp::Le, 1500.0),
-            ("mean accepts microseconds", Metric::Mean, "< 500us", CmpOp::Lt, 0.5),
-            ("max works without a space", Metric::Max, "<2s", CmpOp::Lt, 2000.0),
-            ("error_rate is a fraction", Metric::ErrorRate, "< 1%", CmpOp::Lt, 0.01),
-            ("rate may be a bare number", Metric::Rate, ">= 100", CmpOp::Ge, 100.0),
-            ("rate may end in /s", Metric::Rate, "> 50/s", CmpOp::Gt, 50.0),
-            ("rate may end in rps", Metric::Rate, "> 50 rps", CmpOp::Gt, 50.0),
-            ("requests is a count", Metric::Requests, ">= 1000", CmpOp::Ge, 1000.0),
+            (
+                "p99 below 100ms is in milliseconds",
+                Metric::P99,
+                "< 100ms",
+                CmpOp::Lt,
+                100.0,
+            ),
+            (
+                "p99.9 accepts seconds",
+                Metric::P999,
+                "<= 1.5s",
+                CmpOp::Le,
+                1500.0,
+            ),
+            (
+                "mean accepts microseconds",
+                Metric::Mean,
+                "< 500us",
+                CmpOp::Lt,
+                0.5,
+            ),
+            (
+                "max works without a space",
+                Metric::Max,
+                "<2s",
+                CmpOp::Lt,
+                2000.0,
+            ),
+            (
+                "error_rate is a fraction",
+                Metric::ErrorRate,
+                "< 1%",
+                CmpOp::Lt,
+                0.01,
+            ),
+            (
+                "rate may be a bare number",
+                Metric::Rate,
+                ">= 100",
+                CmpOp::Ge,
+                100.0,
+            ),
+            (
+                "rate may end in /s",
+                Metric::Rate,
+                "> 50/s",
+                CmpOp::Gt,
+                50.0,
+            ),
+            (
+                "rate may end in rps",
+                Metric::Rate,
+                "> 50 rps",
+                CmpOp::Gt,
+                50.0,
+            ),
+            (
+                "requests is a count",
+                Metric::Requests,
+                ">= 1000",
+                CmpOp::Ge,
+                1000.0,
+            ),
         ];
         for (case, metric, text, op, value) in good {
             let t = parse_threshold(*metric, text).expect(case);
@@ -377,15 +487,60 @@ mod tests {
             assert_eq!(t.source, text.trim(), "{case}");
         }
         let bad: &[(&str, Metric, &str, &str)] = &[
-            ("a latency needs a duration", Metric::P99, "< 100", "needs a duration"),
-            ("a latency refuses a percentage", Metric::P50, "< 5%", "needs a duration"),
-            ("error_rate needs a percentage", Metric::ErrorRate, "< 0.01", "needs a percentage"),
-            ("rate refuses a duration", Metric::Rate, "> 5s", "requests per second"),
-            ("requests refuses fractions", Metric::Requests, ">= 1.5", "whole number"),
-            ("equality is not an operator", Metric::P99, "= 100ms", "expected a comparison"),
-            ("an operator needs a value", Metric::P99, "<", "missing a value"),
-            ("a value needs an operator", Metric::P99, "100ms", "expected a comparison"),
-            ("empty text is refused", Metric::P99, "", "expected a comparison"),
+            (
+                "a latency needs a duration",
+                Metric::P99,
+                "< 100",
+                "needs a duration",
+            ),
+            (
+                "a latency refuses a percentage",
+                Metric::P50,
+                "< 5%",
+                "needs a duration",
+            ),
+            (
+                "error_rate needs a percentage",
+                Metric::ErrorRate,
+                "< 0.01",
+                "needs a percentage",
+            ),
+            (
+                "rate refuses a duration",
+                Metric::Rate,
+                "> 5s",
+                "requests per second",
+            ),
+            (
+                "requests refuses fractions",
+                Metric::Requests,
+                ">= 1.5",
+                "whole number",
+            ),
+            (
+                "equality is not an operator",
+                Metric::P99,
+                "= 100ms",
+                "expected a comparison",
+            ),
+            (
+                "an operator needs a value",
+                Metric::P99,
+                "<",
+                "missing a value",
+            ),
+            (
+                "a value needs an operator",
+                Metric::P99,
+                "100ms",
+                "expected a comparison",
+            ),
+            (
+                "empty text is refused",
+                Metric::P99,
+                "",
+                "expected a comparison",
+            ),
         ];
         for (case, metric, text, want) in bad {
             let err = parse_threshold(*metric, text).expect_err(case);

@@ -1,0 +1,555 @@
+//! Raw structs → the validated [`model`](super::model), collecting every
+//! semantic error with its YAML path instead of stopping at the first.
+//!
+//! Each function returns `None` when its piece is invalid and has pushed at
+//! least one diagnostic saying why; callers keep going so one run reports
+//! everything. Load settings live in [`super::validate_load`].
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use super::decode::{describe, scalar_text};
+use super::diagnostics::{did_you_mean, one_of, Diagnostic};
+use super::locate::Node;
+use super::model::{
+    CommandFault, DemoOptions, Experiment, FaultSpec, Metric, Phase, Ready, Target, TargetKind,
+    Threshold,
+};
+use super::raw::{
+    List, RawCommandFault, RawDemo, RawExperiment, RawFault, RawLoad, RawPhase, RawReady,
+    RawTarget, Scalar,
+};
+use super::units::{format_duration, parse_duration, parse_threshold};
+use super::validate_load::load;
+
+/// What a suite lends its experiments, with where each piece was written.
+#[derive(Default)]
+pub struct Defaults<'a> {
+    pub target: Option<(&'a RawTarget, Node<'a>)>,
+    pub load: Option<(&'a RawLoad, Node<'a>)>,
+    pub tags: Vec<String>,
+}
+
+/// Validates one experiment rooted at `node`, filling gaps from `defaults`.
+pub fn experiment(
+    raw: &RawExperiment,
+    node: &Node<'_>,
+    defaults: &Defaults<'_>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Experiment> {
+    let name = required_text(raw.name.as_ref(), node, "name", diags);
+    let mut tags = tags(raw.tags.as_ref(), node, diags);
+    for tag in &defaults.tags {
+        if !tags.contains(tag) {
+            tags.push(tag.clone());
+        }
+    }
+    let min_samples = at_least_one(raw.min_samples, &node.at("min_samples"), 1, diags);
+
+    let target = match (&raw.target, &defaults.target) {
+        (Some(raw), _) => target(raw, &node.at("target"), diags),
+        (None, Some((raw, from))) => target(raw, from, diags),
+        (None, None) => {
+            let message = "missing `target` (required unless a suite provides defaults.target)";
+            diags.extend(node.missing("target", message));
+            None
+        }
+    };
+    let own_load = raw.load.as_ref().map(|l| (l, node.at("load")));
+    let default_load = defaults.load.as_ref().map(|(l, n)| (*l, n.clone()));
+    let load = load(own_load, default_load, node, true, diags);
+    let phases = phases(raw.phases.as_ref(), node, min_samples?, diags);
+
+    Some(Experiment {
+        name: name?,
+        description: raw.description.clone(),
+        tags,
+        source: node.file.path.clone(),
+        target: target?,
+        load: load?,
+        phases: phases?,
+    })
+}
+
+/// `tags`, without duplicates, in the order written.
+pub fn tags(
+    raw: Option<&List<String>>,
+    node: &Node<'_>,
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for (tag, at) in items(raw, &node.at("tags"), "a tag", diags) {
+        if tag.trim().is_empty() {
+            diags.push(at.error("a tag must not be empty"));
+        } else if !out.contains(tag) {
+            out.push(tag.clone());
+        }
+    }
+    out
+}
+
+/// Validates a target written at `node`.
+pub fn target(raw: &RawTarget, node: &Node<'_>, diags: &mut Vec<Diagnostic>) -> Option<Target> {
+    let present: Vec<&str> = [
+        ("demo", raw.demo.is_some()),
+        ("url", raw.url.is_some()),
+        ("command", raw.command.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(k, set)| set.then_some(k))
+    .collect();
+    match (&raw.demo, &raw.url, &raw.command) {
+        (Some(demo), None, None) => {
+            if raw.ready.is_some() {
+                let message = "`ready` does not apply to the demo target, which runs in-process";
+                diags.push(node.at("ready").key_error(message));
+            }
+            let options = demo_options(demo.as_ref(), &node.at("demo"), diags)?;
+            Some(Target {
+                kind: TargetKind::Demo(options),
+                ready: None,
+            })
+        }
+        (None, Some(url_text), None) => {
+            let url = url(url_text, &node.at("url"), diags);
+            let ready = match &raw.ready {
+                Some(r) => Some(ready(r, &node.at("ready"), diags)?),
+                None => None,
+            };
+            Some(Target {
+                kind: TargetKind::Url(url?),
+                ready,
+            })
+        }
+        (None, url_text, Some(command)) => {
+            let command = non_empty(command, &node.at("command"), diags);
+            let url = match url_text {
+                Some(text) => url(text, &node.at("url"), diags),
+                None => {
+                    let message =
+                        "missing `url`: a `command` target needs it to reach the process it starts";
+                    diags.extend(node.missing("url", message));
+                    None
+                }
+            };
+            let ready = match &raw.ready {
+                Some(r) => ready(r, &node.at("ready"), diags),
+                None => Some(default_ready()),
+            };
+            Some(Target {
+                kind: TargetKind::Command {
+                    command: command?,
+                    url: url?,
+                },
+                ready: Some(ready?),
+            })
+        }
+        (None, None, None) => {
+            let cut = ["demo", "url", "command"]
+                .iter()
+                .any(|k| node.at(k).is_suppressed());
+            if !cut && !node.is_suppressed() {
+                let message = "expected one of `demo`, `url` or `command`";
+                diags.push(node.file.diagnostic(
+                    &node.path,
+                    node.file.mapping_span(&node.path),
+                    message,
+                ));
+            }
+            None
+        }
+        _ => {
+            let second = present.get(1).copied().unwrap_or("url");
+            let message = format!(
+                "{} cannot be combined; a target is exactly one of `demo`, `url` or `command`",
+                one_of(&present).replace(" or ", " and ")
+            );
+            diags.push(node.at(second).key_error(message));
+            None
+        }
+    }
+}
+
+fn default_ready() -> Ready {
+    Ready {
+        path: "/".to_string(),
+        timeout: Duration::from_secs(30),
+        interval: Duration::from_millis(100),
+    }
+}
+
+fn demo_options(
+    raw: Option<&RawDemo>,
+    node: &Node<'_>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<DemoOptions> {
+    let defaults = DemoOptions::default();
+    let Some(raw) = raw else {
+        return Some(defaults);
+    };
+    // A zero service time is a legitimate "instant payments" setting.
+    let latency = match &raw.payments_latency {
+        Some(v) => duration(v, &node.at("payments_latency"), false, diags),
+        None => Some(defaults.payments_latency),
+    };
+    let timeout = optional_duration(
+        raw.payments_timeout.as_ref(),
+        &node.at("payments_timeout"),
+        defaults.payments_timeout,
+        diags,
+    );
+    Some(DemoOptions {
+        payments_latency: latency?,
+        payments_timeout: timeout?,
+    })
+}
+
+fn url(text: &str, node: &Node<'_>, diags: &mut Vec<Diagnostic>) -> Option<http::Uri> {
+    let parsed = text.trim().parse::<http::Uri>().ok().filter(|uri| {
+        matches!(uri.scheme_str(), Some("http") | Some("https"))
+            && uri.host().is_some_and(|h| !h.is_empty())
+    });
+    if parsed.is_none() {
+        diags.push(node.error(format!(
+            "expected an http:// or https:// URL with a host, found `{text}`"
+        )));
+    }
+    parsed
+}
+
+fn ready(raw: &RawReady, node: &Node<'_>, diags: &mut Vec<Diagnostic>) -> Option<Ready> {
+    let defaults = default_ready();
+    let path = match &raw.path {
+        Some(path) => request_path(path, &node.at("path"), diags),
+        None => Some(defaults.path),
+    };
+    let timeout = optional_duration(
+        raw.timeout.as_ref(),
+        &node.at("timeout"),
+        defaults.timeout,
+        diags,
+    );
+    let interval = optional_duration(
+        raw.interval.as_ref(),
+        &node.at("interval"),
+        defaults.interval,
+        diags,
+    );
+    Some(Ready {
+        path: path?,
+        timeout: timeout?,
+        interval: interval?,
+    })
+}
+
+fn phases(
+    raw: Option<&List<RawPhase>>,
+    node: &Node<'_>,
+    min_samples: u64,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Vec<Phase>> {
+    let Some(list) = raw else {
+        diags.extend(node.missing(
+            "phases",
+            "missing `phases`: an experiment needs at least one phase",
+        ));
+        return None;
+    };
+    let at = node.at("phases");
+    if list.is_empty() {
+        diags.push(at.error("must list at least one phase"));
+        return None;
+    }
+    let mut ok = true;
+    let mut out = Vec::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for (index, item) in list.iter().enumerate() {
+        let item_node = at.item(index);
+        let Some(raw) = item else {
+            if !item_node.is_suppressed() {
+                diags.push(item_node.error("expected a phase (a mapping), found nothing (null)"));
+            }
+            ok = false;
+            continue;
+        };
+        if let Some(name) = &raw.name {
+            if let Some(first) = seen.get(name) {
+                let message =
+                    format!("duplicate phase name `{name}` (also used by phases[{first}])");
+                diags.push(item_node.at("name").error(message));
+                ok = false;
+            } else {
+                seen.insert(name.clone(), index);
+            }
+        }
+        match phase(raw, &item_node, min_samples, diags) {
+            Some(phase) => out.push(phase),
+            None => ok = false,
+        }
+    }
+    ok.then_some(out)
+}
+
+fn phase(
+    raw: &RawPhase,
+    node: &Node<'_>,
+    default_min: u64,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Phase> {
+    let name = required_text(raw.name.as_ref(), node, "name", diags);
+    let duration = match &raw.duration {
+        Some(v) => duration(v, &node.at("duration"), true, diags),
+        None => {
+            diags.extend(node.missing("duration", "missing `duration`, e.g. `duration: 30s`"));
+            None
+        }
+    };
+    let min_samples = at_least_one(raw.min_samples, &node.at("min_samples"), default_min, diags);
+    let expect = thresholds(raw.expect.as_ref(), &node.at("expect"), diags);
+    let inject = faults(raw.inject.as_ref(), &node.at("inject"), diags);
+    Some(Phase {
+        name: name?,
+        duration: duration?,
+        inject: inject?,
+        expect: expect?,
+        min_samples: min_samples?,
+    })
+}
+
+fn thresholds(
+    raw: Option<&serde_yaml::Mapping>,
+    node: &Node<'_>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Vec<Threshold>> {
+    let mut ok = true;
+    let mut out = Vec::new();
+    for (key, value) in raw.into_iter().flatten() {
+        let key_text = scalar_text(key).unwrap_or_else(|| describe(key).to_string());
+        let at = node.at(&key_text);
+        let Some(metric) = Metric::from_key(&key_text) else {
+            let keys: Vec<&str> = Metric::ALL.iter().map(|m| m.key()).collect();
+            let diag = at.key_error(format!("unknown metric `{key_text}`"));
+            diags.push(match did_you_mean(&key_text, keys.iter().copied()) {
+                Some(s) => diag.with_help(format!("did you mean `{s}`?")),
+                None => diag.with_help(format!("known metrics: {}", keys.join(", "))),
+            });
+            ok = false;
+            continue;
+        };
+        let parsed = match scalar_text(value) {
+            Some(text) => parse_threshold(metric, &text),
+            None => Err(format!(
+                "expected a threshold such as `< 100ms`, found {}",
+                describe(value)
+            )),
+        };
+        match parsed {
+            Ok(threshold) => out.push(threshold),
+            Err(message) => {
+                diags.push(at.error(message));
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(out)
+}
+
+fn faults(
+    raw: Option<&List<RawFault>>,
+    node: &Node<'_>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Vec<FaultSpec>> {
+    let Some(list) = raw else {
+        return Some(Vec::new());
+    };
+    let mut ok = true;
+    let mut out = Vec::new();
+    for (index, item) in list.iter().enumerate() {
+        let at = node.item(index);
+        let spec = match item {
+            Some(RawFault::Command(raw)) => command_fault(raw, &at, diags).map(FaultSpec::Command),
+            None => {
+                if !at.is_suppressed() {
+                    let message = format!(
+                        "expected a fault with a `type` ({}), found nothing (null)",
+                        one_of(RawFault::TYPES)
+                    );
+                    diags.push(at.error(message));
+                }
+                None
+            }
+        };
+        match spec {
+            Some(spec) => out.push(spec),
+            None => ok = false,
+        }
+    }
+    ok.then_some(out)
+}
+
+fn command_fault(
+    raw: &RawCommandFault,
+    node: &Node<'_>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<CommandFault> {
+    let run = match &raw.run {
+        Some(v) => shell_command(v, &node.at("run"), diags),
+        None => {
+            diags.extend(node.missing("run", "missing `run`: the command that applies the fault"));
+            None
+        }
+    };
+    let rollback = match &raw.rollback {
+        Some(v) => shell_command(v, &node.at("rollback"), diags).map(Some),
+        None => Some(None),
+    };
+    let timeout = optional_duration(
+        raw.timeout.as_ref(),
+        &node.at("timeout"),
+        Duration::from_secs(30),
+        diags,
+    );
+    Some(CommandFault {
+        run: run?,
+        rollback: rollback?,
+        timeout: timeout?,
+    })
+}
+
+fn shell_command(value: &Scalar, node: &Node<'_>, diags: &mut Vec<Diagnostic>) -> Option<String> {
+    match scalar_text(value) {
+        Some(text) if !text.trim().is_empty() => Some(text),
+        Some(_) => {
+            diags.push(node.error("a command must not be empty"));
+            None
+        }
+        None => {
+            diags.push(node.error(format!(
+                "expected a shell command, found {}",
+                describe(value)
+            )));
+            None
+        }
+    }
+}
+
+// ---- shared field helpers -------------------------------------------------
+
+/// The present, non-null items of a list with their nodes; a null item that
+/// no earlier error explains is reported as `expected <what>`.
+pub fn items<'r, 'a, T>(
+    list: Option<&'r List<T>>,
+    node: &Node<'a>,
+    what: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<(&'r T, Node<'a>)> {
+    let mut out = Vec::new();
+    for (index, item) in list.into_iter().flatten().enumerate() {
+        let at = node.item(index);
+        match item {
+            Some(value) => out.push((value, at)),
+            None if at.is_suppressed() => {}
+            None => diags.push(at.error(format!("expected {what}, found nothing (null)"))),
+        }
+    }
+    out
+}
+
+/// A required, non-empty string field of the mapping at `node`.
+pub fn required_text(
+    value: Option<&String>,
+    node: &Node<'_>,
+    field: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<String> {
+    match value {
+        Some(text) => non_empty(text, &node.at(field), diags),
+        None => {
+            diags.extend(node.missing(field, format!("missing `{field}`")));
+            None
+        }
+    }
+}
+
+pub fn non_empty(text: &str, node: &Node<'_>, diags: &mut Vec<Diagnostic>) -> Option<String> {
+    if text.trim().is_empty() {
+        diags.push(node.error("must not be empty"));
+        return None;
+    }
+    Some(text.to_string())
+}
+
+/// A count that must be at least 1, with a default when absent.
+pub fn at_least_one(
+    value: Option<u64>,
+    node: &Node<'_>,
+    default: u64,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<u64> {
+    match value {
+        None => Some(default),
+        Some(0) => {
+            diags.push(node.error("must be at least 1, found `0`"));
+            None
+        }
+        Some(n) => Some(n),
+    }
+}
+
+/// A duration at `node`; `positive` refuses zero.
+pub fn duration(
+    value: &Scalar,
+    node: &Node<'_>,
+    positive: bool,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Duration> {
+    let parsed = match scalar_text(value) {
+        Some(text) => parse_duration(&text),
+        None => Err(format!(
+            "expected a duration such as 250ms, 10s or 2m, found {}",
+            describe(value)
+        )),
+    };
+    match parsed {
+        Ok(d) if positive && d.is_zero() => {
+            diags.push(node.error(format!(
+                "must be greater than 0, found `{}`",
+                format_duration(d)
+            )));
+            None
+        }
+        Ok(d) => Some(d),
+        Err(message) => {
+            diags.push(node.error(message));
+            None
+        }
+    }
+}
+
+/// An optional positive duration with a default.
+pub fn optional_duration(
+    value: Option<&Scalar>,
+    node: &Node<'_>,
+    default: Duration,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Duration> {
+    match value {
+        Some(v) => duration(v, node, true, diags),
+        None => Some(default),
+    }
+}
+
+/// A request or readiness path: starts with `/` and is a valid URI path.
+pub fn request_path(text: &str, node: &Node<'_>, diags: &mut Vec<Diagnostic>) -> Option<String> {
+    if !text.starts_with('/') {
+        diags.push(node.error(format!("a path must start with `/`, found `{text}`")));
+        return None;
+    }
+    if text.parse::<http::uri::PathAndQuery>().is_err() {
+        diags.push(node.error(format!(
+            "`{text}` is not a valid URL path (spaces and some characters must be percent-encoded)"
+        )));
+        return None;
+    }
+    Some(text.to_string())
+}
