@@ -25,7 +25,10 @@ where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = ExitCode>,
 {
-    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt.block_on(f()),
         Err(e) => {
             eprintln!("error: could not start the async runtime: {e}");
@@ -99,9 +102,13 @@ fn summary_line(doc: &Document) -> String {
                 doc.source.display(),
                 e.map_or("", |e| e.name.as_str()),
                 e.map_or(0, |e| e.phases.len()),
-                if e.map_or(0, |e| e.phases.len()) == 1 { "" } else { "s" },
+                if e.map_or(0, |e| e.phases.len()) == 1 {
+                    ""
+                } else {
+                    "s"
+                },
                 total,
-                e.map_or(String::new(), |e| load_text(e))
+                e.map_or(String::new(), load_text)
             )
         }
     }
@@ -109,9 +116,18 @@ fn summary_line(doc: &Document) -> String {
 
 fn load_text(e: &Experiment) -> String {
     match &e.load.model {
-        LoadModel::Open { rate: RateShape::Constant(r), .. } => format!("open model {r}/s"),
-        LoadModel::Open { rate: RateShape::Ramp { from, to, over }, .. } => {
-            format!("open model {from}→{to}/s over {}", config::units::format_duration(*over))
+        LoadModel::Open {
+            rate: RateShape::Constant(r),
+            ..
+        } => format!("open model {r}/s"),
+        LoadModel::Open {
+            rate: RateShape::Ramp { from, to, over },
+            ..
+        } => {
+            format!(
+                "open model {from}→{to}/s over {}",
+                config::units::format_duration(*over)
+            )
         }
         LoadModel::Closed { concurrency } => format!("closed model, {concurrency} workers"),
     }
@@ -130,21 +146,37 @@ fn list(args: &FilesArgs) -> ExitCode {
         for e in &doc.experiments {
             let secs = e.total_duration().as_secs_f64();
             total += secs;
-            let tags = if e.tags.is_empty() { String::new() } else { format!(" [{}]", e.tags.join(", ")) };
+            let tags = if e.tags.is_empty() {
+                String::new()
+            } else {
+                format!(" [{}]", e.tags.join(", "))
+            };
             println!("  {}{}  {:.0}s, {}", e.name, tags, secs, load_text(e));
             for p in &e.phases {
                 let faults = if p.inject.is_empty() {
                     String::new()
                 } else {
-                    format!(", {} fault{}", p.inject.len(), if p.inject.len() == 1 { "" } else { "s" })
+                    format!(
+                        ", {} fault{}",
+                        p.inject.len(),
+                        if p.inject.len() == 1 { "" } else { "s" }
+                    )
                 };
-                let expects: Vec<String> = p.expect.iter().map(|t| format!("{} {}", t.metric.key(), t.source)).collect();
+                let expects: Vec<String> = p
+                    .expect
+                    .iter()
+                    .map(|t| format!("{} {}", t.metric.key(), t.source))
+                    .collect();
                 println!(
                     "    - {} {}{}{}",
                     p.name,
                     config::units::format_duration(p.duration),
                     faults,
-                    if expects.is_empty() { String::new() } else { format!("; expect {}", expects.join(", ")) }
+                    if expects.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; expect {}", expects.join(", "))
+                    }
                 );
             }
         }
@@ -158,7 +190,10 @@ async fn run(args: RunArgs) -> ExitCode {
         Ok(d) => d,
         Err(code) => return code,
     };
-    let mut experiments: Vec<Experiment> = docs.iter().flat_map(|d| d.experiments.iter().cloned()).collect();
+    let mut experiments: Vec<Experiment> = docs
+        .iter()
+        .flat_map(|d| d.experiments.iter().cloned())
+        .collect();
     if let Some(pattern) = &args.only {
         let available: Vec<String> = experiments.iter().map(|e| e.name.clone()).collect();
         experiments.retain(|e| crate::glob::matches(pattern, &e.name));
@@ -172,9 +207,15 @@ async fn run(args: RunArgs) -> ExitCode {
     }
     let name = run_name(&docs, &experiments);
     let out_dir = args.out.clone().unwrap_or_else(|| default_out_dir(&name));
-    let json_path = args.json.clone().unwrap_or_else(|| out_dir.join("report.json"));
+    let json_path = args
+        .json
+        .clone()
+        .unwrap_or_else(|| out_dir.join("report.json"));
     if let Err(e) = std::fs::create_dir_all(&out_dir) {
-        eprintln!("error: cannot create output folder {}: {e}", out_dir.display());
+        eprintln!(
+            "error: cannot create output folder {}: {e}",
+            out_dir.display()
+        );
         return ExitCode::InvalidInput;
     }
     let seed = args.seed.unwrap_or_else(random_seed);
@@ -183,9 +224,18 @@ async fn run(args: RunArgs) -> ExitCode {
         eprintln!("error: cannot install signal handlers: {e}");
         return ExitCode::CouldNotRun;
     }
-    let progress: Arc<dyn Progress> = if args.quiet { Arc::new(NoProgress) } else { Arc::new(ConsoleProgress::new()) };
+    let progress: Arc<dyn Progress> = if args.quiet {
+        Arc::new(NoProgress)
+    } else {
+        Arc::new(ConsoleProgress::new())
+    };
     if !args.quiet {
-        eprintln!("faultline {}: {} experiment(s), seed {seed}, output {}", env!("CARGO_PKG_VERSION"), experiments.len(), out_dir.display());
+        eprintln!(
+            "faultline {}: {} experiment(s), seed {seed}, output {}",
+            env!("CARGO_PKG_VERSION"),
+            experiments.len(),
+            out_dir.display()
+        );
     }
     let settings = RunSettings {
         seed,
@@ -214,7 +264,9 @@ async fn run(args: RunArgs) -> ExitCode {
 
 fn run_name(docs: &[Document], experiments: &[Experiment]) -> String {
     match (docs, experiments) {
-        ([doc], _) if doc.suite.is_some() => doc.suite.as_ref().map_or("run".into(), |s| s.name.clone()),
+        ([doc], _) if doc.suite.is_some() => {
+            doc.suite.as_ref().map_or("run".into(), |s| s.name.clone())
+        }
         (_, [one]) => one.name.clone(),
         _ => "run".into(),
     }

@@ -97,10 +97,17 @@ mod tests {
 
     #[test]
     fn numeric_codes_are_the_documented_ones() {
-        let codes: Vec<u8> = [Passed, ChecksFailed, InvalidInput, Aborted, CouldNotRun, RollbackFailed]
-            .iter()
-            .map(|c| c.code())
-            .collect();
+        let codes: Vec<u8> = [
+            Passed,
+            ChecksFailed,
+            InvalidInput,
+            Aborted,
+            CouldNotRun,
+            RollbackFailed,
+        ]
+        .iter()
+        .map(|c| c.code())
+        .collect();
         assert_eq!(codes, vec![0, 1, 2, 3, 4, 5]);
     }
 }

@@ -11,8 +11,9 @@ use serde::de::DeserializeOwned;
 use serde_yaml::Value;
 
 use super::diagnostics::{did_you_mean, one_of, Diagnostic};
-use super::locate::{Node, Seg, SourceFile, YamlPath};
+use super::locate::{Seg, YamlPath};
 use super::raw::RawFault;
+use super::source::{Node, SourceFile};
 
 /// Each attempt finds one error; past this many the file is more error than
 /// configuration and further reports would not help.
@@ -34,7 +35,8 @@ pub fn decode<T: DeserializeOwned>(
         };
         let (path, exact) = convert_path(error.path());
         let message = error.inner().to_string();
-        // The same error twice means our repair did not take; stop rather than loop.
+        // Every repair shrinks the document, so errors cannot cycle; the same
+        // error twice would mean a path that does not match the document.
         let key = (path.clone(), message.clone());
         if previous.as_ref() == Some(&key) {
             return None;
@@ -107,7 +109,7 @@ fn repair(
         }
         return remove(value, &parent.key(&field));
     }
-    if let Some(variant) = parse_unknown_variant(message) {
+    if let Some((variant, expected)) = parse_unknown_variant(message) {
         // Only faults are chosen by a tag, so an unknown variant is a fault type.
         let fault = match path.last() {
             Some(Seg::Key(k)) if k == "type" => path.parent(),
@@ -118,9 +120,10 @@ fn repair(
             path: fault.key("type"),
         };
         let mut diag = node.error(format!("unknown fault type `{variant}`"));
-        diag = match did_you_mean(&variant, RawFault::TYPES.iter().copied()) {
+        let known: Vec<&str> = expected.iter().map(String::as_str).collect();
+        diag = match did_you_mean(&variant, known.iter().copied()) {
             Some(s) => diag.with_help(format!("did you mean `{s}`?")),
-            None => diag.with_help(format!("known fault types: {}", one_of(RawFault::TYPES))),
+            None => diag.with_help(format!("known fault types: {}", one_of(&known))),
         };
         diags.push(diag);
         file.suppressed.insert(fault.clone());
@@ -142,7 +145,11 @@ fn repair(
         file: &*file,
         path: path.clone(),
     };
-    diags.push(node.error(humanize(message)));
+    let mut diag = node.error(humanize(message));
+    if matches!(path.last(), Some(Seg::Key(k)) if k == "type") {
+        diag = diag.with_help(format!("known fault types: {}", one_of(RawFault::TYPES)));
+    }
+    diags.push(diag);
     file.suppressed.insert(path.clone());
     remove(value, &path)
 }
@@ -162,12 +169,15 @@ fn cut_non_string_key(
         return false;
     };
     map.remove(&key);
-    let text = scalar_text(&key).unwrap_or_else(|| describe(&key).to_string());
+    let (text, found) = match scalar_text(&key) {
+        Some(text) => (text.clone(), format!("`{text}`")),
+        None => (describe(&key).to_string(), describe(&key).to_string()),
+    };
     let node = Node {
         file: &*file,
         path: path.key(&text),
     };
-    diags.push(node.key_error(format!("keys must be field names, found `{text}`")));
+    diags.push(node.key_error(format!("keys must be field names, found {found}")));
     true
 }
 
@@ -218,9 +228,11 @@ fn parse_unknown_field(message: &str) -> Option<(String, Vec<String>)> {
     Some((field.to_string(), backticked(expected)))
 }
 
-fn parse_unknown_variant(message: &str) -> Option<String> {
+/// `unknown variant `x`, expected `a` or `b`` → (`x`, [`a`, `b`]).
+fn parse_unknown_variant(message: &str) -> Option<(String, Vec<String>)> {
     let rest = message.strip_prefix("unknown variant `")?;
-    Some(rest.split_once('`')?.0.to_string())
+    let (variant, expected) = rest.split_once('`')?;
+    Some((variant.to_string(), backticked(expected)))
 }
 
 fn parse_missing_field(message: &str) -> Option<String> {
@@ -252,7 +264,8 @@ pub fn humanize(message: &str) -> String {
         "u8" | "u16" | "u32" | "u64" | "usize" => "a non-negative whole number",
         "i8" | "i16" | "i32" | "i64" | "isize" => "a whole number",
         "a sequence" => "a list",
-        "a map" => "a mapping",
+        "a map" | "a YAML mapping" => "a mapping",
+        "variant identifier" => "a fault type",
         "a string" if !found.contains('"') && found.contains('`') => "a string (put it in quotes)",
         e if e.starts_with("struct ") || e.contains("tagged enum") => "a mapping",
         e => e,
@@ -343,6 +356,14 @@ mod tests {
         for (case, input, want) in cases {
             assert_eq!(humanize(input), *want, "{case}");
         }
+    }
+
+    #[test]
+    fn the_list_of_fault_types_matches_the_fault_enum() {
+        let value: Value = serde_yaml::from_str("{ type: no-such-fault }").expect("yaml");
+        let err = serde_yaml::from_value::<RawFault>(value).expect_err("unknown");
+        let (_, expected) = parse_unknown_variant(&err.to_string()).expect("unknown variant");
+        assert_eq!(expected, RawFault::TYPES, "update RawFault::TYPES");
     }
 
     #[test]

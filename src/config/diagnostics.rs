@@ -13,7 +13,7 @@ use std::path::PathBuf;
 const MAX_SNIPPET_CHARS: usize = 240;
 
 /// One problem in one file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Diagnostic {
     pub file: PathBuf,
     /// 1-based line, when the position is known.
@@ -31,7 +31,7 @@ pub struct Diagnostic {
 }
 
 /// The source line a diagnostic points into.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Snippet {
     /// The whole line, without its line break.
     pub text: String,
@@ -65,6 +65,7 @@ impl Diagnostic {
         self
     }
 
+    /// Adds a hint, shown as `= help: ...`.
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
         self

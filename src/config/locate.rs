@@ -9,17 +9,15 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::path::PathBuf;
 
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
-
-use super::diagnostics::{Diagnostic, Snippet};
 
 /// A path into a YAML document: keys and list indices from the root.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct YamlPath(Vec<Seg>);
 
+/// One step of a [`YamlPath`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Seg {
     Key(String),
@@ -27,30 +25,36 @@ pub enum Seg {
 }
 
 impl YamlPath {
+    /// The whole document.
     pub fn root() -> Self {
         YamlPath(Vec::new())
     }
 
+    /// The child `key` of this mapping.
     pub fn key(&self, key: &str) -> Self {
         let mut segs = self.0.clone();
         segs.push(Seg::Key(key.to_string()));
         YamlPath(segs)
     }
 
+    /// Item `index` of this list.
     pub fn index(&self, index: usize) -> Self {
         let mut segs = self.0.clone();
         segs.push(Seg::Index(index));
         YamlPath(segs)
     }
 
+    /// Descends one step in place.
     pub fn push(&mut self, seg: Seg) {
         self.0.push(seg);
     }
 
+    /// The steps from the root.
     pub fn segments(&self) -> &[Seg] {
         &self.0
     }
 
+    /// The final step; `None` for the root.
     pub fn last(&self) -> Option<&Seg> {
         self.0.last()
     }
@@ -62,12 +66,13 @@ impl YamlPath {
         YamlPath(segs)
     }
 
+    /// True for the whole document.
     pub fn is_root(&self) -> bool {
         self.0.is_empty()
     }
 
     /// This path and every ancestor, nearest first, ending with the root.
-    fn ancestors(&self) -> impl Iterator<Item = YamlPath> + '_ {
+    pub fn ancestors(&self) -> impl Iterator<Item = YamlPath> + '_ {
         (0..=self.0.len())
             .rev()
             .map(|n| YamlPath(self.0[..n].to_vec()))
@@ -140,10 +145,12 @@ impl Locator {
         parsed.unwrap_or_default()
     }
 
+    /// Where the key of the entry at `path` starts.
     pub fn key(&self, path: &YamlPath) -> Option<Span> {
         self.keys.get(path).copied()
     }
 
+    /// Where the value at `path` starts (a block mapping: its first key).
     pub fn value(&self, path: &YamlPath) -> Option<Span> {
         self.values.get(path).copied()
     }
@@ -157,12 +164,14 @@ impl Locator {
             .map(|(_, s)| *s)
     }
 
+    /// Where a second YAML document starts, for the "more than one document" error.
     pub fn second_document(&self) -> Option<Span> {
         self.second_document
     }
 }
 
-fn source_lines(source: &str) -> Vec<&str> {
+/// The lines of `source` without their line breaks, as yaml-rust2 counts them.
+pub fn source_lines(source: &str) -> Vec<&str> {
     source
         .split('\n')
         .map(|l| l.strip_suffix('\r').unwrap_or(l))
@@ -392,155 +401,10 @@ fn quoted_len(rest: &str, quote: char) -> usize {
     len
 }
 
-/// Everything known about one input file: its text, the position index, and
-/// which paths were cut from the document after an error.
-#[derive(Debug)]
-pub struct SourceFile {
-    pub path: PathBuf,
-    pub text: String,
-    pub locator: Locator,
-    /// Paths where a "missing field" report would be noise: the node was
-    /// removed after an error, or the user wrote a misspelling of this key.
-    pub suppressed: HashSet<YamlPath>,
-}
-
-impl SourceFile {
-    pub fn new(path: impl Into<PathBuf>, text: impl Into<String>) -> Self {
-        SourceFile {
-            path: path.into(),
-            text: text.into(),
-            locator: Locator::default(),
-            suppressed: HashSet::new(),
-        }
-    }
-
-    /// Builds the position index; call once the text is known to be valid YAML.
-    pub fn index(&mut self) {
-        self.locator = Locator::build(&self.text);
-    }
-
-    /// True when `path` or one of its ancestors was cut after an earlier error.
-    pub fn is_suppressed(&self, path: &YamlPath) -> bool {
-        path.ancestors().any(|p| self.suppressed.contains(&p))
-    }
-
-    /// A diagnostic shown under `path`, pointing at `span` when known.
-    pub fn diagnostic(
-        &self,
-        path: &YamlPath,
-        span: Option<Span>,
-        message: impl Into<String>,
-    ) -> Diagnostic {
-        let d = Diagnostic::new(self.path.clone(), path.to_string(), message);
-        match span {
-            None => d,
-            Some(span) => {
-                let snippet = source_lines(&self.text)
-                    .get(span.line.wrapping_sub(1))
-                    .map(|text| Snippet {
-                        text: text.to_string(),
-                        len: span.len,
-                    });
-                d.at(span.line, span.column, snippet)
-            }
-        }
-    }
-
-    /// The value at `path`, else its key, else the nearest indexed ancestor
-    /// (paths under an alias or a merge key are not in the text).
-    pub fn value_span(&self, path: &YamlPath) -> Option<Span> {
-        self.locator
-            .value(path)
-            .or_else(|| self.locator.key(path))
-            .or_else(|| {
-                path.ancestors()
-                    .skip(1)
-                    .filter(|p| !p.is_root())
-                    .find_map(|p| self.locator.value(&p))
-            })
-    }
-
-    /// The key at `path`, else wherever its value is.
-    pub fn key_span(&self, path: &YamlPath) -> Option<Span> {
-        self.locator.key(path).or_else(|| self.value_span(path))
-    }
-
-    /// Where to point when a field is missing from the mapping at `path`: at
-    /// the mapping's own key (`load:`), or at the list item (`- name: ...`).
-    pub fn mapping_span(&self, path: &YamlPath) -> Option<Span> {
-        match path.last() {
-            None => None,
-            Some(Seg::Key(_)) => self.key_span(path),
-            Some(Seg::Index(_)) => self.value_span(path),
-        }
-    }
-}
-
-/// A node of a parsed document: the file it is in and its path there.
-/// Validation reports against nodes, so pieces merged from a suite's defaults
-/// still point into the suite file.
-#[derive(Debug, Clone)]
-pub struct Node<'a> {
-    pub file: &'a SourceFile,
-    pub path: YamlPath,
-}
-
-impl<'a> Node<'a> {
-    pub fn root(file: &'a SourceFile) -> Self {
-        Node {
-            file,
-            path: YamlPath::root(),
-        }
-    }
-
-    pub fn at(&self, key: &str) -> Node<'a> {
-        Node {
-            file: self.file,
-            path: self.path.key(key),
-        }
-    }
-
-    pub fn item(&self, index: usize) -> Node<'a> {
-        Node {
-            file: self.file,
-            path: self.path.index(index),
-        }
-    }
-
-    /// A problem with this node's value.
-    pub fn error(&self, message: impl Into<String>) -> Diagnostic {
-        self.file
-            .diagnostic(&self.path, self.file.value_span(&self.path), message)
-    }
-
-    /// A problem with this node's key (e.g. an unknown metric name), shown
-    /// under the parent mapping.
-    pub fn key_error(&self, message: impl Into<String>) -> Diagnostic {
-        self.file
-            .diagnostic(&self.path.parent(), self.file.key_span(&self.path), message)
-    }
-
-    /// `field` is missing from this mapping; `None` when an earlier error
-    /// explains its absence.
-    pub fn missing(&self, field: &str, message: impl Into<String>) -> Option<Diagnostic> {
-        if self.file.is_suppressed(&self.path.key(field)) {
-            return None;
-        }
-        Some(
-            self.file
-                .diagnostic(&self.path, self.file.mapping_span(&self.path), message),
-        )
-    }
-
-    /// True when this node was cut after an earlier error.
-    pub fn is_suppressed(&self) -> bool {
-        self.file.is_suppressed(&self.path)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::source::SourceFile;
 
     fn p(segs: &[&str]) -> YamlPath {
         let mut path = YamlPath::root();
@@ -647,10 +511,8 @@ alias: *a
 
     #[test]
     fn positions_fall_back_to_the_nearest_known_ancestor() {
-        let file = SourceFile {
-            locator: Locator::build(DOC),
-            ..SourceFile::new("x.yaml", DOC)
-        };
+        let mut file = SourceFile::new("x.yaml", DOC);
+        file.index();
         // `alias[0]` only exists after alias expansion.
         let span = file.value_span(&p(&["alias", "0"]));
         assert_eq!(span.map(|s| s.line), Some(9));

@@ -4,7 +4,8 @@
 //! The pipeline, one file per step:
 //!
 //! - `locate`: a path → position index of the text (yaml-rust2 events),
-//!   because serde_yaml's `Value` forgets where things were;
+//!   because serde_yaml's `Value` forgets where things were; `source`: a
+//!   file with its index, and the nodes diagnostics point at;
 //! - `raw`: serde structs mirroring the YAML (`deny_unknown_fields`);
 //! - `decode`: `Value` → raw, collecting every structural error (unknown
 //!   fields, wrong types) by cutting the bad node and trying again;
@@ -23,6 +24,7 @@ mod decode;
 mod diagnostics;
 mod locate;
 mod raw;
+mod source;
 mod suite;
 mod validate;
 mod validate_load;
@@ -30,14 +32,16 @@ mod validate_load;
 #[cfg(test)]
 mod tests;
 
-use std::path::Path;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
 
 use serde_yaml::Value;
 
 pub use diagnostics::{did_you_mean, one_of, ConfigError, Diagnostic, Snippet};
 
-use locate::{Locator, Node, SourceFile, Span, YamlPath};
+use locate::{Locator, Span, YamlPath};
 use model::Document;
+use source::{Node, SourceFile};
 
 /// Reads and validates an experiment or suite file. An unreadable file is a
 /// [`ConfigError`] too, so callers have one error path.
@@ -209,23 +213,16 @@ fn finish(
         // Every failing path pushes a diagnostic; this is a safety net.
         diags.push(Diagnostic::new(path, "", "invalid configuration"));
     }
-    let mut unique: Vec<Diagnostic> = Vec::new();
-    for d in diags {
-        if !unique.contains(&d) {
-            unique.push(d);
-        }
-    }
-    let mut files: Vec<std::path::PathBuf> = Vec::new();
+    let mut seen = HashSet::new();
+    let mut unique = diags;
+    unique.retain(|d| seen.insert(d.clone()));
+    let mut files: HashMap<PathBuf, usize> = HashMap::new();
     for d in &unique {
-        if !files.contains(&d.file) {
-            files.push(d.file.clone());
-        }
+        let next = files.len();
+        files.entry(d.file.clone()).or_insert(next);
     }
     unique.sort_by_key(|d| {
-        let rank = files
-            .iter()
-            .position(|f| *f == d.file)
-            .unwrap_or(usize::MAX);
+        let rank = files.get(&d.file).copied().unwrap_or(usize::MAX);
         (rank, d.line.unwrap_or(0), d.column.unwrap_or(0))
     });
     Err(ConfigError {

@@ -1,6 +1,6 @@
 //! The validated experiment model: what the rest of faultline consumes.
 //!
-//! Everything here has already been checked by [`super::validate`]: durations
+//! Everything here has already been checked by the validation pass: durations
 //! are positive, rates are finite and non-zero, thresholds name known metrics.
 //! Nothing downstream re-validates; nothing here knows about YAML.
 
@@ -118,7 +118,11 @@ pub enum LoadModel {
 pub enum RateShape {
     Constant(f64),
     /// Linear ramp from `from` to `to` over `over`, then constant at `to`.
-    Ramp { from: f64, to: f64, over: Duration },
+    Ramp {
+        from: f64,
+        to: f64,
+        over: Duration,
+    },
 }
 
 /// One entry of the request mix.

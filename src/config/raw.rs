@@ -56,6 +56,7 @@ pub struct RawExperiment {
     pub phases: Option<List<RawPhase>>,
 }
 
+/// `target`: exactly one of `demo`, `url` or `command` (checked in validation).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawTarget {
@@ -67,6 +68,7 @@ pub struct RawTarget {
     pub ready: Option<RawReady>,
 }
 
+/// `target.demo`: knobs of the embedded demo system.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawDemo {
@@ -74,6 +76,7 @@ pub struct RawDemo {
     pub payments_timeout: Option<Scalar>,
 }
 
+/// `target.ready`: the readiness poll.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawReady {
@@ -82,6 +85,7 @@ pub struct RawReady {
     pub interval: Option<Scalar>,
 }
 
+/// `load`: `rate` or `concurrency`, the timeout and the request mix.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawLoad {
@@ -99,6 +103,7 @@ pub enum RawRate {
     Ramp(RawRamp),
 }
 
+/// `rate: { from, to, over }`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRamp {
@@ -107,6 +112,7 @@ pub struct RawRamp {
     pub over: Option<Scalar>,
 }
 
+/// One entry of `load.requests`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRequest {
@@ -121,6 +127,7 @@ pub struct RawRequest {
     pub expect_status: Option<Vec<Scalar>>,
 }
 
+/// One entry of `phases`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawPhase {

@@ -370,185 +370,16 @@ fn a_rendered_error_shows_the_line_and_a_caret_under_the_key() {
     assert_eq!(text, want);
 }
 
-// ---- suites ---------------------------------------------------------------
-
-struct Dir(tempfile::TempDir);
-
-impl Dir {
-    fn new(files: &[(&str, &str)]) -> Dir {
-        let dir = tempfile::tempdir().expect("tempdir");
-        for (name, text) in files {
-            let path = dir.path().join(name);
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).expect("mkdir");
-            }
-            std::fs::write(path, text).expect("write");
-        }
-        Dir(dir)
-    }
-
-    fn load(&self, name: &str) -> Result<super::model::Document, super::ConfigError> {
-        load_file(&self.0.path().join(name))
-    }
-}
-
-const BARE: &str = "name: bare
-tags: [own, demo]
-phases: [{ name: p, duration: 1s }]
-";
-
-const SUITE: &str = "name: demo
-tags: [demo, suite]
-defaults:
-  target: { demo: {} }
-  load: { rate: 100, max_in_flight: 8, timeout: 2s, requests: [{ path: / }] }
-experiments:
-  - ../experiments/bare.yaml
-  - ../experiments/closed.yaml
-";
-
-const CLOSED: &str = "name: closed
-target: { url: 'http://127.0.0.1:9' }
-load: { concurrency: 3 }
-phases: [{ name: p, duration: 1s }]
-";
-
 #[test]
-fn a_suite_lends_its_defaults_and_tags() {
-    let dir = Dir::new(&[
-        ("suites/demo.yaml", SUITE),
-        ("experiments/bare.yaml", BARE),
-        ("experiments/closed.yaml", CLOSED),
-    ]);
-    let doc = dir
-        .load("suites/demo.yaml")
-        .unwrap_or_else(|e| panic!("{e}"));
-    let info = doc.suite.expect("a suite");
-    assert_eq!(info.name, "demo");
-    let [bare, closed] = doc.experiments.as_slice() else {
-        panic!("two experiments");
-    };
-    assert_eq!(bare.tags, ["own", "demo", "suite"]);
-    assert!(bare.source.ends_with("experiments/bare.yaml"));
-    assert!(matches!(bare.target.kind, TargetKind::Demo(_)));
-    assert!(matches!(
-        bare.load.model,
-        LoadModel::Open {
-            max_in_flight: 8,
-            ..
-        }
-    ));
-    assert_eq!(bare.load.timeout, Duration::from_secs(2));
-    // Setting `concurrency` drops the suite's `rate`; its max_in_flight quietly does not apply.
-    assert!(matches!(
-        closed.load.model,
-        LoadModel::Closed { concurrency: 3 }
-    ));
-    assert!(matches!(closed.target.kind, TargetKind::Url(_)));
-    assert_eq!(
-        closed.load.requests.len(),
-        1,
-        "requests come from the defaults"
-    );
-}
-
-#[test]
-fn a_bare_experiment_is_invalid_on_its_own() {
-    let found = errors(BARE);
-    let messages: Vec<&str> = found.iter().map(|d| d.message.as_str()).collect();
-    assert_eq!(
-        messages,
-        [
-            "missing `target` (required unless a suite provides defaults.target)",
-            "missing `load` (required unless a suite provides defaults.load)"
-        ]
-    );
-}
-
-#[test]
-fn suite_problems_point_at_the_right_file_and_line() {
-    let suite = "name: s
-experiments:
-  - a.yaml
-  - missing.yaml
-  - b.yaml
-  - inner.yaml
-";
-    let dir = Dir::new(&[
-        ("s.yaml", suite),
-        ("a.yaml", CLOSED.replace("load: { concurrency: 3 }", "load: { concurrency: 3, requests: [{ path: / }] }").as_str()),
-        ("b.yaml", "name: closed\ntarget: { url: 'http://127.0.0.1:9' }\nload: { concurrency: 0, requests: [{ path: / }] }\nphases: [{ name: p, duration: 1s }]\n"),
-        ("inner.yaml", "name: inner\nexperiments: [a.yaml]\n"),
-    ]);
-    let err = dir.load("s.yaml").expect_err("invalid");
-    let found: Vec<(String, Option<usize>, &str)> = err
-        .diagnostics
-        .iter()
-        .map(|d| {
-            let file = d
-                .file
-                .file_name()
-                .map(|f| f.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            (file, d.line, d.message.as_str())
-        })
-        .collect();
-    assert_eq!(found.len(), 3, "{err}");
-    assert_eq!((found[0].0.as_str(), found[0].1), ("s.yaml", Some(4)));
-    assert!(
-        found[0].2.starts_with("cannot read experiment file"),
-        "{err}"
-    );
-    assert_eq!((found[1].0.as_str(), found[1].1), ("s.yaml", Some(6)));
-    assert!(found[1].2.contains("is a suite"), "{err}");
-    assert_eq!((found[2].0.as_str(), found[2].1), ("b.yaml", Some(3)));
-    assert!(found[2].2.contains("must be at least 1"), "{err}");
-}
-
-#[test]
-fn experiment_names_must_be_unique_within_a_suite() {
-    let dir = Dir::new(&[
-        ("s.yaml", "name: s\ndefaults: { target: { demo: {} }, load: { rate: 1, requests: [{ path: / }] } }\nexperiments: [a.yaml, b.yaml]\n"),
-        ("a.yaml", BARE),
-        ("b.yaml", BARE),
-    ]);
-    let err = dir.load("s.yaml").expect_err("duplicate names");
-    assert_eq!(err.diagnostics.len(), 1, "{err}");
-    assert!(
-        err.diagnostics[0]
-            .message
-            .contains("experiment name `bare` is already used"),
-        "{err}"
-    );
-    assert_eq!(err.diagnostics[0].path, "experiments[1]");
-}
-
-#[test]
-fn a_bad_default_is_reported_once_in_the_suite_file() {
-    let dir = Dir::new(&[
-        ("s.yaml", "name: s\ndefaults: { target: { demo: {} }, load: { rate: 1, timeout: soon, requests: [{ path: / }] } }\nexperiments: [a.yaml, b.yaml]\n"),
-        ("a.yaml", BARE),
-        ("b.yaml", &BARE.replace("name: bare", "name: other")),
-    ]);
-    let err = dir.load("s.yaml").expect_err("bad default");
-    assert_eq!(err.diagnostics.len(), 1, "{err}");
-    assert_eq!(err.diagnostics[0].path, "defaults.load.timeout");
-    assert_eq!(err.diagnostics[0].line, Some(2));
-}
-
-#[test]
-fn an_unreadable_file_is_a_config_error() {
-    let err = load_file(Path::new("/definitely/not/here.yaml")).expect_err("missing");
-    assert!(
-        err.diagnostics[0].message.starts_with("cannot read file"),
-        "{err}"
-    );
-    let dir = Dir::new(&[]);
-    let path = dir.0.path().join("bin.yaml");
-    std::fs::write(&path, b"name: x\nta\xffgs: []\n").expect("write");
-    let err = load_file(&path).expect_err("not utf-8");
-    assert_eq!(err.diagnostics[0].line, Some(2));
-    assert_eq!(err.diagnostics[0].column, Some(3));
+fn windows_line_endings_keep_lines_and_snippets_right() {
+    let yaml = FULL
+        .replace('\n', "\r\n")
+        .replacen("duration: 5s", "duration: fast", 1);
+    let found = errors(&yaml);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!((found[0].line, found[0].column), (Some(21), Some(15)));
+    let snippet = found[0].snippet.as_ref().map(|s| s.text.as_str());
+    assert_eq!(snippet, Some("    duration: fast"));
 }
 
 // ---- shipped files ----------------------------------------------------------
@@ -576,9 +407,22 @@ fn each_invalid_fixture_reports_exactly_its_one_expected_error() {
             .and_then(|l| l.strip_prefix("# expect: "))
             .unwrap_or_else(|| panic!("{} starts without `# expect: `", path.display()));
         let err = load_file(&path).expect_err("invalid");
-        assert_eq!(err.diagnostics.len(), 1, "{}: one defect, one error:\n{err}", path.display());
-        assert!(err.diagnostics[0].message.contains(expect), "{}:\n{err}", path.display());
-        assert!(err.diagnostics[0].line.is_some(), "{}: has a line:\n{err}", path.display());
+        assert_eq!(
+            err.diagnostics.len(),
+            1,
+            "{}: one defect, one error:\n{err}",
+            path.display()
+        );
+        assert!(
+            err.diagnostics[0].message.contains(expect),
+            "{}:\n{err}",
+            path.display()
+        );
+        assert!(
+            err.diagnostics[0].line.is_some(),
+            "{}: has a line:\n{err}",
+            path.display()
+        );
     }
 }
 

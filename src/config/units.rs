@@ -2,7 +2,7 @@
 //! (`5%`), sizes (`512MiB`) and thresholds (`< 100ms`).
 //!
 //! Every parser returns `Err(String)` with a message that names what was
-//! expected and quotes what was found, so [`super::validate`] can attach it to
+//! expected and quotes what was found, so the validator can attach it to
 //! a YAML position unchanged. Parsers accept any text and never panic.
 
 use std::time::Duration;

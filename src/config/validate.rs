@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use super::decode::{describe, scalar_text};
 use super::diagnostics::{did_you_mean, one_of, Diagnostic};
-use super::locate::Node;
 use super::model::{
     CommandFault, DemoOptions, Experiment, FaultSpec, Metric, Phase, Ready, Target, TargetKind,
     Threshold,
@@ -19,6 +18,7 @@ use super::raw::{
     List, RawCommandFault, RawDemo, RawExperiment, RawFault, RawLoad, RawPhase, RawReady,
     RawTarget, Scalar,
 };
+use super::source::Node;
 use super::units::{format_duration, parse_duration, parse_threshold};
 use super::validate_load::load;
 
@@ -58,8 +58,10 @@ pub fn experiment(
     let own_load = raw.load.as_ref().map(|l| (l, node.at("load")));
     let default_load = defaults.load.as_ref().map(|(l, n)| (*l, n.clone()));
     let load = load(own_load, default_load, node, true, diags);
-    let phases = phases(raw.phases.as_ref(), node, min_samples?, diags);
+    // A bad `min_samples` is already reported; phases still get checked.
+    let phases = phases(raw.phases.as_ref(), node, min_samples.unwrap_or(1), diags);
 
+    min_samples?;
     Some(Experiment {
         name: name?,
         description: raw.description.clone(),
@@ -100,13 +102,14 @@ pub fn target(raw: &RawTarget, node: &Node<'_>, diags: &mut Vec<Diagnostic>) -> 
     .collect();
     match (&raw.demo, &raw.url, &raw.command) {
         (Some(demo), None, None) => {
+            let options = demo_options(demo.as_ref(), &node.at("demo"), diags);
             if raw.ready.is_some() {
                 let message = "`ready` does not apply to the demo target, which runs in-process";
                 diags.push(node.at("ready").key_error(message));
+                return None;
             }
-            let options = demo_options(demo.as_ref(), &node.at("demo"), diags)?;
             Some(Target {
-                kind: TargetKind::Demo(options),
+                kind: TargetKind::Demo(options?),
                 ready: None,
             })
         }

@@ -10,9 +10,9 @@ use http::{HeaderName, HeaderValue, Method};
 
 use super::decode::{describe, scalar_text};
 use super::diagnostics::Diagnostic;
-use super::locate::Node;
 use super::model::{Load, LoadModel, RateShape, RequestSpec, StatusMatch};
 use super::raw::{RawLoad, RawRate, RawRequest, Scalar};
+use super::source::Node;
 use super::validate::{at_least_one, duration, items, non_empty, optional_duration, request_path};
 
 /// A `load` mapping and where it was written.

@@ -116,7 +116,10 @@ mod tests {
             .await
             .expect_err("exit 3 fails");
         let msg = err.to_string();
-        assert!(msg.contains("exit status: 3") && msg.contains("broken"), "{msg}");
+        assert!(
+            msg.contains("exit status: 3") && msg.contains("broken"),
+            "{msg}"
+        );
     }
 
     #[tokio::test]

@@ -53,7 +53,11 @@ impl Ledger {
 
     /// Records the fault, then applies it. A fault whose apply failed stays
     /// recorded, because a partial apply must still be undone.
-    pub async fn apply(&mut self, phase: &str, mut fault: Box<dyn Fault>) -> Result<(), FaultError> {
+    pub async fn apply(
+        &mut self,
+        phase: &str,
+        mut fault: Box<dyn Fault>,
+    ) -> Result<(), FaultError> {
         let (kind, describe) = (fault.kind(), fault.describe());
         let result = fault.apply().await;
         self.active.push(Entry {
@@ -65,6 +69,9 @@ impl Ledger {
     }
 
     /// Removes the faults of one phase (newest first).
+    // Not `while let`: its scrutinee's iterator would live across the await
+    // and make the future !Send.
+    #[allow(clippy::while_let_loop)]
     pub async fn remove_phase(&mut self, phase: &str) {
         loop {
             // A separate statement, so no iterator is held across the await.
@@ -95,7 +102,14 @@ impl Ledger {
         self.log(&entry.phase, kind, describe, "remove", &result);
     }
 
-    fn log(&mut self, phase: &str, kind: &str, fault: String, action: &str, result: &Result<Evidence, FaultError>) {
+    fn log(
+        &mut self,
+        phase: &str,
+        kind: &str,
+        fault: String,
+        action: &str,
+        result: &Result<Evidence, FaultError>,
+    ) {
         self.events.push(FaultEvent {
             phase: phase.to_string(),
             fault,
@@ -144,11 +158,17 @@ mod tests {
             self.name.to_string()
         }
         fn apply(&mut self) -> BoxFuture<'_, Result<Evidence, FaultError>> {
-            self.log.lock().expect("log").push(format!("apply {}", self.name));
+            self.log
+                .lock()
+                .expect("log")
+                .push(format!("apply {}", self.name));
             Box::pin(async { Ok(Evidence::Null) })
         }
         fn remove(&mut self) -> BoxFuture<'_, Result<Evidence, FaultError>> {
-            self.log.lock().expect("log").push(format!("remove {}", self.name));
+            self.log
+                .lock()
+                .expect("log")
+                .push(format!("remove {}", self.name));
             let fail = self.fail_remove;
             Box::pin(async move {
                 if fail {
@@ -165,7 +185,11 @@ mod tests {
         let log = Arc::new(Mutex::new(Vec::new()));
         let mut ledger = Ledger::new(Instant::now(), Duration::from_secs(1));
         for (name, fail_remove) in [("a", false), ("b", true), ("c", false)] {
-            let f = Probe { name, log: log.clone(), fail_remove };
+            let f = Probe {
+                name,
+                log: log.clone(),
+                fail_remove,
+            };
             ledger.apply("p", Box::new(f)).await.expect("applies");
         }
         assert_eq!(ledger.active_count(), 3);
@@ -173,7 +197,10 @@ mod tests {
         assert_eq!(ledger.active_count(), 0);
         assert!(ledger.rollback_failed());
         let got = log.lock().expect("log").clone();
-        assert_eq!(got, ["apply a", "apply b", "apply c", "remove c", "remove b", "remove a"]);
+        assert_eq!(
+            got,
+            ["apply a", "apply b", "apply c", "remove c", "remove b", "remove a"]
+        );
         assert_eq!(ledger.events().iter().filter(|e| !e.ok).count(), 1);
     }
 
@@ -181,8 +208,16 @@ mod tests {
     async fn removing_a_phase_leaves_other_phases_alone() {
         let log = Arc::new(Mutex::new(Vec::new()));
         let mut ledger = Ledger::new(Instant::now(), Duration::from_secs(1));
-        let a = Probe { name: "a", log: log.clone(), fail_remove: false };
-        let b = Probe { name: "b", log: log.clone(), fail_remove: false };
+        let a = Probe {
+            name: "a",
+            log: log.clone(),
+            fail_remove: false,
+        };
+        let b = Probe {
+            name: "b",
+            log: log.clone(),
+            fail_remove: false,
+        };
         ledger.apply("one", Box::new(a)).await.expect("applies");
         ledger.apply("two", Box::new(b)).await.expect("applies");
         ledger.remove_phase("one").await;

@@ -95,7 +95,9 @@ impl HttpClient {
     }
 
     async fn exchange(&self, req: &PreparedRequest) -> Result<u16, (u16, ErrorClass)> {
-        let mut builder = Request::builder().method(req.method.clone()).uri(req.uri.clone());
+        let mut builder = Request::builder()
+            .method(req.method.clone())
+            .uri(req.uri.clone());
         if let Some(headers) = builder.headers_mut() {
             headers.extend(req.headers.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
@@ -134,7 +136,9 @@ fn classify_source(e: &(dyn StdError + 'static)) -> ErrorClass {
         if let Some(io) = err.downcast_ref::<std::io::Error>() {
             use std::io::ErrorKind::*;
             return match io.kind() {
-                ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof => ErrorClass::Reset,
+                ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof => {
+                    ErrorClass::Reset
+                }
                 ConnectionRefused => ErrorClass::Connect,
                 TimedOut => ErrorClass::Timeout,
                 _ => ErrorClass::Io,

@@ -89,9 +89,21 @@ pub async fn run(run: LoadRun) -> Result<LoadSummary, LoadError> {
     let tracker = TaskTracker::new();
     let deadline = run.t0 + run.duration;
     let unsent = match &run.load.model {
-        LoadModel::Open { rate, max_in_flight } => {
+        LoadModel::Open {
+            rate,
+            max_in_flight,
+        } => {
             let schedule = Schedule::new(rate.clone());
-            open_loop(&run, &sender, &mix, &schedule, *max_in_flight, deadline, &tracker).await
+            open_loop(
+                &run,
+                &sender,
+                &mix,
+                &schedule,
+                *max_in_flight,
+                deadline,
+                &tracker,
+            )
+            .await
         }
         LoadModel::Closed { concurrency } => {
             closed_loop(&run, &sender, &mix, *concurrency, deadline, &tracker).await;
@@ -161,10 +173,7 @@ async fn open_loop(
     let mut rng = ChaCha8Rng::seed_from_u64(run.seed);
     let mut unsent = 0u64;
     let mut i = 0u64;
-    loop {
-        let Some(offset) = schedule.offset(i) else {
-            break;
-        };
+    while let Some(offset) = schedule.offset(i) {
         let intended = run.t0 + offset;
         if intended >= deadline {
             break;
@@ -225,7 +234,9 @@ async fn closed_loop(
         let stop = run.stop.clone();
         // Each worker has its own stream of the run's randomness, so the
         // sequence per worker is reproducible from the seed.
-        let mut rng = ChaCha8Rng::seed_from_u64(run.seed ^ (worker as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let mut rng = ChaCha8Rng::seed_from_u64(
+            run.seed ^ (worker as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        );
         tracker.spawn(async move {
             while Instant::now() < deadline && !stop.is_cancelled() {
                 let index = mix.pick(&mut rng);

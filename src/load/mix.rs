@@ -48,7 +48,10 @@ mod tests {
         let n = 40_000;
         let first = (0..n).filter(|_| mix.pick(&mut rng) == 0).count();
         let share = first as f64 / n as f64;
-        assert!((share - 0.75).abs() < 0.01, "share of weight-3 entry: {share}");
+        assert!(
+            (share - 0.75).abs() < 0.01,
+            "share of weight-3 entry: {share}"
+        );
     }
 
     #[test]

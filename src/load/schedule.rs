@@ -91,12 +91,19 @@ mod tests {
         assert_eq!(ms(s.offset(0)), 0.0);
         assert!((ms(s.offset(1)) - 5.0).abs() < 1e-9);
         assert!((ms(s.offset(2000)) - 10_000.0).abs() < 1e-6);
-        assert!((s.expected_between(Duration::from_secs(5), Duration::from_secs(15)) - 2000.0).abs() < 1e-6);
+        assert!(
+            (s.expected_between(Duration::from_secs(5), Duration::from_secs(15)) - 2000.0).abs()
+                < 1e-6
+        );
     }
 
     #[test]
     fn a_ramp_reaches_its_target_and_then_stays_there() {
-        let s = Schedule::new(RateShape::Ramp { from: 0.0, to: 100.0, over: Duration::from_secs(10) });
+        let s = Schedule::new(RateShape::Ramp {
+            from: 0.0,
+            to: 100.0,
+            over: Duration::from_secs(10),
+        });
         // Area of the triangle: 0.5 · 10 s · 100/s = 500 requests by the end of the ramp.
         assert!((s.cumulative(Duration::from_secs(10)) - 500.0).abs() < 1e-9);
         assert!((ms(s.offset(500)) - 10_000.0).abs() < 1e-6);
@@ -113,7 +120,11 @@ mod tests {
 
     #[test]
     fn a_downward_ramp_inverts_its_count() {
-        let s = Schedule::new(RateShape::Ramp { from: 100.0, to: 10.0, over: Duration::from_secs(10) });
+        let s = Schedule::new(RateShape::Ramp {
+            from: 100.0,
+            to: 10.0,
+            over: Duration::from_secs(10),
+        });
         for i in [1u64, 50, 300, 549, 560] {
             let t = s.offset(i).expect("due");
             assert!((s.cumulative(t) - i as f64).abs() < 1e-6, "request {i}");

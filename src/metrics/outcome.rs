@@ -82,5 +82,7 @@ pub enum Event {
     Done(Outcome),
     /// A scheduled request that was never sent before the load stopped
     /// (the target or `max_in_flight` held the generator back).
-    Unsent { intended: Instant },
+    Unsent {
+        intended: Instant,
+    },
 }

@@ -246,7 +246,10 @@ impl State {
 
     fn phase_name_at(&self, second: u64) -> String {
         let i = self.phase_of(Duration::from_secs(second));
-        self.slices.get(i).map(|s| s.name.clone()).unwrap_or_default()
+        self.slices
+            .get(i)
+            .map(|s| s.name.clone())
+            .unwrap_or_default()
     }
 
     fn finish(mut self) -> RecorderOutput {
@@ -299,9 +302,17 @@ mod tests {
         let t0 = Instant::now();
         let rec = Recorder::spawn(t0, slices(), Duration::from_millis(10));
         // Scheduled at 1.9 s (phase a), completes at 2.4 s (window 2, phase b's time).
-        rec.events.send(outcome(t0, 1900, 500, false)).expect("recorder alive");
-        rec.events.send(outcome(t0, 2100, 10, true)).expect("recorder alive");
-        rec.events.send(Event::Unsent { intended: t0 + Duration::from_millis(3500) }).expect("alive");
+        rec.events
+            .send(outcome(t0, 1900, 500, false))
+            .expect("recorder alive");
+        rec.events
+            .send(outcome(t0, 2100, 10, true))
+            .expect("recorder alive");
+        rec.events
+            .send(Event::Unsent {
+                intended: t0 + Duration::from_millis(3500),
+            })
+            .expect("alive");
         drop(rec.events);
         let out = tokio::time::timeout(Duration::from_secs(5), rec.done)
             .await
@@ -310,7 +321,10 @@ mod tests {
         assert_eq!(out.phases[0].requests, 1);
         assert_eq!(out.phases[0].errors, 0);
         assert_eq!(out.phases[1].requests, 1);
-        assert_eq!(out.phases[1].errors_by_class.get(&ErrorClass::Http5xx), Some(&1));
+        assert_eq!(
+            out.phases[1].errors_by_class.get(&ErrorClass::Http5xx),
+            Some(&1)
+        );
         assert_eq!(out.phases[1].unsent, 1);
         assert_eq!(out.phases[1].status_counts.get(&503), Some(&1));
         // The series covers every planned second, by completion time.
@@ -340,7 +354,15 @@ mod tests {
         assert_eq!(out.phases[0].late, 1);
         let resp = out.phases[0].response.summary().expect("one sample");
         let svc = out.phases[0].service.summary().expect("one sample");
-        assert!((resp.p50 - 60.0).abs() < 0.5, "response time from intended start: {}", resp.p50);
-        assert!((svc.p50 - 10.0).abs() < 0.5, "service time from actual send: {}", svc.p50);
+        assert!(
+            (resp.p50 - 60.0).abs() < 0.5,
+            "response time from intended start: {}",
+            resp.p50
+        );
+        assert!(
+            (svc.p50 - 10.0).abs() < 0.5,
+            "service time from actual send: {}",
+            svc.p50
+        );
     }
 }

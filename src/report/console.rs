@@ -52,7 +52,14 @@ pub fn rollback_banner(report: &RunReport) -> String {
         .experiments
         .iter()
         .flat_map(|e| e.faults.iter().filter(|f| f.action == "remove" && !f.ok))
-        .map(|f| format!("  - {} ({}): {}", f.fault, f.phase, f.error.as_deref().unwrap_or("failed")))
+        .map(|f| {
+            format!(
+                "  - {} ({}): {}",
+                f.fault,
+                f.phase,
+                f.error.as_deref().unwrap_or("failed")
+            )
+        })
         .collect();
     format!(
         "!!! ROLLBACK FAILED: a fault could not be removed; the system may be left degraded !!!\n{}\n",
@@ -67,9 +74,22 @@ fn render_experiment(out: &mut String, exp: &ExperimentReport) {
         ExperimentStatus::Error => "ERROR",
         ExperimentStatus::Aborted => "ABORTED",
     };
-    let _ = writeln!(out, "\n{}  {}  ({:.1}s, {})", exp.name, status, exp.duration_s, exp.target);
+    let _ = writeln!(
+        out,
+        "\n{}  {}  ({:.1}s, {})",
+        exp.name, status, exp.duration_s, exp.target
+    );
     if let Some(err) = &exp.error {
-        let _ = writeln!(out, "  {}: {}", if exp.status == ExperimentStatus::Aborted { "aborted" } else { "error" }, err);
+        let _ = writeln!(
+            out,
+            "  {}: {}",
+            if exp.status == ExperimentStatus::Aborted {
+                "aborted"
+            } else {
+                "error"
+            },
+            err
+        );
     }
     if !exp.phases.is_empty() {
         render_phases(out, &exp.phases);
@@ -101,22 +121,43 @@ fn render_experiment(out: &mut String, exp: &ExperimentReport) {
         }
     }
     for f in exp.faults.iter().filter(|f| !f.ok) {
-        let _ = writeln!(out, "  fault {} of {} in {} failed: {}", f.action, f.fault, f.phase, f.error.as_deref().unwrap_or(""));
+        let _ = writeln!(
+            out,
+            "  fault {} of {} in {} failed: {}",
+            f.action,
+            f.fault,
+            f.phase,
+            f.error.as_deref().unwrap_or("")
+        );
     }
 }
 
 fn render_phases(out: &mut String, phases: &[PhaseReport]) {
     let header = [
-        "phase", "requests", "rate/s", "p50", "p95", "p99", "p99.9", "errors", "top errors",
+        "phase",
+        "requests",
+        "rate/s",
+        "p50",
+        "p95",
+        "p99",
+        "p99.9",
+        "errors",
+        "top errors",
     ];
     let mut rows: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
     for p in phases {
         let lat = |f: fn(&LatencySummary) -> f64| {
-            p.latency_ms.as_ref().map_or("-".to_string(), |l| format_ms(f(l)))
+            p.latency_ms
+                .as_ref()
+                .map_or("-".to_string(), |l| format_ms(f(l)))
         };
         let mut classes: Vec<(&String, &u64)> = p.errors_by_class.iter().collect();
         classes.sort_by(|a, b| b.1.cmp(a.1));
-        let top: Vec<String> = classes.iter().take(2).map(|(k, v)| format!("{k} {v}")).collect();
+        let top: Vec<String> = classes
+            .iter()
+            .take(2)
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
         let mut name = p.name.clone();
         if !p.completed {
             name.push_str(" (cut)");

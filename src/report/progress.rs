@@ -71,7 +71,11 @@ impl Progress for ConsoleProgress {
             total,
             phase.name,
             phase.duration.as_secs_f64(),
-            if phase.inject.is_empty() { "" } else { ", injecting" }
+            if phase.inject.is_empty() {
+                ""
+            } else {
+                ", injecting"
+            }
         ));
         self.end_line();
     }

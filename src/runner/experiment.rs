@@ -55,21 +55,23 @@ pub async fn run_experiment(exp: &Experiment, ctx: &ExperimentContext<'_>) -> Ex
         report.error = ctx.signals.reason();
         return report;
     }
-    let target = match RunningTarget::start(&exp.target, ctx.seed, &ctx.out_dir, &ctx.signals.stop).await {
-        Ok(t) => t,
-        Err(e) => {
-            report.status = if ctx.signals.stop.is_cancelled() {
-                ExperimentStatus::Aborted
-            } else {
-                ExperimentStatus::Error
-            };
-            report.error = Some(format!("target: {e}"));
-            report.duration_s = wall.elapsed().as_secs_f64();
-            return report;
-        }
-    };
+    let target =
+        match RunningTarget::start(&exp.target, ctx.seed, &ctx.out_dir, &ctx.signals.stop).await {
+            Ok(t) => t,
+            Err(e) => {
+                report.status = if ctx.signals.stop.is_cancelled() {
+                    ExperimentStatus::Aborted
+                } else {
+                    ExperimentStatus::Error
+                };
+                report.error = Some(format!("target: {e}"));
+                report.duration_s = wall.elapsed().as_secs_f64();
+                return report;
+            }
+        };
     report.target = target.description.clone();
-    ctx.progress.message(&format!("target ready: {}", target.description));
+    ctx.progress
+        .message(&format!("target ready: {}", target.description));
 
     let t0 = Instant::now() + START_LEAD;
     let t0_wall = SystemTime::now() + START_LEAD;
@@ -177,7 +179,10 @@ async fn walk_phases(
             let description = fault.describe();
             progress.message(&format!("phase {}: applying {description}", phase.name));
             if let Err(e) = ledger.lock().await.apply(&phase.name, fault).await {
-                walk.fault_error = Some(format!("phase `{}`: could not apply {description}: {e}", phase.name));
+                walk.fault_error = Some(format!(
+                    "phase `{}`: could not apply {description}: {e}",
+                    phase.name
+                ));
                 break;
             }
         }
@@ -263,9 +268,10 @@ fn fill_phases(
         for th in &phase.expect {
             report.checks.push(evaluate_threshold(th, &view));
         }
-        let target_rate = schedule.as_ref().filter(|_| duration_s > 0.0).map(|s| {
-            s.expected_between(planned_start, planned_start + duration) / duration_s
-        });
+        let target_rate = schedule
+            .as_ref()
+            .filter(|_| duration_s > 0.0)
+            .map(|s| s.expected_between(planned_start, planned_start + duration) / duration_s);
         if let (Some(target), true) = (target_rate, completed) {
             report.checks.push(rate_achieved(&view, target));
         }
@@ -295,7 +301,11 @@ fn fill_phases(
             unsent: metrics.unsent,
             latency_ms: metrics.response.summary(),
             service_time_ms: metrics.service.summary(),
-            faults: phase.inject.iter().map(|f| faults::build(f).describe()).collect(),
+            faults: phase
+                .inject
+                .iter()
+                .map(|f| faults::build(f).describe())
+                .collect(),
         });
         planned_start = planned_end;
     }
@@ -315,7 +325,10 @@ fn verdict(report: &ExperimentReport, walk: &PhaseWalk, signals: &StopSignals) -
 
 fn load_info(exp: &Experiment, summary: LoadSummary) -> LoadInfo {
     let (model, rate, concurrency, max_in_flight) = match &exp.load.model {
-        LoadModel::Open { rate, max_in_flight } => {
+        LoadModel::Open {
+            rate,
+            max_in_flight,
+        } => {
             let rate = match rate {
                 RateShape::Constant(r) => format!("{r}/s"),
                 RateShape::Ramp { from, to, over } => {

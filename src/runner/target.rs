@@ -115,11 +115,12 @@ impl RunningTarget {
             weight: 1,
             expect_status: None,
         };
-        let request = PreparedRequest::new(&self.base, &spec).map_err(|e| TargetError::NotReady {
-            url: format!("{}{}", self.base, ready.path),
-            timeout: ready.timeout,
-            last: e.to_string(),
-        })?;
+        let request =
+            PreparedRequest::new(&self.base, &spec).map_err(|e| TargetError::NotReady {
+                url: format!("{}{}", self.base, ready.path),
+                timeout: ready.timeout,
+                last: e.to_string(),
+            })?;
         let client = HttpClient::new(ready.interval.max(Duration::from_millis(500)), 1);
         let deadline = Instant::now() + ready.timeout;
         let mut last: String;
@@ -189,7 +190,10 @@ async fn stop_child(child: &mut tokio::process::Child) {
     if let Some(pid) = child.id().and_then(|p| i32::try_from(p).ok()) {
         let group = Pid::from_raw(pid);
         let _ = killpg(group, Signal::SIGTERM);
-        if tokio::time::timeout(STOP_GRACE, child.wait()).await.is_err() {
+        if tokio::time::timeout(STOP_GRACE, child.wait())
+            .await
+            .is_err()
+        {
             let _ = killpg(group, Signal::SIGKILL);
         }
         // Reap stragglers of the group that ignored SIGTERM.

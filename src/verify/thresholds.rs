@@ -114,7 +114,11 @@ pub fn rate_achieved(phase: &PhaseView<'_>, target_rate: f64) -> Check {
         kind: "rate_achieved".into(),
         phase: Some(phase.name.to_string()),
         passed,
-        expected: format!(">= {:.0}% of {:.1}/s", RATE_ACHIEVED_MIN * 100.0, target_rate),
+        expected: format!(
+            ">= {:.0}% of {:.1}/s",
+            RATE_ACHIEVED_MIN * 100.0,
+            target_rate
+        ),
         observed: format!("{achieved:.1}/s ({:.1}%)", ratio * 100.0),
         samples: phase.metrics.requests,
         message: (!passed).then(|| {
@@ -144,13 +148,23 @@ mod tests {
     }
 
     fn th(metric: Metric, op: CmpOp, value: f64, source: &str) -> Threshold {
-        Threshold { metric, op, value, source: source.into() }
+        Threshold {
+            metric,
+            op,
+            value,
+            source: source.into(),
+        }
     }
 
     #[test]
     fn a_latency_threshold_passes_and_fails_on_the_observed_percentile() {
         let m = metrics(&[10; 100], 0);
-        let view = PhaseView { name: "p", metrics: &m, duration_s: 1.0, min_samples: 1 };
+        let view = PhaseView {
+            name: "p",
+            metrics: &m,
+            duration_s: 1.0,
+            min_samples: 1,
+        };
         let pass = evaluate_threshold(&th(Metric::P99, CmpOp::Lt, 100.0, "< 100ms"), &view);
         assert!(pass.passed, "{pass:?}");
         assert_eq!(pass.observed, "10.0ms");
@@ -162,7 +176,12 @@ mod tests {
     #[test]
     fn a_threshold_over_zero_samples_fails_with_no_data() {
         let m = metrics(&[], 0);
-        let view = PhaseView { name: "p", metrics: &m, duration_s: 1.0, min_samples: 1 };
+        let view = PhaseView {
+            name: "p",
+            metrics: &m,
+            duration_s: 1.0,
+            min_samples: 1,
+        };
         for metric in [Metric::P50, Metric::ErrorRate, Metric::Max] {
             let c = evaluate_threshold(&th(metric, CmpOp::Lt, 1e9, "< lots"), &view);
             assert!(!c.passed, "{metric:?} passed over zero samples");
@@ -173,7 +192,12 @@ mod tests {
     #[test]
     fn min_samples_is_honoured() {
         let m = metrics(&[1; 10], 0);
-        let view = PhaseView { name: "p", metrics: &m, duration_s: 1.0, min_samples: 50 };
+        let view = PhaseView {
+            name: "p",
+            metrics: &m,
+            duration_s: 1.0,
+            min_samples: 50,
+        };
         let c = evaluate_threshold(&th(Metric::P99, CmpOp::Lt, 100.0, "< 100ms"), &view);
         assert!(!c.passed);
         assert!(c.message.as_deref().unwrap_or("").contains("10 samples"));
@@ -182,7 +206,12 @@ mod tests {
     #[test]
     fn error_rate_rate_and_requests_are_observed() {
         let m = metrics(&[1; 200], 50);
-        let view = PhaseView { name: "p", metrics: &m, duration_s: 2.0, min_samples: 1 };
+        let view = PhaseView {
+            name: "p",
+            metrics: &m,
+            duration_s: 2.0,
+            min_samples: 1,
+        };
         let er = evaluate_threshold(&th(Metric::ErrorRate, CmpOp::Lt, 0.01, "< 1%"), &view);
         assert!(!er.passed);
         assert_eq!(er.observed, "25.00%");
@@ -195,7 +224,12 @@ mod tests {
     #[test]
     fn rate_achieved_fails_below_95_percent() {
         let m = metrics(&[1; 90], 0);
-        let view = PhaseView { name: "p", metrics: &m, duration_s: 1.0, min_samples: 1 };
+        let view = PhaseView {
+            name: "p",
+            metrics: &m,
+            duration_s: 1.0,
+            min_samples: 1,
+        };
         assert!(!rate_achieved(&view, 100.0).passed);
         assert!(rate_achieved(&view, 94.0).passed);
     }

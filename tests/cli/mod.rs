@@ -16,7 +16,11 @@ fn faultline() -> Command {
 
 /// Runs the binary with a time limit (the CLI tests must never hang CI).
 fn run_bounded(mut cmd: Command, limit: Duration) -> Output {
-    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start faultline");
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start faultline");
     let deadline = Instant::now() + limit;
     while child.try_wait().expect("poll child").is_none() {
         if Instant::now() > deadline {
@@ -60,9 +64,18 @@ fn every_shipped_experiment_and_suite_validates() {
         },
         Duration::from_secs(30),
     );
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(stdout.lines().filter(|l| l.starts_with("ok: ")).count(), files.len(), "{stdout}");
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("ok: ")).count(),
+        files.len(),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -85,7 +98,12 @@ fn each_invalid_fixture_exits_2_with_its_message() {
         );
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{}: {stderr}", path.display());
-        assert!(stderr.contains(expect.trim()), "{}: expected `{}` in:\n{stderr}", path.display(), expect.trim());
+        assert!(
+            stderr.contains(expect.trim()),
+            "{}: expected `{}` in:\n{stderr}",
+            path.display(),
+            expect.trim()
+        );
         seen += 1;
     }
     assert!(seen >= 5, "only {seen} fixtures carry an `# expect:` line");
@@ -109,9 +127,18 @@ fn a_misspelt_key_and_a_bad_duration_are_both_reported_with_lines() {
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("durration") && stderr.contains("did you mean `duration`"), "{stderr}");
-    assert!(stderr.contains("bad.yaml:9:"), "line of the misspelt key:\n{stderr}");
-    assert!(stderr.contains("soon") && stderr.contains("bad.yaml:11:"), "line of the bad duration:\n{stderr}");
+    assert!(
+        stderr.contains("durration") && stderr.contains("did you mean `duration`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("bad.yaml:9:"),
+        "line of the misspelt key:\n{stderr}"
+    );
+    assert!(
+        stderr.contains("soon") && stderr.contains("bad.yaml:11:"),
+        "line of the bad duration:\n{stderr}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -127,9 +154,20 @@ async fn a_target_answering_503_everywhere_exits_1_with_error_rate_1() {
         ),
     );
     let mut cmd = faultline();
-    cmd.arg("run").arg(&file).arg("--out").arg(dir.path()).arg("--quiet");
-    let out = tokio::task::spawn_blocking(move || run_bounded(cmd, Duration::from_secs(60))).await.expect("join");
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    cmd.arg("run")
+        .arg(&file)
+        .arg("--out")
+        .arg(dir.path())
+        .arg("--quiet");
+    let out = tokio::task::spawn_blocking(move || run_bounded(cmd, Duration::from_secs(60)))
+        .await
+        .expect("join");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let json = report(dir.path());
     assert_eq!(json["experiments"][0]["status"], "failed");
     assert_eq!(json["experiments"][0]["phases"][0]["error_rate"], 1.0);
@@ -141,7 +179,12 @@ fn flags_and_filters_that_select_nothing_are_invalid_input() {
     let out = run_bounded(
         {
             let mut c = faultline();
-            c.args(["run", "experiments/demo-baseline.yaml", "--only", "nothing-*"]);
+            c.args([
+                "run",
+                "experiments/demo-baseline.yaml",
+                "--only",
+                "nothing-*",
+            ]);
             c
         },
         Duration::from_secs(30),
@@ -170,7 +213,11 @@ fn flags_and_filters_that_select_nothing_are_invalid_input() {
 
 #[test]
 fn a_target_that_never_becomes_ready_exits_4() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
     let dir = tempfile::tempdir().expect("temp dir");
     let file = write(
         dir.path(),
@@ -182,15 +229,30 @@ fn a_target_that_never_becomes_ready_exits_4() {
     let out = run_bounded(
         {
             let mut c = faultline();
-            c.arg("run").arg(&file).arg("--out").arg(dir.path()).arg("--quiet");
+            c.arg("run")
+                .arg(&file)
+                .arg("--out")
+                .arg(dir.path())
+                .arg("--quiet");
             c
         },
         Duration::from_secs(30),
     );
-    assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let json = report(dir.path());
     assert_eq!(json["experiments"][0]["status"], "error");
-    assert!(json["experiments"][0]["error"].as_str().unwrap_or("").contains("not ready"), "{json}");
+    assert!(
+        json["experiments"][0]["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("not ready"),
+        "{json}"
+    );
 }
 
 #[test]
@@ -249,18 +311,42 @@ fn interrupted_mid_fault(signal: Signal) {
     kill(pid, signal).expect("send signal");
     let sent = Instant::now();
     while child.try_wait().expect("poll").is_none() {
-        assert!(sent.elapsed() < Duration::from_secs(15), "faultline did not stop after {signal}");
+        assert!(
+            sent.elapsed() < Duration::from_secs(15),
+            "faultline did not stop after {signal}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let out = child.wait_with_output().expect("output");
-    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(!marker.exists(), "the fault was not rolled back after {signal}");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !marker.exists(),
+        "the fault was not rolled back after {signal}"
+    );
     let json = report(dir.path());
     assert_eq!(json["status"], "aborted");
     assert_eq!(json["experiments"][0]["status"], "aborted");
-    assert!(json["experiments"][0]["error"].as_str().unwrap_or("").contains(signal.as_str()), "{json}");
-    let faults = json["experiments"][0]["faults"].as_array().expect("fault journal");
-    assert!(faults.iter().any(|f| f["action"] == "remove" && f["ok"] == true), "{faults:?}");
+    assert!(
+        json["experiments"][0]["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains(signal.as_str()),
+        "{json}"
+    );
+    let faults = json["experiments"][0]["faults"]
+        .as_array()
+        .expect("fault journal");
+    assert!(
+        faults
+            .iter()
+            .any(|f| f["action"] == "remove" && f["ok"] == true),
+        "{faults:?}"
+    );
     // The partial report still has the phases that ran.
     assert_eq!(json["experiments"][0]["phases"][1]["completed"], false);
 }
@@ -287,18 +373,38 @@ fn the_demo_suite_passes() {
         Duration::from_secs(180),
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("checkout-baseline  PASSED"), "{stdout}");
     let json = report(dir.path());
     assert_eq!(json["summary"]["passed"], 4, "{}", json["summary"]);
     let phase = &json["experiments"][0]["phases"][0];
-    for key in ["name", "start", "duration_s", "requests", "errors", "error_rate", "errors_by_class", "status_counts", "rate"] {
+    for key in [
+        "name",
+        "start",
+        "duration_s",
+        "requests",
+        "errors",
+        "error_rate",
+        "errors_by_class",
+        "status_counts",
+        "rate",
+    ] {
         assert!(!phase[key].is_null(), "phase field {key} missing: {phase}");
     }
     for key in ["p50", "p90", "p95", "p99", "p999", "max", "mean"] {
-        assert!(phase["latency_ms"][key].is_number(), "latency_ms.{key}: {phase}");
+        assert!(
+            phase["latency_ms"][key].is_number(),
+            "latency_ms.{key}: {phase}"
+        );
     }
     let series = json["experiments"][0]["series"].as_array().expect("series");
     assert_eq!(series.len(), 25);
-    assert!(series.iter().all(|w| w["t"].is_number() && w["phase"].is_string() && w["requests"].is_number()));
+    assert!(series
+        .iter()
+        .all(|w| w["t"].is_number() && w["phase"].is_string() && w["requests"].is_number()));
 }

@@ -16,7 +16,8 @@ const TEST_LIMIT: Duration = Duration::from_secs(60);
 
 /// Runs one experiment written in YAML (through the real parser) and returns its report.
 pub async fn run_yaml(yaml: &str) -> ExperimentReport {
-    let doc = config::load_str(yaml, Path::new("inline.yaml")).unwrap_or_else(|e| panic!("test YAML is invalid:\n{e}"));
+    let doc = config::load_str(yaml, Path::new("inline.yaml"))
+        .unwrap_or_else(|e| panic!("test YAML is invalid:\n{e}"));
     let dir = tempfile::tempdir().expect("temp dir");
     let settings = RunSettings {
         seed: 7,
@@ -24,10 +25,17 @@ pub async fn run_yaml(yaml: &str) -> ExperimentReport {
         files: vec![],
     };
     let signals = StopSignals::new();
-    let report = tokio::time::timeout(TEST_LIMIT, runner::run(&doc.experiments, &settings, &signals, Arc::new(NoProgress)))
-        .await
-        .expect("the run finished within the test limit");
-    report.experiments.into_iter().next().expect("one experiment ran")
+    let report = tokio::time::timeout(
+        TEST_LIMIT,
+        runner::run(&doc.experiments, &settings, &signals, Arc::new(NoProgress)),
+    )
+    .await
+    .expect("the run finished within the test limit");
+    report
+        .experiments
+        .into_iter()
+        .next()
+        .expect("one experiment ran")
 }
 
 fn experiment(url: &str, load: &str, phases: &str) -> String {
@@ -37,7 +45,10 @@ fn experiment(url: &str, load: &str, phases: &str) -> String {
 }
 
 fn phase<'a>(exp: &'a ExperimentReport, name: &str) -> &'a PhaseReport {
-    exp.phases.iter().find(|p| p.name == name).unwrap_or_else(|| panic!("phase {name} in {exp:#?}"))
+    exp.phases
+        .iter()
+        .find(|p| p.name == name)
+        .unwrap_or_else(|| panic!("phase {name} in {exp:#?}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -51,9 +62,17 @@ async fn a_fixed_50ms_server_is_measured_at_50ms() {
     .await;
     let p = phase(&exp, "steady");
     let lat = p.latency_ms.expect("samples");
-    assert!((lat.p50 - 50.0).abs() <= 10.0, "p50 {:.2}ms, expected 50ms ± 10ms", lat.p50);
+    assert!(
+        (lat.p50 - 50.0).abs() <= 10.0,
+        "p50 {:.2}ms, expected 50ms ± 10ms",
+        lat.p50
+    );
     let svc = p.service_time_ms.expect("samples");
-    assert!((svc.p50 - 50.0).abs() <= 10.0, "service p50 {:.2}ms", svc.p50);
+    assert!(
+        (svc.p50 - 50.0).abs() <= 10.0,
+        "service p50 {:.2}ms",
+        svc.p50
+    );
     assert_eq!(p.errors, 0);
 }
 
@@ -67,11 +86,23 @@ async fn a_server_failing_30_percent_is_measured_at_30_percent() {
     ))
     .await;
     let p = phase(&exp, "steady");
-    assert!((p.error_rate - 0.30).abs() <= 0.05, "error rate {:.3}, expected 0.30 ± 0.05", p.error_rate);
+    assert!(
+        (p.error_rate - 0.30).abs() <= 0.05,
+        "error rate {:.3}, expected 0.30 ± 0.05",
+        p.error_rate
+    );
     assert_eq!(p.errors_by_class.get("http_5xx").copied(), Some(p.errors));
     assert_eq!(p.status_counts.get("503").copied(), Some(p.errors));
-    assert_eq!(exp.status, ExperimentStatus::Failed, "the error_rate threshold must fail");
-    let check = exp.checks.iter().find(|c| c.name.starts_with("error_rate")).expect("error_rate check");
+    assert_eq!(
+        exp.status,
+        ExperimentStatus::Failed,
+        "the error_rate threshold must fail"
+    );
+    let check = exp
+        .checks
+        .iter()
+        .find(|c| c.name.starts_with("error_rate"))
+        .expect("error_rate check");
     assert!(!check.passed && check.observed.ends_with('%'), "{check:?}");
 }
 
@@ -102,7 +133,10 @@ async fn a_one_second_stall_shows_in_the_open_model_p99_but_a_closed_loop_hides_
     .await;
     let open_p99 = phase(&open, "steady").latency_ms.expect("samples").p99;
     // ~200 of ~800 requests fall in the 1 s pause: p99 is close to the full second.
-    assert!(open_p99 >= 700.0, "open-model p99 {open_p99:.1}ms must reflect the 1 s stall");
+    assert!(
+        open_p99 >= 700.0,
+        "open-model p99 {open_p99:.1}ms must reflect the 1 s stall"
+    );
 
     let closed_bed = pausing_server(100, Duration::from_secs(1));
     let closed = run_yaml(&experiment(
@@ -114,8 +148,16 @@ async fn a_one_second_stall_shows_in_the_open_model_p99_but_a_closed_loop_hides_
     let lat = phase(&closed, "steady").latency_ms.expect("samples");
     // One slow request among thousands: the naive closed loop reports a
     // healthy p99 although the server was frozen for a quarter of the run.
-    assert!(lat.max >= 900.0, "the stall happened (max {:.1}ms)", lat.max);
-    assert!(lat.p99 < 100.0, "closed-loop p99 {:.1}ms is expected to hide the stall", lat.p99);
+    assert!(
+        lat.max >= 900.0,
+        "the stall happened (max {:.1}ms)",
+        lat.max
+    );
+    assert!(
+        lat.p99 < 100.0,
+        "closed-loop p99 {:.1}ms is expected to hide the stall",
+        lat.p99
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -128,11 +170,23 @@ async fn an_open_model_run_at_500_per_second_achieves_500_per_second() {
     ))
     .await;
     let p = phase(&exp, "steady");
-    assert!((p.rate - 500.0).abs() <= 25.0, "achieved {:.1}/s, expected 500 ± 5%", p.rate);
+    assert!(
+        (p.rate - 500.0).abs() <= 25.0,
+        "achieved {:.1}/s, expected 500 ± 5%",
+        p.rate
+    );
     assert_eq!(p.target_rate.map(|t| t.round()), Some(500.0));
-    let rate_check = exp.checks.iter().find(|c| c.name == "rate_achieved").expect("rate_achieved check");
+    let rate_check = exp
+        .checks
+        .iter()
+        .find(|c| c.name == "rate_achieved")
+        .expect("rate_achieved check");
     assert!(rate_check.passed, "{rate_check:?}");
-    assert_eq!(bed.requests(), p.requests, "the server saw every request we counted");
+    assert_eq!(
+        bed.requests(),
+        p.requests,
+        "the server saw every request we counted"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -160,9 +214,22 @@ async fn a_generator_that_cannot_keep_up_says_so() {
     ))
     .await;
     let p = phase(&exp, "steady");
-    assert!(p.late > 0 && p.unsent > 0, "late {} unsent {}", p.late, p.unsent);
-    assert_eq!(p.requests + p.unsent, 100, "every scheduled request is either measured or counted unsent");
-    let rate_check = exp.checks.iter().find(|c| c.name == "rate_achieved").expect("rate check");
+    assert!(
+        p.late > 0 && p.unsent > 0,
+        "late {} unsent {}",
+        p.late,
+        p.unsent
+    );
+    assert_eq!(
+        p.requests + p.unsent,
+        100,
+        "every scheduled request is either measured or counted unsent"
+    );
+    let rate_check = exp
+        .checks
+        .iter()
+        .find(|c| c.name == "rate_achieved")
+        .expect("rate check");
     assert!(!rate_check.passed);
     assert_eq!(exp.status, ExperimentStatus::Failed);
     // Latency from the intended time includes the queueing.
@@ -180,9 +247,18 @@ async fn slow_responses_count_as_timeouts_and_closed_ports_as_connect_errors() {
     .await;
     let p = phase(&exp, "steady");
     assert!(p.requests >= 15);
-    assert_eq!(p.errors_by_class.get("timeout").copied(), Some(p.requests), "{:?}", p.errors_by_class);
+    assert_eq!(
+        p.errors_by_class.get("timeout").copied(),
+        Some(p.requests),
+        "{:?}",
+        p.errors_by_class
+    );
     let lat = p.latency_ms.expect("samples");
-    assert!((lat.p50 - 100.0).abs() <= 20.0, "a timeout is measured at the timeout: {:.1}", lat.p50);
+    assert!(
+        (lat.p50 - 100.0).abs() <= 20.0,
+        "a timeout is measured at the timeout: {:.1}",
+        lat.p50
+    );
 
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -195,7 +271,12 @@ async fn slow_responses_count_as_timeouts_and_closed_ports_as_connect_errors() {
     ))
     .await;
     let p = phase(&exp, "steady");
-    assert_eq!(p.errors_by_class.get("connect").copied(), Some(p.requests), "{:?}", p.errors_by_class);
+    assert_eq!(
+        p.errors_by_class.get("connect").copied(),
+        Some(p.requests),
+        "{:?}",
+        p.errors_by_class
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -206,7 +287,14 @@ async fn load_runs_continuously_across_phases_and_each_phase_is_judged_on_its_ow
         move |_| {
             let t = start.elapsed();
             let slow = t >= Duration::from_millis(1100) && t < Duration::from_millis(2000);
-            Reply { status: 200, delay: if slow { Duration::from_millis(80) } else { Duration::ZERO } }
+            Reply {
+                status: 200,
+                delay: if slow {
+                    Duration::from_millis(80)
+                } else {
+                    Duration::ZERO
+                },
+            }
         }
     });
     let exp = run_yaml(&experiment(
@@ -215,9 +303,23 @@ async fn load_runs_continuously_across_phases_and_each_phase_is_judged_on_its_ow
         "  - { name: a, duration: 1s, expect: { p50: \"< 40ms\" } }\n  - { name: b, duration: 1s, expect: { p50: \"< 40ms\" } }\n  - { name: c, duration: 1s, expect: { p50: \"< 40ms\" } }",
     ))
     .await;
-    let verdicts: Vec<(String, bool)> = exp.checks.iter().filter(|c| c.kind == "threshold").map(|c| (c.phase.clone().unwrap_or_default(), c.passed)).collect();
-    assert_eq!(verdicts, vec![("a".into(), true), ("b".into(), false), ("c".into(), true)], "{:#?}", exp.checks);
+    let verdicts: Vec<(String, bool)> = exp
+        .checks
+        .iter()
+        .filter(|c| c.kind == "threshold")
+        .map(|c| (c.phase.clone().unwrap_or_default(), c.passed))
+        .collect();
+    assert_eq!(
+        verdicts,
+        vec![("a".into(), true), ("b".into(), false), ("c".into(), true)],
+        "{:#?}",
+        exp.checks
+    );
     // One stream: the per-second series covers the whole run without gaps.
     assert_eq!(exp.series.len(), 3);
-    assert!(exp.series.iter().all(|w| w.requests > 50), "{:?}", exp.series);
+    assert!(
+        exp.series.iter().all(|w| w.requests > 50),
+        "{:?}",
+        exp.series
+    );
 }
