@@ -53,17 +53,18 @@ impl Ledger {
 
     /// Records the fault, then applies it. A fault whose apply failed stays
     /// recorded, because a partial apply must still be undone.
-    pub async fn apply(
-        &mut self,
-        phase: &str,
-        mut fault: Box<dyn Fault>,
-    ) -> Result<(), FaultError> {
+    pub async fn apply(&mut self, phase: &str, fault: Box<dyn Fault>) -> Result<(), FaultError> {
         let (kind, describe) = (fault.kind(), fault.describe());
-        let result = fault.apply().await;
+        // Recorded first: if `apply` fails, hangs or panics, the fault is
+        // still in the ledger and rollback still removes it.
         self.active.push(Entry {
             phase: phase.to_string(),
             fault,
         });
+        let result = match self.active.last_mut() {
+            Some(entry) => entry.fault.apply().await,
+            None => unreachable!("an entry was just pushed"),
+        };
         self.log(phase, kind, describe, "apply", &result);
         result.map(|_| ())
     }
@@ -148,6 +149,7 @@ mod tests {
         name: &'static str,
         log: Arc<Mutex<Vec<String>>>,
         fail_remove: bool,
+        panic_on_apply: bool,
     }
 
     impl Fault for Probe {
@@ -162,7 +164,11 @@ mod tests {
                 .lock()
                 .expect("log")
                 .push(format!("apply {}", self.name));
-            Box::pin(async { Ok(Evidence::Null) })
+            let panics = self.panic_on_apply;
+            Box::pin(async move {
+                assert!(!panics, "a buggy fault panics while applying");
+                Ok(Evidence::Null)
+            })
         }
         fn remove(&mut self) -> BoxFuture<'_, Result<Evidence, FaultError>> {
             self.log
@@ -189,6 +195,7 @@ mod tests {
                 name,
                 log: log.clone(),
                 fail_remove,
+                panic_on_apply: false,
             };
             ledger.apply("p", Box::new(f)).await.expect("applies");
         }
@@ -212,16 +219,48 @@ mod tests {
             name: "a",
             log: log.clone(),
             fail_remove: false,
+            panic_on_apply: false,
         };
         let b = Probe {
             name: "b",
             log: log.clone(),
             fail_remove: false,
+            panic_on_apply: false,
         };
         ledger.apply("one", Box::new(a)).await.expect("applies");
         ledger.apply("two", Box::new(b)).await.expect("applies");
         ledger.remove_phase("one").await;
         assert_eq!(ledger.active_count(), 1);
         assert!(!ledger.rollback_failed());
+    }
+
+    #[tokio::test]
+    async fn a_fault_that_panics_while_applying_is_still_rolled_back() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let ledger = Arc::new(tokio::sync::Mutex::new(Ledger::new(
+            Instant::now(),
+            Duration::from_secs(1),
+        )));
+        let task = {
+            let ledger = ledger.clone();
+            let log = log.clone();
+            tokio::spawn(async move {
+                let f = Probe {
+                    name: "boom",
+                    log,
+                    fail_remove: false,
+                    panic_on_apply: true,
+                };
+                let _ = ledger.lock().await.apply("p", Box::new(f)).await;
+            })
+        };
+        assert!(task.await.expect_err("the apply panicked").is_panic());
+        let mut ledger = ledger.lock().await;
+        assert_eq!(ledger.active_count(), 1, "recorded before it was applied");
+        ledger.rollback_all().await;
+        assert_eq!(
+            log.lock().expect("log").as_slice(),
+            ["apply boom", "remove boom"]
+        );
     }
 }

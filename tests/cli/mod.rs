@@ -15,7 +15,7 @@ fn faultline() -> Command {
 }
 
 /// Runs the binary with a time limit (the CLI tests must never hang CI).
-fn run_bounded(mut cmd: Command, limit: Duration) -> Output {
+fn run_bounded(cmd: &mut Command, limit: Duration) -> Output {
     let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -57,11 +57,7 @@ fn every_shipped_experiment_and_suite_validates() {
     }
     assert!(files.len() >= 5, "{files:?}");
     let out = run_bounded(
-        {
-            let mut c = faultline();
-            c.arg("validate").args(&files);
-            c
-        },
+        faultline().arg("validate").args(&files),
         Duration::from_secs(30),
     );
     assert_eq!(
@@ -89,11 +85,7 @@ fn each_invalid_fixture_exits_2_with_its_message() {
             continue;
         };
         let out = run_bounded(
-            {
-                let mut c = faultline();
-                c.arg("validate").arg(&path);
-                c
-            },
+            faultline().arg("validate").arg(&path),
             Duration::from_secs(30),
         );
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -118,11 +110,7 @@ fn a_misspelt_key_and_a_bad_duration_are_both_reported_with_lines() {
         "name: bad\ntarget: { url: \"http://127.0.0.1:9\" }\nload:\n  rate: 10\n  requests:\n    - { path: / }\nphases:\n  - name: a\n    durration: 5s\n  - name: b\n    duration: soon\n",
     );
     let out = run_bounded(
-        {
-            let mut c = faultline();
-            c.arg("validate").arg(&file);
-            c
-        },
+        faultline().arg("validate").arg(&file),
         Duration::from_secs(30),
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -159,7 +147,7 @@ async fn a_target_answering_503_everywhere_exits_1_with_error_rate_1() {
         .arg("--out")
         .arg(dir.path())
         .arg("--quiet");
-    let out = tokio::task::spawn_blocking(move || run_bounded(cmd, Duration::from_secs(60)))
+    let out = tokio::task::spawn_blocking(move || run_bounded(&mut cmd, Duration::from_secs(60)))
         .await
         .expect("join");
     assert_eq!(
@@ -177,35 +165,23 @@ async fn a_target_answering_503_everywhere_exits_1_with_error_rate_1() {
 #[test]
 fn flags_and_filters_that_select_nothing_are_invalid_input() {
     let out = run_bounded(
-        {
-            let mut c = faultline();
-            c.args([
-                "run",
-                "experiments/demo-baseline.yaml",
-                "--only",
-                "nothing-*",
-            ]);
-            c
-        },
+        faultline().args([
+            "run",
+            "experiments/demo-baseline.yaml",
+            "--only",
+            "nothing-*",
+        ]),
         Duration::from_secs(30),
     );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("matches no experiment"));
     let out = run_bounded(
-        {
-            let mut c = faultline();
-            c.args(["run", "--no-such-flag", "x.yaml"]);
-            c
-        },
+        faultline().args(["run", "--no-such-flag", "x.yaml"]),
         Duration::from_secs(30),
     );
     assert_eq!(out.status.code(), Some(2));
     let out = run_bounded(
-        {
-            let mut c = faultline();
-            c.args(["validate", "does/not/exist.yaml"]);
-            c
-        },
+        faultline().args(["validate", "does/not/exist.yaml"]),
         Duration::from_secs(30),
     );
     assert_eq!(out.status.code(), Some(2));
@@ -227,15 +203,12 @@ fn a_target_that_never_becomes_ready_exits_4() {
         ),
     );
     let out = run_bounded(
-        {
-            let mut c = faultline();
-            c.arg("run")
-                .arg(&file)
-                .arg("--out")
-                .arg(dir.path())
-                .arg("--quiet");
-            c
-        },
+        faultline()
+            .arg("run")
+            .arg(&file)
+            .arg("--out")
+            .arg(dir.path())
+            .arg("--quiet"),
         Duration::from_secs(30),
     );
     assert_eq!(
@@ -264,11 +237,11 @@ fn a_rollback_that_fails_exits_5_and_says_so_first() {
         "name: bad-rollback\ntarget: { demo: {} }\nload:\n  rate: 20\n  requests:\n    - { path: /health }\nphases:\n  - name: p\n    duration: 1s\n    inject:\n      - { type: command, run: \"true\", rollback: \"echo cannot undo >&2; exit 1\" }\n",
     );
     let out = run_bounded(
-        {
-            let mut c = faultline();
-            c.arg("run").arg(&file).arg("--out").arg(dir.path());
-            c
-        },
+        faultline()
+            .arg("run")
+            .arg(&file)
+            .arg("--out")
+            .arg(dir.path()),
         Duration::from_secs(30),
     );
     assert_eq!(out.status.code(), Some(5));
@@ -365,11 +338,9 @@ fn sigterm_mid_fault_rolls_back_and_exits_3() {
 fn the_demo_suite_passes() {
     let dir = tempfile::tempdir().expect("temp dir");
     let out = run_bounded(
-        {
-            let mut c = faultline();
-            c.args(["run", "suites/demo.yaml", "--out"]).arg(dir.path());
-            c
-        },
+        faultline()
+            .args(["run", "suites/demo.yaml", "--out"])
+            .arg(dir.path()),
         Duration::from_secs(180),
     );
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -323,3 +323,21 @@ async fn load_runs_continuously_across_phases_and_each_phase_is_judged_on_its_ow
         exp.series
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_target_is_started_waited_for_and_stopped() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let yaml = format!(
+        "name: t\ntarget:\n  command: \"exec python3 -m http.server {port} --bind 127.0.0.1\"\n  url: \"http://127.0.0.1:{port}\"\n  ready: {{ path: /, timeout: 20s }}\nload:\n  rate: 20\n  requests:\n    - {{ path: / }}\nphases:\n  - {{ name: p, duration: 1s, expect: {{ error_rate: \"< 1%\" }} }}\n"
+    );
+    let exp = run_yaml(&yaml).await;
+    assert_eq!(exp.status, ExperimentStatus::Passed, "{exp:#?}");
+    assert!(exp.phases[0].requests >= 15);
+    // Stopped with the experiment: nothing listens on its port any more.
+    let gone = std::net::TcpStream::connect(("127.0.0.1", port)).is_err();
+    assert!(gone, "the target process outlived the experiment");
+}
