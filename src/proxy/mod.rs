@@ -13,6 +13,7 @@
 //! Today the hop is a plain pass-through; it depends on nothing else in the crate.
 
 mod handle;
+pub mod spec;
 mod link;
 mod listener;
 mod stats;
