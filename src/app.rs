@@ -2,7 +2,7 @@
 //! the outcome to an [`ExitCode`]. Everything a user sees on the terminal at
 //! the end of a command is printed here.
 
-use crate::cli::{Cli, Command, DemoArgs, FilesArgs, RunArgs};
+use crate::cli::{Cli, Command, DemoArgs, FilesArgs, ProxyArgs, RollbackArgs, RunArgs};
 use crate::config::{self, model::Document, model::Experiment, model::LoadModel, model::RateShape};
 use crate::exit::ExitCode;
 use crate::report::{self, ConsoleProgress};
@@ -17,6 +17,8 @@ pub fn execute(cli: Cli) -> ExitCode {
         Command::List(args) => list(&args),
         Command::Run(args) => with_runtime(|| run(args)),
         Command::Demo(args) => with_runtime(|| demo(args)),
+        Command::Proxy(args) => with_runtime(|| proxy(args)),
+        Command::Rollback(args) => with_runtime(|| rollback(args)),
     }
 }
 
@@ -304,4 +306,95 @@ async fn demo(args: DemoArgs) -> ExitCode {
             ExitCode::CouldNotRun
         }
     }
+}
+
+async fn proxy(args: ProxyArgs) -> ExitCode {
+    let token = match &args.token_file {
+        None => None,
+        Some(path) => match std::fs::read_to_string(path) {
+            Ok(t) if !t.trim().is_empty() => Some(t.trim().to_string()),
+            Ok(_) => {
+                eprintln!("error: --token-file {} is empty", path.display());
+                return ExitCode::InvalidInput;
+            }
+            Err(e) => {
+                eprintln!("error: cannot read --token-file {}: {e}", path.display());
+                return ExitCode::InvalidInput;
+            }
+        },
+    };
+    if !(args.admin.ip().is_loopback() || args.allow_remote && token.is_some()) {
+        eprintln!(
+            "error: --admin {} is not a loopback address: anyone who can reach it could inject faults. \
+             Pass --allow-remote and --token-file FILE to require a bearer token.",
+            args.admin
+        );
+        return ExitCode::InvalidInput;
+    }
+    let opts = crate::proxy::api::AdminOptions {
+        admin: args.admin,
+        config: args.config,
+        allow_remote: args.allow_remote,
+        token,
+        seed: args.seed,
+    };
+    match crate::proxy::api::run_standalone(opts).await {
+        Ok(()) => ExitCode::Passed,
+        Err(e) => {
+            eprintln!("error: {}", runner::proxies::error_chain(&e));
+            ExitCode::CouldNotRun
+        }
+    }
+}
+
+/// Undoes every entry of the given (or found) rollback journals.
+async fn rollback(args: RollbackArgs) -> ExitCode {
+    use crate::faults::journal;
+    let journals = if args.journal.is_empty() {
+        journal::find_all(Path::new("reports"))
+    } else {
+        args.journal.clone()
+    };
+    let mut undone = 0usize;
+    let mut failed = 0usize;
+    for path in &journals {
+        let entries = match journal::read(path) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && args.journal.len() <= 1 => {
+                println!("nothing to roll back: {} does not exist", path.display());
+                continue;
+            }
+            Err(e) => {
+                eprintln!("error: cannot read {}: {e}", path.display());
+                return ExitCode::InvalidInput;
+            }
+        };
+        let mut left = Vec::new();
+        for entry in entries {
+            match entry.undo().await {
+                Ok(()) => {
+                    println!("removed {entry}");
+                    undone += 1;
+                }
+                Err(e) => {
+                    eprintln!("FAILED to remove {entry}: {e}");
+                    failed += 1;
+                    left.push(entry);
+                }
+            }
+        }
+        if let Err(e) = journal::write(path, &left) {
+            eprintln!("error: cannot update {}: {e}", path.display());
+        }
+    }
+    if failed > 0 {
+        eprintln!(
+            "{failed} change(s) could not be removed; they are still listed in their journal"
+        );
+        return ExitCode::RollbackFailed;
+    }
+    if undone == 0 {
+        println!("nothing to roll back");
+    }
+    ExitCode::Passed
 }

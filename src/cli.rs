@@ -28,6 +28,37 @@ pub enum Command {
     List(FilesArgs),
     /// Start the embedded demo system in the foreground (Ctrl-C to stop).
     Demo(DemoArgs),
+    /// Serve fault proxies with a Toxiproxy-compatible admin API.
+    Proxy(ProxyArgs),
+    /// Remove what a killed run left on Toxiproxy servers (from its rollback journal).
+    #[command(after_help = ExitCode::HELP)]
+    Rollback(RollbackArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ProxyArgs {
+    /// Address of the admin API (Toxiproxy's default port is 8474).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8474")]
+    pub admin: std::net::SocketAddr,
+    /// Proxies to create at start: a JSON list of {name, listen, upstream, enabled}, as Toxiproxy's -config.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Allow a non-loopback --admin address (requires --token-file).
+    #[arg(long)]
+    pub allow_remote: bool,
+    /// File holding the bearer token every admin request must carry.
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Seed of the proxies' RNG (jitter, toxicity, HTTP fault probability).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// Rollback journal(s) of killed runs [default: every `rollback.json` under reports/].
+    #[arg(long, value_name = "FILE")]
+    pub journal: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -3,4 +3,8 @@
 mod cli;
 mod common;
 mod demo;
+mod faults;
 mod load;
+mod proxy;
+mod proxy_api;
+mod proxy_http;

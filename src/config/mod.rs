@@ -27,6 +27,7 @@ mod raw;
 mod source;
 mod suite;
 mod validate;
+mod validate_faults;
 mod validate_load;
 
 #[cfg(test)]

@@ -36,8 +36,35 @@ pub struct Experiment {
     /// The experiment file (for suites, the referenced file).
     pub source: PathBuf,
     pub target: Target,
+    /// Proxies faults can act on (the demo's hops are added at run time).
+    pub proxies: Vec<ProxyDecl>,
     pub load: Load,
     pub phases: Vec<Phase>,
+}
+
+/// A proxy declared under `proxies:`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProxyDecl {
+    pub name: String,
+    pub kind: ProxyKind,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProxyKind {
+    /// Started by faultline for the experiment.
+    Embedded {
+        listen: std::net::SocketAddr,
+        /// `host:port`, resolved when the proxy starts.
+        upstream: String,
+        mode: crate::proxy::ProxyMode,
+    },
+    /// A proxy that already exists on a Toxiproxy server (or `faultline proxy`).
+    Toxiproxy {
+        /// The admin API, e.g. `http://127.0.0.1:8474`.
+        url: http::Uri,
+        /// The proxy's name on that server.
+        name: String,
+    },
 }
 
 impl Experiment {
@@ -175,6 +202,31 @@ pub struct Phase {
 pub enum FaultSpec {
     /// Run a shell command at phase start and (optionally) another at phase end.
     Command(CommandFault),
+    /// A Toxiproxy toxic on a proxy. The toxic's `name` is left empty here:
+    /// the run gives it a run-unique name when it applies it.
+    Toxic {
+        proxy: String,
+        toxic: crate::proxy::spec::ToxicSpec,
+    },
+    /// The proxy refuses and closes connections (Toxiproxy's `enabled: false`).
+    Down { proxy: String },
+    /// An HTTP-level fault on a `mode: http` proxy (name assigned at run time).
+    Http {
+        proxy: String,
+        fault: crate::proxy::spec::HttpFaultSpec,
+    },
+}
+
+impl FaultSpec {
+    /// The proxy the fault acts on, if any.
+    pub fn proxy(&self) -> Option<&str> {
+        match self {
+            FaultSpec::Command(_) => None,
+            FaultSpec::Toxic { proxy, .. }
+            | FaultSpec::Down { proxy }
+            | FaultSpec::Http { proxy, .. } => Some(proxy),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -52,8 +52,22 @@ pub struct RawExperiment {
     pub tags: Option<List<String>>,
     pub min_samples: Option<u64>,
     pub target: Option<RawTarget>,
+    /// Proxy name → an embedded proxy or an existing Toxiproxy proxy.
+    pub proxies: Option<std::collections::BTreeMap<String, RawProxy>>,
     pub load: Option<RawLoad>,
     pub phases: Option<List<RawPhase>>,
+}
+
+/// One entry of `proxies`: embedded (`listen`, `upstream`, `mode`) or
+/// external (`toxiproxy`, `name`); which one is checked in validation.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProxy {
+    pub listen: Option<Scalar>,
+    pub upstream: Option<Scalar>,
+    pub mode: Option<Scalar>,
+    pub toxiproxy: Option<Scalar>,
+    pub name: Option<Scalar>,
 }
 
 /// `target`: exactly one of `demo`, `url` or `command` (checked in validation).
@@ -146,11 +160,170 @@ pub struct RawPhase {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum RawFault {
     Command(RawCommandFault),
+    Latency(RawLatency),
+    Bandwidth(RawBandwidth),
+    SlowClose(RawSlowClose),
+    Timeout(RawTimeout),
+    ResetPeer(RawTimeout),
+    Slicer(RawSlicer),
+    LimitData(RawLimitData),
+    Down(RawDown),
+    HttpError(RawHttpError),
+    HttpDelay(RawHttpDelay),
+    Abort(RawAbort),
+    Corrupt(RawCorrupt),
 }
 
 impl RawFault {
     /// Every `type` a fault may have, for messages.
-    pub const TYPES: &'static [&'static str] = &["command"];
+    pub const TYPES: &'static [&'static str] = &[
+        "command",
+        "latency",
+        "bandwidth",
+        "slow_close",
+        "timeout",
+        "reset_peer",
+        "slicer",
+        "limit_data",
+        "down",
+        "http_error",
+        "http_delay",
+        "abort",
+        "corrupt",
+    ];
+}
+
+// The network faults: one struct per toxic so each accepts exactly its own
+// attributes (Toxiproxy's names). `proxy`, `stream` and `toxicity` repeat
+// because serde cannot combine `flatten` with `deny_unknown_fields`.
+
+/// `latency`: `latency`, `jitter`, `distribution`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLatency {
+    pub proxy: Option<Scalar>,
+    pub stream: Option<Scalar>,
+    pub toxicity: Option<Scalar>,
+    pub latency: Option<Scalar>,
+    pub jitter: Option<Scalar>,
+    pub distribution: Option<Scalar>,
+}
+
+/// `bandwidth`: `rate` (KB/s).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBandwidth {
+    pub proxy: Option<Scalar>,
+    pub stream: Option<Scalar>,
+    pub toxicity: Option<Scalar>,
+    pub rate: Option<Scalar>,
+}
+
+/// `slow_close`: `delay`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSlowClose {
+    pub proxy: Option<Scalar>,
+    pub stream: Option<Scalar>,
+    pub toxicity: Option<Scalar>,
+    pub delay: Option<Scalar>,
+}
+
+/// `timeout` and `reset_peer`: `timeout`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTimeout {
+    pub proxy: Option<Scalar>,
+    pub stream: Option<Scalar>,
+    pub toxicity: Option<Scalar>,
+    pub timeout: Option<Scalar>,
+}
+
+/// `slicer`: `average_size`, `size_variation`, `delay`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSlicer {
+    pub proxy: Option<Scalar>,
+    pub stream: Option<Scalar>,
+    pub toxicity: Option<Scalar>,
+    pub average_size: Option<Scalar>,
+    pub size_variation: Option<Scalar>,
+    pub delay: Option<Scalar>,
+}
+
+/// `limit_data`: `bytes`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimitData {
+    pub proxy: Option<Scalar>,
+    pub stream: Option<Scalar>,
+    pub toxicity: Option<Scalar>,
+    pub bytes: Option<Scalar>,
+}
+
+/// `down`: the proxy refuses and closes connections.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDown {
+    pub proxy: Option<Scalar>,
+}
+
+/// `match` of an HTTP fault.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMatch {
+    pub method: Option<Scalar>,
+    pub path: Option<Scalar>,
+    pub headers: Option<serde_yaml::Mapping>,
+}
+
+/// `http_error`: `status`, `body`, `retry_after`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHttpError {
+    pub proxy: Option<Scalar>,
+    pub probability: Option<Scalar>,
+    #[serde(rename = "match")]
+    pub matcher: Option<RawMatch>,
+    pub status: Option<Scalar>,
+    pub body: Option<Scalar>,
+    pub retry_after: Option<Scalar>,
+}
+
+/// `http_delay`: `delay`, `jitter`, `distribution`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHttpDelay {
+    pub proxy: Option<Scalar>,
+    pub probability: Option<Scalar>,
+    #[serde(rename = "match")]
+    pub matcher: Option<RawMatch>,
+    pub delay: Option<Scalar>,
+    pub jitter: Option<Scalar>,
+    pub distribution: Option<Scalar>,
+}
+
+/// `abort`: `when` (`before_response` or `mid_body`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAbort {
+    pub proxy: Option<Scalar>,
+    pub probability: Option<Scalar>,
+    #[serde(rename = "match")]
+    pub matcher: Option<RawMatch>,
+    pub when: Option<Scalar>,
+}
+
+/// `corrupt`: `mode` and `fields`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCorrupt {
+    pub proxy: Option<Scalar>,
+    pub probability: Option<Scalar>,
+    #[serde(rename = "match")]
+    pub matcher: Option<RawMatch>,
+    pub mode: Option<Scalar>,
+    pub fields: Option<Vec<Scalar>>,
 }
 
 /// Fields are all [`Scalar`]s: inside an internally tagged enum serde loses

@@ -20,6 +20,7 @@ use super::raw::{
 };
 use super::source::Node;
 use super::units::{format_duration, parse_duration, parse_threshold};
+use super::validate_faults::{fault, proxies, ProxyCatalog};
 use super::validate_load::load;
 
 /// What a suite lends its experiments, with where each piece was written.
@@ -58,8 +59,17 @@ pub fn experiment(
     let own_load = raw.load.as_ref().map(|l| (l, node.at("load")));
     let default_load = defaults.load.as_ref().map(|(l, n)| (*l, n.clone()));
     let load = load(own_load, default_load, node, true, diags);
+    let demo = matches!(target.as_ref().map(|t| &t.kind), Some(TargetKind::Demo(_)));
+    let proxies = proxies(raw.proxies.as_ref(), node, demo, diags);
+    let catalog = ProxyCatalog::new(proxies.as_deref().unwrap_or_default(), demo);
     // A bad `min_samples` is already reported; phases still get checked.
-    let phases = phases(raw.phases.as_ref(), node, min_samples.unwrap_or(1), diags);
+    let phases = phases(
+        raw.phases.as_ref(),
+        node,
+        min_samples.unwrap_or(1),
+        &catalog,
+        diags,
+    );
 
     min_samples?;
     Some(Experiment {
@@ -68,6 +78,7 @@ pub fn experiment(
         tags,
         source: node.file.path.clone(),
         target: target?,
+        proxies: proxies?,
         load: load?,
         phases: phases?,
     })
@@ -249,6 +260,7 @@ fn phases(
     raw: Option<&List<RawPhase>>,
     node: &Node<'_>,
     min_samples: u64,
+    catalog: &ProxyCatalog,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Vec<Phase>> {
     let Some(list) = raw else {
@@ -285,7 +297,7 @@ fn phases(
                 seen.insert(name.clone(), index);
             }
         }
-        match phase(raw, &item_node, min_samples, diags) {
+        match phase(raw, &item_node, min_samples, catalog, diags) {
             Some(phase) => out.push(phase),
             None => ok = false,
         }
@@ -297,6 +309,7 @@ fn phase(
     raw: &RawPhase,
     node: &Node<'_>,
     default_min: u64,
+    catalog: &ProxyCatalog,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Phase> {
     let name = required_text(raw.name.as_ref(), node, "name", diags);
@@ -309,7 +322,7 @@ fn phase(
     };
     let min_samples = at_least_one(raw.min_samples, &node.at("min_samples"), default_min, diags);
     let expect = thresholds(raw.expect.as_ref(), &node.at("expect"), diags);
-    let inject = faults(raw.inject.as_ref(), &node.at("inject"), diags);
+    let inject = faults(raw.inject.as_ref(), &node.at("inject"), catalog, diags);
     Some(Phase {
         name: name?,
         duration: duration?,
@@ -360,6 +373,7 @@ fn thresholds(
 fn faults(
     raw: Option<&List<RawFault>>,
     node: &Node<'_>,
+    catalog: &ProxyCatalog,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Vec<FaultSpec>> {
     let Some(list) = raw else {
@@ -371,6 +385,7 @@ fn faults(
         let at = node.item(index);
         let spec = match item {
             Some(RawFault::Command(raw)) => command_fault(raw, &at, diags).map(FaultSpec::Command),
+            Some(other) => fault(other, &at, catalog, diags),
             None => {
                 if !at.is_suppressed() {
                     let message = format!(

@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::model::DemoOptions;
-use crate::proxy::{Proxy, ProxyConfig, ProxyError};
+use crate::proxy::{Proxy, ProxyConfig, ProxyError, ProxyMode};
 
 pub use foreground::run_foreground;
 
@@ -74,7 +74,8 @@ pub struct DemoSystem {
 impl DemoSystem {
     /// Starts payments, its hop and the frontend; returns once all listen.
     ///
-    /// `seed` drives payments' latency jitter. On error, whatever had started
+    /// `seed` drives payments' latency jitter and the hop's random decisions
+    /// (toxicity, jitter, HTTP fault probabilities). On error, whatever had started
     /// is stopped before returning.
     pub async fn start(
         opts: &DemoOptions,
@@ -118,6 +119,10 @@ impl DemoSystem {
             name: PAYMENTS_HOP.to_string(),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             upstream: payments,
+            // HTTP mode, so that HTTP faults work on the demo's hop; TCP
+            // toxics work as well (they act on the client-facing bytes).
+            mode: ProxyMode::Http,
+            seed,
         };
         let payments_hop = Proxy::start(hop_config, shutdown.clone(), tracker).await?;
 

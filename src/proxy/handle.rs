@@ -2,17 +2,58 @@
 //!
 //! The handle and the accept loop share one [`Shared`]; connections only
 //! ever see it through [`Shared::admit`], which hands out the cancellation
-//! token that disabling the hop fires.
+//! token that disabling the hop fires, and through the toxic list, which
+//! every connection watches so that changes reach live connections.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::http::HttpState;
+use super::spec::{HttpFaultSpec, SpecError, ToxicSpec};
 use super::stats::{Counters, ProxyStats};
 use super::{listener, ProxyConfig, ProxyError};
+
+/// What a hop speaks on its client side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProxyMode {
+    /// Bytes only: toxics apply, HTTP faults are refused.
+    #[default]
+    Tcp,
+    /// HTTP/1.1: toxics apply to the client-facing bytes, and HTTP faults to
+    /// each request.
+    Http,
+}
+
+/// Why a toxic or HTTP fault could not be added, changed or removed.
+///
+/// The messages start like Toxiproxy's (`toxic already exists`, `toxic not
+/// found`) so admin API errors read the same.
+#[derive(Debug, thiserror::Error)]
+pub enum ToxicError {
+    /// The name is taken on this hop (the name).
+    #[error("toxic already exists: `{0}`")]
+    Exists(String),
+    /// No toxic (or HTTP fault) of that name on this hop (the name).
+    #[error("toxic not found: `{0}`")]
+    NotFound(String),
+    /// HTTP faults on a `mode: tcp` hop (the proxy's name).
+    #[error("proxy `{0}` is not in http mode: HTTP faults need `mode: http`")]
+    WrongMode(String),
+    /// The description itself is invalid.
+    #[error(transparent)]
+    Invalid(#[from] SpecError),
+}
+
+/// The toxics of a hop, both directions, in the order they were added.
+/// Replaced whole on every change; connections hold the old one until they
+/// look again.
+pub(crate) type ToxicList = Arc<Vec<ToxicSpec>>;
 
 /// A running proxy hop. Cheap to clone; every clone controls the same hop.
 ///
@@ -23,14 +64,23 @@ pub struct Proxy {
     shared: Arc<Shared>,
 }
 
-/// State shared by the handle, the accept loop and the links.
+/// State shared by the handle, the accept loop and the links (and, in HTTP
+/// mode, `super::http::serve_connection`).
 #[derive(Debug)]
-pub(super) struct Shared {
-    pub name: String,
+pub(crate) struct Shared {
+    pub(crate) name: String,
     /// The bound address (port 0 already resolved).
-    pub listen: SocketAddr,
-    pub upstream: SocketAddr,
-    pub counters: Counters,
+    pub(crate) listen: SocketAddr,
+    pub(crate) upstream: SocketAddr,
+    pub(crate) mode: ProxyMode,
+    /// The root of each connection's random stream (see `chain::connection_rng`).
+    pub(crate) seed: u64,
+    pub(crate) counters: Counters,
+    /// Watched by every link: a change reaches live connections at once.
+    pub(crate) toxics: watch::Sender<ToxicList>,
+    /// HTTP faults and the HTTP client (used in HTTP mode only; the fault list
+    /// is always empty on a TCP hop).
+    pub(crate) http: HttpState,
     gate: Mutex<Gate>,
 }
 
@@ -75,7 +125,11 @@ impl Proxy {
             name: cfg.name,
             listen,
             upstream: cfg.upstream,
+            mode: cfg.mode,
+            seed: cfg.seed,
             counters: Counters::default(),
+            toxics: watch::Sender::new(Arc::new(Vec::new())),
+            http: HttpState::new(cfg.upstream, cfg.seed),
             gate: Mutex::new(Gate {
                 enabled: true,
                 links: shutdown.child_token(),
@@ -106,6 +160,11 @@ impl Proxy {
         self.shared.upstream
     }
 
+    /// Plain TCP or HTTP.
+    pub fn mode(&self) -> ProxyMode {
+        self.shared.mode
+    }
+
     /// A snapshot of the live counters.
     pub fn stats(&self) -> ProxyStats {
         self.shared.counters.snapshot()
@@ -128,11 +187,131 @@ impl Proxy {
         }
         gate.enabled = enabled;
     }
+
+    /// Adds a toxic after the existing ones; it acts on live connections too.
+    ///
+    /// Fails with [`ToxicError::Exists`] if the name is taken, and with
+    /// [`ToxicError::Invalid`] if `toxicity` is outside 0..=1 or the name is empty.
+    pub fn add_toxic(&self, spec: ToxicSpec) -> Result<(), ToxicError> {
+        check(&spec)?;
+        self.edit_toxics(|list| {
+            if list.iter().any(|t| t.name == spec.name) {
+                return Err(ToxicError::Exists(spec.name));
+            }
+            list.push(spec);
+            Ok(())
+        })
+    }
+
+    /// Replaces the toxic named `name` in place (same position in the chain).
+    ///
+    /// `spec.name` may differ from `name` (a rename) unless another toxic has
+    /// it. Live connections keep their toxicity decision if `toxicity` is
+    /// unchanged; the toxic's timers (`timeout`, `reset_peer`) restart.
+    pub fn update_toxic(&self, name: &str, spec: ToxicSpec) -> Result<(), ToxicError> {
+        check(&spec)?;
+        self.edit_toxics(|list| {
+            let at = list
+                .iter()
+                .position(|t| t.name == name)
+                .ok_or_else(|| ToxicError::NotFound(name.to_string()))?;
+            if spec.name != name && list.iter().any(|t| t.name == spec.name) {
+                return Err(ToxicError::Exists(spec.name));
+            }
+            list[at] = spec;
+            Ok(())
+        })
+    }
+
+    /// Removes the toxic named `name` and returns it. Live connections go
+    /// back to normal without losing a byte (what the toxic was holding is
+    /// passed on at once, as Toxiproxy does).
+    pub fn remove_toxic(&self, name: &str) -> Result<ToxicSpec, ToxicError> {
+        self.edit_toxics(|list| {
+            let at = list
+                .iter()
+                .position(|t| t.name == name)
+                .ok_or_else(|| ToxicError::NotFound(name.to_string()))?;
+            Ok(list.remove(at))
+        })
+    }
+
+    /// The toxics of both directions, in the order they were added.
+    pub fn toxics(&self) -> Vec<ToxicSpec> {
+        Vec::clone(&self.shared.toxics.borrow())
+    }
+
+    /// Adds an HTTP fault; it applies from the next request on, also on live
+    /// keep-alive connections.
+    ///
+    /// Fails with [`ToxicError::WrongMode`] on a TCP hop, [`ToxicError::Exists`]
+    /// if the name is taken, [`ToxicError::Invalid`] if `spec.validate()` fails.
+    pub fn add_http_fault(&self, spec: HttpFaultSpec) -> Result<(), ToxicError> {
+        if self.shared.mode != ProxyMode::Http {
+            return Err(ToxicError::WrongMode(self.shared.name.clone()));
+        }
+        spec.validate()?;
+        self.shared.http.add(spec)
+    }
+
+    /// Removes the HTTP fault named `name` and returns it.
+    pub fn remove_http_fault(&self, name: &str) -> Result<HttpFaultSpec, ToxicError> {
+        self.shared.http.remove(name)
+    }
+
+    /// The HTTP faults in evaluation order (always empty on a TCP hop).
+    pub fn http_faults(&self) -> Vec<HttpFaultSpec> {
+        self.shared.http.list()
+    }
+
+    /// Toxiproxy's `POST /reset` for one hop: enabled, with no toxic and no
+    /// HTTP fault.
+    pub fn reset(&self) {
+        self.set_enabled(true);
+        self.shared.toxics.send_if_modified(|list| {
+            let had_any = !list.is_empty();
+            *list = Arc::new(Vec::new());
+            had_any
+        });
+        self.shared.http.clear();
+    }
+
+    /// Applies `edit` to a copy of the toxic list and publishes the copy if
+    /// `edit` succeeds; connections are only woken by real changes.
+    fn edit_toxics<T>(
+        &self,
+        edit: impl FnOnce(&mut Vec<ToxicSpec>) -> Result<T, ToxicError>,
+    ) -> Result<T, ToxicError> {
+        let mut outcome = None;
+        self.shared.toxics.send_if_modified(|list| {
+            let mut next = Vec::clone(list);
+            let result = edit(&mut next);
+            let changed = result.is_ok() && next != **list;
+            if changed {
+                *list = Arc::new(next);
+            }
+            outcome = Some(result);
+            changed
+        });
+        outcome.unwrap_or_else(|| unreachable!("send_if_modified always runs its closure"))
+    }
+}
+
+/// What [`ToxicSpec`] cannot check by itself when built by hand (the JSON
+/// and YAML paths check it already).
+fn check(spec: &ToxicSpec) -> Result<(), SpecError> {
+    if spec.name.is_empty() {
+        return Err(SpecError::Invalid("toxic `name` must not be empty".into()));
+    }
+    if !(0.0..=1.0).contains(&spec.toxicity) {
+        return Err(SpecError::Toxicity(spec.toxicity));
+    }
+    Ok(())
 }
 
 impl Shared {
     /// The token a new connection runs under, or `None` when the hop is disabled.
-    pub fn admit(&self) -> Option<CancellationToken> {
+    pub(crate) fn admit(&self) -> Option<CancellationToken> {
         let gate = self.gate();
         gate.enabled.then(|| gate.links.clone())
     }

@@ -1,73 +1,133 @@
-//! One proxied connection: connect upstream, then forward both directions.
+//! One proxied connection: reach the server side, then forward both
+//! directions, each through its own [`Pump`] and toxic chain.
 //!
-//! Each direction is its own pump rather than one `copy_bidirectional`
-//! call: Toxiproxy's toxics act per direction (latency upstream only,
-//! bandwidth downstream only, ...), so the toxic chain of a direction will
-//! wrap its pump; and counting bytes per chunk keeps [`super::ProxyStats`]
-//! live on long keep-alive connections instead of only at close.
+//! The server side is the upstream socket in TCP mode. In HTTP mode it is
+//! one end of an in-memory duplex whose other end the HTTP layer serves, so
+//! TCP toxics act on the client-facing bytes of HTTP hops too, and
+//! `reset_peer` resets the real client socket.
 //!
-//! The semantics match `copy_bidirectional`: EOF in one direction is passed
-//! on as a write shutdown and the other direction keeps going; an error in
-//! either direction, or the link's token, ends the whole connection.
+//! Both pumps and (in HTTP mode) the HTTP server of the connection run in
+//! the link's one task. The semantics match `copy_bidirectional`: EOF in one
+//! direction is passed on as a write shutdown and the other direction keeps
+//! going; an error in either direction, a toxic ending the connection, or
+//! the link's token ends the whole connection.
 
-use std::io;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
-use super::handle::Shared;
+use super::chain::{connection_rng, Chain};
+use super::handle::{ProxyMode, Shared};
+use super::pump::{Pump, PumpEnd};
+use super::spec::Direction;
+use super::toxics::Ending;
 
-/// Per-direction buffer; large enough that bulk transfers are not syscall-bound.
-const BUF_SIZE: usize = 32 * 1024;
+/// The in-memory pipe between the toxic chain and the HTTP layer: as large
+/// as a socket buffer, so the extra hop does not throttle bulk bodies.
+const HTTP_PIPE_SIZE: usize = 64 * 1024;
 
-/// Forwards `client` to the hop's upstream until either side is done or
-/// `token` is cancelled (hop disabled or shutdown). Returning drops both
-/// sockets, which closes them.
-pub(super) async fn run(client: TcpStream, shared: Arc<Shared>, token: CancellationToken) {
-    let counters = &shared.counters;
-    let _active = counters.active_guard();
-    let connected = tokio::select! {
-        _ = token.cancelled() => return,
-        connected = TcpStream::connect(shared.upstream) => connected,
-    };
-    let Ok(upstream) = connected else {
-        // Closing the client is how a TCP hop reports an unreachable upstream.
-        counters.upstream_failures.fetch_add(1, Ordering::Relaxed);
-        return;
-    };
+/// Forwards `client`, connection number `conn` of the hop, until either side
+/// is done or `token` is cancelled (hop disabled or shutdown). Returning
+/// drops both sides, which closes them.
+pub(super) async fn run(
+    client: TcpStream,
+    shared: Arc<Shared>,
+    token: CancellationToken,
+    conn: u64,
+) {
+    let _active = shared.counters.active_guard();
     // Nagle plus delayed ACKs would add ~40 ms to small request/response
     // exchanges, a latency the hop must not invent. Failure only costs that.
     let _ = client.set_nodelay(true);
-    let _ = upstream.set_nodelay(true);
-
-    let (client_read, client_write) = client.into_split();
-    let (upstream_read, upstream_write) = upstream.into_split();
-    let up = pump(client_read, upstream_write, &counters.bytes_upstream);
-    let down = pump(upstream_read, client_write, &counters.bytes_downstream);
-    tokio::select! {
-        _ = token.cancelled() => {}
-        // Errors end the connection; there is nobody to report them to.
-        _ = async { tokio::try_join!(up, down) } => {}
+    match shared.mode {
+        ProxyMode::Tcp => {
+            let connected = tokio::select! {
+                _ = token.cancelled() => return,
+                connected = TcpStream::connect(shared.upstream) => connected,
+            };
+            let Ok(upstream) = connected else {
+                // Closing the client is how a TCP hop reports an unreachable upstream.
+                shared
+                    .counters
+                    .upstream_failures
+                    .fetch_add(1, Ordering::Relaxed);
+                return;
+            };
+            let _ = upstream.set_nodelay(true);
+            forward(client, upstream, &shared, conn, &token).await;
+        }
+        ProxyMode::Http => {
+            let (ours, theirs) = tokio::io::duplex(HTTP_PIPE_SIZE);
+            // Once the client side is gone nobody can receive an answer, so
+            // the HTTP layer is told to stop too.
+            let serving = token.child_token();
+            let serve = super::http::serve_connection(theirs, Arc::clone(&shared), serving.clone());
+            let relay = async {
+                forward(client, ours, &shared, conn, &token).await;
+                serving.cancel();
+            };
+            tokio::join!(relay, serve);
+        }
     }
 }
 
-/// Copies `from` to `to` until EOF, then shuts down `to`'s write side so the
-/// peer sees the half-close.
-async fn pump<R, W>(mut from: R, mut to: W, bytes: &AtomicU64) -> io::Result<()>
-where
-    R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
+/// Runs both pumps between `client` and `server`; on a `reset_peer` ending,
+/// resets `client` (RST) instead of closing it.
+async fn forward<S>(
+    mut client: TcpStream,
+    server: S,
+    shared: &Shared,
+    conn: u64,
+    token: &CancellationToken,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut buf = vec![0u8; BUF_SIZE];
-    loop {
-        let n = from.read(&mut buf).await?;
-        if n == 0 {
-            return to.shutdown().await;
+    let ending = {
+        // Borrowed halves: unlike owned ones they send no FIN when dropped,
+        // which would beat the RST of a reset.
+        let (client_read, client_write) = client.split();
+        let (server_read, server_write) = tokio::io::split(server);
+        let counters = &shared.counters;
+        let pump = |direction, bytes| {
+            let chain = Chain::new(direction, connection_rng(shared.seed, conn, direction));
+            Pump::new(shared.toxics.subscribe(), chain, bytes)
+        };
+        let up = pump(Direction::Upstream, &counters.bytes_upstream).run(client_read, server_write);
+        let down =
+            pump(Direction::Downstream, &counters.bytes_downstream).run(server_read, client_write);
+        tokio::select! {
+            _ = token.cancelled() => None,
+            ending = both(up, down) => ending,
         }
-        to.write_all(&buf[..n]).await?;
-        bytes.fetch_add(n as u64, Ordering::Relaxed);
+    };
+    if ending == Some(Ending::Reset) {
+        // With a zero linger, closing sends an RST and discards unsent data.
+        let _ = client.set_zero_linger();
     }
+}
+
+/// Waits for both directions to finish, or for the first one that ends the
+/// connection (a toxic's ending) or fails (`None`: there is nobody to report
+/// an I/O error to, and closing is all a hop can do about it).
+async fn both(
+    up: impl std::future::Future<Output = std::io::Result<PumpEnd>>,
+    down: impl std::future::Future<Output = std::io::Result<PumpEnd>>,
+) -> Option<Ending> {
+    tokio::pin!(up, down);
+    let (mut up_done, mut down_done) = (false, false);
+    while !(up_done && down_done) {
+        let end = tokio::select! {
+            end = &mut up, if !up_done => { up_done = true; end }
+            end = &mut down, if !down_done => { down_done = true; end }
+        };
+        match end {
+            Ok(PumpEnd::Finished) => {}
+            Ok(PumpEnd::Ended(ending)) => return Some(ending),
+            Err(_) => return None,
+        }
+    }
+    None
 }

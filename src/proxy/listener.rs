@@ -1,7 +1,9 @@
 //! The accept loop of one proxy hop.
 //!
-//! It only decides admission and spawns a `link` per
-//! connection; everything about forwarding happens in the link.
+//! It only decides admission and spawns a `link` per connection (numbered,
+//! for the connection's random streams); everything about forwarding
+//! happens in the link. On shutdown it is also what waits for the links and
+//! then closes the HTTP layer's upstream pool.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -20,12 +22,18 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 /// Accepts until `shutdown` is cancelled, then drops the listener (closing
 /// the port). Connection tasks go on `tracker` and end with their own tokens.
+///
+/// After the port is closed, this task waits for the hop's connections to
+/// end and then closes the HTTP layer's pooled upstream connections, so the
+/// hop has stopped (its tracker is empty) only once those are gone too.
 pub(super) async fn run(
     listener: TcpListener,
     shared: Arc<Shared>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 ) {
+    // This hop's own links, within the caller's tracker.
+    let links = TaskTracker::new();
     loop {
         let accepted = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -42,10 +50,13 @@ pub(super) async fn run(
                 }
             }
         };
-        shared.counters.accepted.fetch_add(1, Ordering::Relaxed);
+        // The connection number seeds the connection's random streams, so it
+        // counts every accepted connection, as `accepted` does.
+        let conn = shared.counters.accepted.fetch_add(1, Ordering::Relaxed);
         match shared.admit() {
             Some(token) => {
-                tracker.spawn(link::run(client, Arc::clone(&shared), token));
+                let link = link::run(client, Arc::clone(&shared), token, conn);
+                tracker.spawn(links.track_future(link));
             }
             None => {
                 shared.counters.refused.fetch_add(1, Ordering::Relaxed);
@@ -53,4 +64,8 @@ pub(super) async fn run(
             }
         }
     }
+    drop(listener);
+    links.close();
+    links.wait().await;
+    shared.http.shutdown().await;
 }

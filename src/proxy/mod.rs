@@ -1,29 +1,44 @@
 //! The fault proxy: a TCP hop `listen → upstream` that faults act on.
 //!
-//! The layers follow Shopify's Toxiproxy so that toxics can slot in later
-//! without reshaping anything:
+//! The layers follow Shopify's Toxiproxy:
 //!
 //! - `listener`: the accept loop of one proxy; admits or refuses connections.
-//! - `link`: one accepted connection, forwarded as two one-direction pumps
-//!   (upstream and downstream). The toxic chain of a direction will sit in its pump.
+//! - `link`: one accepted connection: connects upstream (or, in HTTP mode, to
+//!   the in-process HTTP layer) and runs its two one-direction pumps.
+//! - `pump`: one direction: a plain copy while the direction has no active
+//!   toxic, a reader → toxic chain → writer pipeline while it has.
+//! - `chain`: the toxics of one direction of one connection, with their
+//!   per-connection state and random stream.
+//! - `toxics`: one file per toxic behind one small trait; `toxics::build` is
+//!   the one `match` from a [`spec::ToxicKind`] to its behaviour.
+//! - `http`: HTTP mode (request-level faults), served behind the toxic chain.
 //! - [`Proxy`] (in `handle`): the cloneable handle the harness holds: address,
-//!   stats and the enabled switch ("down" in Toxiproxy terms).
+//!   stats, the enabled switch ("down" in Toxiproxy terms), toxics and HTTP faults.
 //! - `stats`: live counters, updated per chunk so a verifier can read them mid-run.
+//! - `registry`, `api`: the named proxies of `faultline proxy` and their
+//!   Toxiproxy-compatible admin API.
+//! - [`spec`]: the plain-data descriptions of toxics and HTTP faults.
 //!
-//! Today the hop is a plain pass-through; it depends on nothing else in the crate.
+//! It depends on nothing else in the crate but [`crate::glob`] (HTTP fault matching).
 
+pub mod api;
+mod chain;
 mod handle;
-pub mod spec;
+mod http;
 mod link;
 mod listener;
+mod pump;
+pub mod registry;
+pub mod spec;
 mod stats;
+mod toxics;
 
 #[cfg(test)]
 mod tests;
 
 use std::net::SocketAddr;
 
-pub use handle::Proxy;
+pub use handle::{Proxy, ProxyMode, ToxicError};
 pub use stats::ProxyStats;
 
 /// What one proxy hop listens on and forwards to.
@@ -35,6 +50,12 @@ pub struct ProxyConfig {
     pub listen: SocketAddr,
     /// Where every accepted connection is forwarded.
     pub upstream: SocketAddr,
+    /// Plain TCP, or HTTP/1.1 with request-level faults on top of the toxics.
+    pub mode: ProxyMode,
+    /// The root of every random decision of the hop (toxicity, jitter, slice
+    /// sizes, HTTP fault probabilities): the same seed and the same sequence
+    /// of connections give the same decisions.
+    pub seed: u64,
 }
 
 /// Why a proxy could not start.

@@ -155,13 +155,20 @@ impl ToxicKind {
     /// Builds a toxic from its Toxiproxy type name and attributes. Missing
     /// attributes take Toxiproxy's zero defaults; unknown ones are ignored
     /// (as Toxiproxy does); a wrong type or a negative number is an error.
-    pub fn from_attributes(type_name: &str, attrs: &Map<String, Value>) -> Result<ToxicKind, SpecError> {
+    pub fn from_attributes(
+        type_name: &str,
+        attrs: &Map<String, Value>,
+    ) -> Result<ToxicKind, SpecError> {
         let num = |key: &str| -> Result<u64, SpecError> {
             match attrs.get(key) {
                 None | Some(Value::Null) => Ok(0),
                 Some(Value::Number(n)) => n
                     .as_u64()
-                    .or_else(|| n.as_f64().filter(|f| *f >= 0.0 && f.is_finite()).map(|f| f as u64))
+                    .or_else(|| {
+                        n.as_f64()
+                            .filter(|f| *f >= 0.0 && f.is_finite())
+                            .map(|f| f as u64)
+                    })
                     .ok_or_else(|| SpecError::Attribute {
                         key: key.to_string(),
                         message: format!("must be a non-negative number, got {n}"),
@@ -178,22 +185,32 @@ impl ToxicKind {
                 jitter: num("jitter")?,
                 distribution: match attrs.get("distribution") {
                     None | Some(Value::Null) => Distribution::Uniform,
-                    Some(v) => serde_json::from_value(v.clone()).map_err(|_| SpecError::Attribute {
-                        key: "distribution".into(),
-                        message: format!("must be `uniform`, `normal` or `pareto`, got {v}"),
-                    })?,
+                    Some(v) => {
+                        serde_json::from_value(v.clone()).map_err(|_| SpecError::Attribute {
+                            key: "distribution".into(),
+                            message: format!("must be `uniform`, `normal` or `pareto`, got {v}"),
+                        })?
+                    }
                 },
             },
             "bandwidth" => ToxicKind::Bandwidth { rate: num("rate")? },
-            "slow_close" => ToxicKind::SlowClose { delay: num("delay")? },
-            "timeout" => ToxicKind::Timeout { timeout: num("timeout")? },
-            "reset_peer" => ToxicKind::ResetPeer { timeout: num("timeout")? },
+            "slow_close" => ToxicKind::SlowClose {
+                delay: num("delay")?,
+            },
+            "timeout" => ToxicKind::Timeout {
+                timeout: num("timeout")?,
+            },
+            "reset_peer" => ToxicKind::ResetPeer {
+                timeout: num("timeout")?,
+            },
             "slicer" => ToxicKind::Slicer {
                 average_size: num("average_size")?,
                 size_variation: num("size_variation")?,
                 delay: num("delay")?,
             },
-            "limit_data" => ToxicKind::LimitData { bytes: num("bytes")? },
+            "limit_data" => ToxicKind::LimitData {
+                bytes: num("bytes")?,
+            },
             other => return Err(SpecError::UnknownType(other.to_string())),
         })
     }
@@ -282,9 +299,19 @@ pub struct RequestMatch {
 }
 
 impl RequestMatch {
-    pub fn matches(&self, method: &str, path: &str, header: impl Fn(&str) -> Option<String>) -> bool {
-        self.method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(method))
-            && self.path.as_deref().is_none_or(|p| crate::glob::matches(p, path))
+    pub fn matches(
+        &self,
+        method: &str,
+        path: &str,
+        header: impl Fn(&str) -> Option<String>,
+    ) -> bool {
+        self.method
+            .as_deref()
+            .is_none_or(|m| m.eq_ignore_ascii_case(method))
+            && self
+                .path
+                .as_deref()
+                .is_none_or(|p| crate::glob::matches(p, path))
             && self
                 .headers
                 .iter()
@@ -396,8 +423,9 @@ impl HttpFaultSpec {
             )));
         }
         match &self.action {
-            HttpAction::HttpError { status, .. } if !(100..=599).contains(status) => Err(
-                SpecError::Invalid(format!("`status` must be 100..=599, got {status}")),
+            // A final 1xx response cannot be sent (hyper turns it into a 500).
+            HttpAction::HttpError { status, .. } if !(200..=599).contains(status) => Err(
+                SpecError::Invalid(format!("`status` must be 200..=599, got {status}")),
             ),
             HttpAction::Corrupt {
                 mode: CorruptMode::NullFields,
@@ -427,7 +455,11 @@ mod tests {
         assert_eq!(spec.toxicity, 1.0);
         assert_eq!(
             spec.kind,
-            ToxicKind::Latency { latency: 100, jitter: 10, distribution: Distribution::Uniform }
+            ToxicKind::Latency {
+                latency: 100,
+                jitter: 10,
+                distribution: Distribution::Uniform
+            }
         );
         let back = serde_json::to_value(spec.to_json()).expect("serializes");
         assert_eq!(
@@ -443,13 +475,24 @@ mod tests {
             (json!({"type": "latensy"}), "unknown toxic type"),
             (json!({"type": "latency", "stream": "sideways"}), "stream"),
             (json!({"type": "latency", "toxicity": 1.5}), "toxicity"),
-            (json!({"type": "latency", "attributes": {"latency": -5}}), "non-negative"),
-            (json!({"type": "bandwidth", "attributes": {"rate": "fast"}}), "must be a number"),
-            (json!({"type": "latency", "attributes": {"distribution": "zipf"}}), "pareto"),
+            (
+                json!({"type": "latency", "attributes": {"latency": -5}}),
+                "non-negative",
+            ),
+            (
+                json!({"type": "bandwidth", "attributes": {"rate": "fast"}}),
+                "must be a number",
+            ),
+            (
+                json!({"type": "latency", "attributes": {"distribution": "zipf"}}),
+                "pareto",
+            ),
         ];
         for (input, want) in cases {
             let json: ToxicJson = serde_json::from_value(input.clone()).expect("shape ok");
-            let err = ToxicSpec::from_json(&json).expect_err("refused").to_string();
+            let err = ToxicSpec::from_json(&json)
+                .expect_err("refused")
+                .to_string();
             assert!(err.contains(want), "{input}: {err}");
         }
     }
@@ -461,7 +504,14 @@ mod tests {
             "retry_after": 2, "match": {"path": "/pay*", "method": "POST"}
         }))
         .expect("valid");
-        assert_eq!(f.action, HttpAction::HttpError { status: 503, body: None, retry_after: Some(2) });
+        assert_eq!(
+            f.action,
+            HttpAction::HttpError {
+                status: 503,
+                body: None,
+                retry_after: Some(2)
+            }
+        );
         assert!(f.matcher.matches("POST", "/pay/1", |_| None));
         assert!(!f.matcher.matches("GET", "/pay/1", |_| None));
         assert!(!f.matcher.matches("POST", "/health", |_| None));

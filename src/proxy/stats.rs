@@ -20,6 +20,11 @@ pub struct ProxyStats {
     pub bytes_upstream: u64,
     /// Bytes written to the client (upstream → client).
     pub bytes_downstream: u64,
+    /// HTTP requests forwarded upstream (`mode: http` only; answered-by-fault
+    /// requests are not forwarded and not counted).
+    pub requests: u64,
+    /// HTTP faults that fired, counting each fault of a request once.
+    pub http_faults_applied: u64,
 }
 
 /// The live counters behind [`ProxyStats`].
@@ -31,6 +36,10 @@ pub(crate) struct Counters {
     pub active: AtomicU64,
     pub bytes_upstream: AtomicU64,
     pub bytes_downstream: AtomicU64,
+    /// Bumped by the HTTP layer (`super::http`); see [`ProxyStats::requests`].
+    pub(super) requests: AtomicU64,
+    /// Bumped by the HTTP layer; see [`ProxyStats::http_faults_applied`].
+    pub(super) http_faults_applied: AtomicU64,
 }
 
 impl Counters {
@@ -42,6 +51,8 @@ impl Counters {
             active: self.active.load(Ordering::Relaxed),
             bytes_upstream: self.bytes_upstream.load(Ordering::Relaxed),
             bytes_downstream: self.bytes_downstream.load(Ordering::Relaxed),
+            requests: self.requests.load(Ordering::Relaxed),
+            http_faults_applied: self.http_faults_applied.load(Ordering::Relaxed),
         }
     }
 

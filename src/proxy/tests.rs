@@ -1,4 +1,6 @@
-//! Unit tests of the pass-through hop against a loopback echo server.
+//! Unit tests of the hop against a loopback echo server: pass-through,
+//! shutdown, the enable switch, and the handle's toxic and HTTP fault API.
+//! (What each toxic does over real sockets is in `tests/proxy`.)
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -8,7 +10,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::{Proxy, ProxyConfig, ProxyStats};
+use super::spec::{Direction, HttpFaultSpec, ToxicKind, ToxicSpec};
+use super::{Proxy, ProxyConfig, ProxyMode, ProxyStats, ToxicError};
 
 /// Generous bound for anything that should happen "at once" on loopback.
 const PROMPTLY: Duration = Duration::from_secs(5);
@@ -35,12 +38,18 @@ struct Hop {
 }
 
 async fn hop_to(upstream: SocketAddr) -> Hop {
+    hop_in(upstream, ProxyMode::Tcp).await
+}
+
+async fn hop_in(upstream: SocketAddr, mode: ProxyMode) -> Hop {
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
     let cfg = ProxyConfig {
         name: "test".into(),
         listen: "127.0.0.1:0".parse().expect("addr"),
         upstream,
+        mode,
+        seed: 7,
     };
     let proxy = Proxy::start(cfg, shutdown.clone(), &tracker)
         .await
@@ -107,6 +116,7 @@ async fn bytes_pass_through_both_ways_and_are_counted() {
                 active: 1,
                 bytes_upstream: 21,
                 bytes_downstream: 21,
+                ..ProxyStats::default()
             }
         );
         drop(conn);
@@ -213,6 +223,166 @@ async fn upstream_connect_failure_closes_the_client() {
         let stats = wait_for_stats(&hop.proxy, |s| s.upstream_failures == 1).await;
         assert_eq!(stats.upstream_failures, 1);
         assert_eq!(stats.active, 0);
+    })
+    .await
+    .expect("test timed out");
+}
+
+fn toxic(name: &str, stream: Direction, kind: ToxicKind) -> ToxicSpec {
+    ToxicSpec {
+        name: name.into(),
+        stream,
+        toxicity: 1.0,
+        kind,
+    }
+}
+
+fn http_fault(name: &str) -> HttpFaultSpec {
+    serde_json::from_value(serde_json::json!({"name": name, "type": "http_error", "status": 503}))
+        .expect("valid http fault")
+}
+
+#[tokio::test]
+async fn toxics_are_added_updated_and_removed_by_name_in_order() {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        let hop = hop_to(echo_server().await).await;
+        let lag = toxic(
+            "lag",
+            Direction::Downstream,
+            ToxicKind::SlowClose { delay: 1 },
+        );
+        let cap = toxic(
+            "cap",
+            Direction::Upstream,
+            ToxicKind::LimitData { bytes: 9 },
+        );
+        hop.proxy.add_toxic(lag.clone()).expect("add lag");
+        hop.proxy.add_toxic(cap.clone()).expect("add cap");
+        assert_eq!(hop.proxy.toxics(), [lag.clone(), cap.clone()]);
+
+        let err = hop.proxy.add_toxic(lag.clone()).expect_err("duplicate");
+        assert!(
+            matches!(err, ToxicError::Exists(ref n) if n == "lag"),
+            "{err:?}"
+        );
+        assert!(err.to_string().starts_with("toxic already exists"), "{err}");
+
+        let wider = toxic(
+            "cap",
+            Direction::Upstream,
+            ToxicKind::LimitData { bytes: 99 },
+        );
+        hop.proxy
+            .update_toxic("cap", wider.clone())
+            .expect("update");
+        assert_eq!(
+            hop.proxy.toxics(),
+            [lag.clone(), wider.clone()],
+            "kept its place"
+        );
+        let renamed_onto_lag = toxic(
+            "lag",
+            Direction::Upstream,
+            ToxicKind::LimitData { bytes: 1 },
+        );
+        assert!(matches!(
+            hop.proxy.update_toxic("cap", renamed_onto_lag),
+            Err(ToxicError::Exists(_))
+        ));
+        let err = hop
+            .proxy
+            .update_toxic("nope", wider.clone())
+            .expect_err("missing");
+        assert!(err.to_string().starts_with("toxic not found"), "{err}");
+
+        assert_eq!(hop.proxy.remove_toxic("lag").expect("remove"), lag);
+        assert!(matches!(
+            hop.proxy.remove_toxic("lag"),
+            Err(ToxicError::NotFound(_))
+        ));
+        assert_eq!(hop.proxy.toxics(), [wider]);
+
+        let mut bad = toxic(
+            "bad",
+            Direction::Upstream,
+            ToxicKind::Timeout { timeout: 0 },
+        );
+        bad.toxicity = 1.5;
+        assert!(matches!(
+            hop.proxy.add_toxic(bad),
+            Err(ToxicError::Invalid(_))
+        ));
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test]
+async fn http_faults_need_an_http_hop_and_reset_clears_everything() {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        let tcp = hop_to(echo_server().await).await;
+        assert_eq!(tcp.proxy.mode(), ProxyMode::Tcp);
+        let err = tcp
+            .proxy
+            .add_http_fault(http_fault("f"))
+            .expect_err("tcp hop");
+        assert!(
+            matches!(err, ToxicError::WrongMode(ref n) if n == "test"),
+            "{err:?}"
+        );
+
+        let http = hop_in(echo_server().await, ProxyMode::Http).await;
+        assert_eq!(http.proxy.mode(), ProxyMode::Http);
+        http.proxy.add_http_fault(http_fault("f")).expect("add");
+        assert!(matches!(
+            http.proxy.add_http_fault(http_fault("f")),
+            Err(ToxicError::Exists(_))
+        ));
+        let mut invalid = http_fault("g");
+        invalid.probability = 2.0;
+        assert!(matches!(
+            http.proxy.add_http_fault(invalid),
+            Err(ToxicError::Invalid(_))
+        ));
+        assert_eq!(http.proxy.http_faults(), [http_fault("f")]);
+        let timeout = toxic("t", Direction::Upstream, ToxicKind::Timeout { timeout: 0 });
+        http.proxy
+            .add_toxic(timeout)
+            .expect("toxics work on http hops");
+        http.proxy.set_enabled(false);
+
+        http.proxy.reset();
+        assert!(http.proxy.is_enabled());
+        assert!(http.proxy.toxics().is_empty());
+        assert!(http.proxy.http_faults().is_empty());
+        assert!(matches!(
+            http.proxy.remove_http_fault("f"),
+            Err(ToxicError::NotFound(_))
+        ));
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test]
+async fn with_no_toxic_a_connection_is_one_task_and_bytes_are_untouched() {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        let metrics = tokio::runtime::Handle::current().metrics();
+        let upstream = echo_server().await;
+        let hop = hop_to(upstream).await;
+        let mut direct = TcpStream::connect(upstream).await.expect("direct");
+        round_trip(&mut direct, b"warm").await;
+        // The echo server's accept loop and connection, and the hop's accept loop.
+        let before = metrics.num_alive_tasks();
+
+        let mut conn = connect(&hop.proxy).await;
+        let data: Vec<u8> = (0..=255u8).cycle().take(200_000).collect();
+        conn.write_all(&data).await.expect("write");
+        let mut back = vec![0u8; data.len()];
+        conn.read_exact(&mut back).await.expect("read");
+        assert!(back == data, "bytes changed in transit");
+        // One echo task upstream of the hop, and the hop's one link task.
+        assert_eq!(metrics.num_alive_tasks(), before + 2);
     })
     .await
     .expect("test timed out");

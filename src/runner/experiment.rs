@@ -3,6 +3,7 @@
 //! back whatever is left (on every way out), and judge the phases.
 
 use super::journal::{Check, ExperimentReport, ExperimentStatus, LoadInfo, PhaseReport};
+use super::proxies::RunningProxies;
 use super::signals::StopSignals;
 use super::target::RunningTarget;
 use super::Progress;
@@ -31,6 +32,8 @@ pub struct ExperimentContext<'a> {
     pub out_dir: PathBuf,
     pub signals: &'a StopSignals,
     pub progress: Arc<dyn Progress>,
+    /// Prefix of the names of toxics and HTTP faults this run adds.
+    pub run_id: String,
 }
 
 /// How the phase walk ended.
@@ -72,6 +75,20 @@ pub async fn run_experiment(exp: &Experiment, ctx: &ExperimentContext<'_>) -> Ex
     report.target = target.description.clone();
     ctx.progress
         .message(&format!("target ready: {}", target.description));
+    let proxies =
+        match RunningProxies::start(exp, &target, ctx.seed, &ctx.out_dir, &ctx.run_id).await {
+            Ok(p) => p,
+            Err(e) => {
+                target.stop().await;
+                report.status = ExperimentStatus::Error;
+                report.error = Some(e);
+                report.duration_s = wall.elapsed().as_secs_f64();
+                return report;
+            }
+        };
+    for line in proxies.describe() {
+        ctx.progress.message(&format!("proxy {line}"));
+    }
 
     let t0 = Instant::now() + START_LEAD;
     let t0_wall = SystemTime::now() + START_LEAD;
@@ -93,6 +110,7 @@ pub async fn run_experiment(exp: &Experiment, ctx: &ExperimentContext<'_>) -> Ex
     let walk = tokio::spawn(walk_phases(
         exp.clone(),
         t0,
+        proxies.ctx.clone(),
         ledger.clone(),
         ctx.signals.clone(),
         recorder.live,
@@ -130,6 +148,7 @@ pub async fn run_experiment(exp: &Experiment, ctx: &ExperimentContext<'_>) -> Ex
         series: Vec::new(),
         late_window_events: 0,
     });
+    proxies.stop().await;
     target.stop().await;
 
     report.load = load_info(exp, load_summary);
@@ -156,6 +175,7 @@ pub async fn run_experiment(exp: &Experiment, ctx: &ExperimentContext<'_>) -> Ex
 async fn walk_phases(
     exp: Experiment,
     t0: Instant,
+    faults_ctx: faults::FaultContext,
     ledger: Arc<Mutex<Ledger>>,
     signals: StopSignals,
     mut live: watch::Receiver<LiveStats>,
@@ -174,8 +194,15 @@ async fn walk_phases(
         }
         walk.spans.push((start - t0, start - t0));
         progress.phase_started(phase, index, total);
-        for spec in &phase.inject {
-            let fault = faults::build(spec);
+        for (i, spec) in phase.inject.iter().enumerate() {
+            let slot = format!("{}-{i}", super::sanitize(&phase.name));
+            let fault = match faults::build(spec, &faults_ctx, &slot) {
+                Ok(f) => f,
+                Err(e) => {
+                    walk.fault_error = Some(format!("phase `{}`: {e}", phase.name));
+                    break;
+                }
+            };
             let description = fault.describe();
             progress.message(&format!("phase {}: applying {description}", phase.name));
             if let Err(e) = ledger.lock().await.apply(&phase.name, fault).await {
@@ -301,11 +328,7 @@ fn fill_phases(
             unsent: metrics.unsent,
             latency_ms: metrics.response.summary(),
             service_time_ms: metrics.service.summary(),
-            faults: phase
-                .inject
-                .iter()
-                .map(|f| faults::build(f).describe())
-                .collect(),
+            faults: phase.inject.iter().map(faults::describe).collect(),
         });
         planned_start = planned_end;
     }

@@ -8,6 +8,7 @@
 
 pub mod experiment;
 pub mod journal;
+pub mod proxies;
 pub mod signals;
 pub mod target;
 
@@ -54,6 +55,7 @@ pub async fn run(
     let started_at = SystemTime::now();
     let wall = Instant::now();
     let mut reports = Vec::new();
+    let run_id = run_id(settings.seed);
     for exp in experiments {
         if signals.stop.is_cancelled() {
             break;
@@ -63,6 +65,7 @@ pub async fn run(
             out_dir: settings.out_dir.join(sanitize(&exp.name)),
             signals,
             progress: progress.clone(),
+            run_id: run_id.clone(),
         };
         reports.push(experiment::run_experiment(exp, &ctx).await);
     }
@@ -133,6 +136,17 @@ fn host_info() -> HostInfo {
         arch: std::env::consts::ARCH.to_string(),
         cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
     }
+}
+
+/// A short id unique to this run (names of the toxics it adds).
+fn run_id(seed: u64) -> String {
+    use std::hash::BuildHasher;
+    let h = std::collections::hash_map::RandomState::new().hash_one((
+        seed,
+        std::process::id(),
+        SystemTime::now(),
+    ));
+    format!("{:08x}", h as u32)
 }
 
 /// A name made safe for a directory.

@@ -352,7 +352,7 @@ fn the_demo_suite_passes() {
     );
     assert!(stdout.contains("checkout-baseline  PASSED"), "{stdout}");
     let json = report(dir.path());
-    assert_eq!(json["summary"]["passed"], 4, "{}", json["summary"]);
+    assert_eq!(json["summary"]["passed"], 8, "{}", json["summary"]);
     let phase = &json["experiments"][0]["phases"][0];
     for key in [
         "name",

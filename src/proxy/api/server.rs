@@ -1,0 +1,336 @@
+//! The admin HTTP server: accept loop, per-request guards, body limits.
+//!
+//! Guards run before routing, in this order: a browser's User-Agent is a 403
+//! (a web page must not reconfigure a developer's proxies), a missing or
+//! wrong bearer token a 401, an unknown path a 404, a wrong method a 405,
+//! a body over [`MAX_BODY`] a 413. Each action then runs as its own task, so
+//! a client that hangs up mid-request cannot leave a change half-applied.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http::header::{
+    HeaderValue, ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, USER_AGENT, WWW_AUTHENTICATE,
+};
+use http::{HeaderMap, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::error::ApiError;
+use super::handlers::{dispatch, Reply};
+use super::routes::{route, NoRoute};
+use super::AdminAuth;
+use crate::proxy::registry::ProxyRegistry;
+
+/// The largest request body accepted (Toxiproxy bodies are a few hundred bytes).
+pub const MAX_BODY: usize = 1024 * 1024;
+
+/// How much of an oversized body is read and discarded so that a client
+/// still sending sees the 413 instead of a reset connection.
+const DRAIN_LIMIT: usize = 16 * 1024 * 1024;
+
+/// How long a client may take to send its body (a trickling client would
+/// otherwise hold a connection task forever).
+const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long an open connection may take to finish its request after shutdown.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
+
+/// After a failed `accept` (e.g. EMFILE), wait this long instead of spinning.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// What every request handler shares.
+struct Ctx {
+    registry: Arc<ProxyRegistry>,
+    auth: AdminAuth,
+    /// Connections and actions run here, so waiting for it covers them.
+    tracker: TaskTracker,
+}
+
+/// Serves the admin API on `listener` until `shutdown` is cancelled.
+///
+/// Returns once the accept loop has stopped (the port is closed then);
+/// connection and action tasks run on `tracker` and end within a second of
+/// the cancellation. Proxies belong to `registry`: stopping them is
+/// [`ProxyRegistry::shutdown`]'s job, not this function's.
+pub async fn serve_admin(
+    listener: TcpListener,
+    registry: Arc<ProxyRegistry>,
+    auth: AdminAuth,
+    shutdown: CancellationToken,
+    tracker: &TaskTracker,
+) {
+    let ctx = Arc::new(Ctx {
+        registry,
+        auth,
+        tracker: tracker.clone(),
+    });
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, _peer)) => {
+                tracker.spawn(connection(stream, Arc::clone(&ctx), shutdown.clone()));
+            }
+            Err(_) => tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(ACCEPT_BACKOFF) => {}
+            },
+        }
+    }
+}
+
+/// Serves one keep-alive connection until the client leaves or shutdown.
+async fn connection(stream: TcpStream, ctx: Arc<Ctx>, shutdown: CancellationToken) {
+    // Small answers must not wait for Nagle; failure only costs latency.
+    let _ = stream.set_nodelay(true);
+    let service = service_fn(move |req| {
+        let ctx = Arc::clone(&ctx);
+        async move { Ok::<_, Infallible>(handle(req, &ctx).await) }
+    });
+    // The timer drives hyper's header-read timeout (slow-loris headers).
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .serve_connection(TokioIo::new(stream), service);
+    let mut conn = std::pin::pin!(conn);
+    tokio::select! {
+        // Protocol errors and resets end the connection; there is no one to tell.
+        _ = conn.as_mut() => return,
+        _ = shutdown.cancelled() => {}
+    }
+    conn.as_mut().graceful_shutdown();
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, conn).await;
+}
+
+/// Guards, routes, reads the body and runs the action.
+async fn handle(req: Request<Incoming>, ctx: &Ctx) -> Response<Full<Bytes>> {
+    if is_browser(req.headers()) {
+        return error(&ApiError::new(
+            StatusCode::FORBIDDEN,
+            "User agent not allowed",
+        ));
+    }
+    if !ctx.auth.allows(req.headers()) {
+        let mut response = error(&ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong bearer token (send `Authorization: Bearer <token>`)",
+        ));
+        response
+            .headers_mut()
+            .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return response;
+    }
+    let action = match route(req.method(), req.uri().path()) {
+        Ok(action) => action,
+        Err(NoRoute::NotFound) => {
+            return error(&ApiError::new(StatusCode::NOT_FOUND, "not found"));
+        }
+        Err(NoRoute::MethodNotAllowed(allow)) => {
+            let mut response = error(&ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed",
+            ));
+            response
+                .headers_mut()
+                .insert(ALLOW, HeaderValue::from_static(allow));
+            return response;
+        }
+    };
+    let declared = content_length(req.headers());
+    let body = match read_body(req.into_body(), declared).await {
+        Ok(body) => body,
+        Err(e) => return e.response(),
+    };
+    let body = if action.takes_body() {
+        body
+    } else {
+        Bytes::new()
+    };
+    // A task of its own: hyper drops this future when the client hangs up,
+    // and a change dropped halfway (old proxy stopped, new one not started)
+    // is exactly what must not happen. A panic becomes a 500, not a dead server.
+    let registry = Arc::clone(&ctx.registry);
+    let task = ctx
+        .tracker
+        .spawn(async move { dispatch(&registry, action, body).await });
+    match task.await {
+        Ok(Ok(reply)) => reply_response(reply),
+        Ok(Err(e)) => error(&e),
+        Err(_) => error(&ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal error while handling the request",
+        )),
+    }
+}
+
+/// Toxiproxy's rule: every browser sends a User-Agent starting `Mozilla/`,
+/// and no API client needs to.
+fn is_browser(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(USER_AGENT)
+        .iter()
+        .any(|ua| ua.as_bytes().starts_with(b"Mozilla/"))
+}
+
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Why a body could not be read.
+#[derive(Debug, PartialEq, Eq)]
+enum BodyError {
+    TooLarge,
+    Slow,
+    Broken,
+}
+
+impl BodyError {
+    fn response(&self) -> Response<Full<Bytes>> {
+        let e = match self {
+            BodyError::TooLarge => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request body larger than {MAX_BODY} bytes"),
+            ),
+            BodyError::Slow => ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                format!("request body not received within {BODY_TIMEOUT:?}"),
+            ),
+            BodyError::Broken => ApiError::bad_body("the body could not be read"),
+        };
+        let mut response = error(&e);
+        // The rest of the body may still be in flight: this connection is done.
+        response
+            .headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+        response
+    }
+}
+
+/// Reads the whole body, up to [`MAX_BODY`] bytes within [`BODY_TIMEOUT`].
+async fn read_body(mut body: Incoming, declared: Option<u64>) -> Result<Bytes, BodyError> {
+    let read = async {
+        let mut buf = BytesMut::new();
+        let mut oversized = declared.is_some_and(|n| n > MAX_BODY as u64);
+        let mut seen = 0usize;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|_| BodyError::Broken)?;
+            let Ok(data) = frame.into_data() else {
+                continue; // trailers
+            };
+            seen = seen.saturating_add(data.len());
+            oversized |= seen > MAX_BODY;
+            if oversized {
+                // Keep reading (and dropping) so the client gets to read
+                // the 413, but not forever.
+                if seen > DRAIN_LIMIT {
+                    break;
+                }
+                continue;
+            }
+            buf.extend_from_slice(&data);
+        }
+        if oversized {
+            Err(BodyError::TooLarge)
+        } else {
+            Ok(buf.freeze())
+        }
+    };
+    tokio::time::timeout(BODY_TIMEOUT, read)
+        .await
+        .unwrap_or(Err(BodyError::Slow))
+}
+
+fn reply_response(reply: Reply) -> Response<Full<Bytes>> {
+    match reply.body {
+        Some(body) => json_response(reply.status, body),
+        None => {
+            let mut response = Response::new(Full::new(Bytes::new()));
+            *response.status_mut() = reply.status;
+            response
+        }
+    }
+}
+
+fn error(e: &ApiError) -> Response<Full<Bytes>> {
+    json_response(e.status, e.to_json().to_string())
+}
+
+fn json_response(status: StatusCode, mut text: String) -> Response<Full<Bytes>> {
+    text.push('\n');
+    let mut response = Response::new(Full::new(Bytes::from(text)));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (k, v) in pairs {
+            map.append(
+                http::header::HeaderName::from_bytes(k.as_bytes()).expect("name"),
+                HeaderValue::from_str(v).expect("value"),
+            );
+        }
+        map
+    }
+
+    #[test]
+    fn browsers_are_recognised_by_their_mozilla_user_agent() {
+        let firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0";
+        assert!(is_browser(&headers(&[("user-agent", firefox)])));
+        assert!(!is_browser(&headers(&[("user-agent", "curl/8.0")])));
+        assert!(!is_browser(&headers(&[("user-agent", "toxiproxy-cli")])));
+        assert!(!is_browser(&headers(&[])));
+        // A browser cannot hide behind a second header.
+        assert!(is_browser(&headers(&[
+            ("user-agent", "curl/8.0"),
+            ("user-agent", firefox)
+        ])));
+    }
+
+    #[test]
+    fn content_length_is_read_leniently() {
+        assert_eq!(
+            content_length(&headers(&[("content-length", "12")])),
+            Some(12)
+        );
+        assert_eq!(content_length(&headers(&[("content-length", "x")])), None);
+        assert_eq!(content_length(&headers(&[])), None);
+    }
+
+    #[test]
+    fn error_answers_are_json_with_the_status_inside() {
+        let response = error(&ApiError::proxy_not_found());
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        assert_eq!(
+            response.headers().get(CONTENT_TYPE).map(|v| v.as_bytes()),
+            Some(&b"application/json"[..])
+        );
+        assert_eq!(
+            BodyError::TooLarge.response().status(),
+            StatusCode::PAYLOAD_TOO_LARGE
+        );
+    }
+}
