@@ -342,7 +342,11 @@ async fn proxy(args: ProxyArgs) -> ExitCode {
         Ok(()) => ExitCode::Passed,
         Err(e) => {
             eprintln!("error: {}", runner::proxies::error_chain(&e));
-            ExitCode::CouldNotRun
+            if e.is_invalid_input() {
+                ExitCode::InvalidInput
+            } else {
+                ExitCode::CouldNotRun
+            }
         }
     }
 }

@@ -17,6 +17,7 @@
 //! - [`runner`]: targets, phases, signals and rollback; produces the journal of a run.
 //! - [`report`]: console, JSON renderers of the journal.
 //! - [`demo`]: the embedded demo system (frontend → payments hop → payments).
+//! - [`server`]: the small HTTP/1.1 server loop the demo and the admin API run on.
 //! - [`exit`]: the documented process exit codes.
 //! - [`cli`], [`app`]: the command line and the commands behind it (`main.rs` only calls them).
 
@@ -32,4 +33,5 @@ pub mod metrics;
 pub mod proxy;
 pub mod report;
 pub mod runner;
+pub mod server;
 pub mod verify;

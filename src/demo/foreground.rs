@@ -20,17 +20,8 @@ pub async fn run_foreground(opts: DemoOptions, seed: u64) -> Result<(), DemoErro
     signal
 }
 
-#[cfg(unix)]
 async fn wait_for_signal() -> Result<(), DemoError> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut terminate = signal(SignalKind::terminate()).map_err(DemoError::Signal)?;
-    tokio::select! {
-        interrupted = tokio::signal::ctrl_c() => interrupted.map_err(DemoError::Signal),
-        _ = terminate.recv() => Ok(()),
-    }
-}
-
-#[cfg(not(unix))]
-async fn wait_for_signal() -> Result<(), DemoError> {
-    tokio::signal::ctrl_c().await.map_err(DemoError::Signal)
+    crate::server::shutdown_signal()
+        .await
+        .map_err(DemoError::Signal)
 }

@@ -17,7 +17,8 @@ mod foreground;
 pub mod frontend;
 pub mod payments;
 pub mod payments_client;
-pub mod server;
+/// The HTTP server loop the demo services run on (shared with the admin API).
+pub use crate::server;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -25,6 +25,7 @@ pub mod api;
 mod chain;
 mod handle;
 mod http;
+pub(crate) mod jitter;
 mod link;
 mod listener;
 mod pump;

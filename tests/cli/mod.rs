@@ -374,7 +374,12 @@ fn the_demo_suite_passes() {
         );
     }
     let series = json["experiments"][0]["series"].as_array().expect("series");
-    assert_eq!(series.len(), 25);
+    // 25 s of load; a response completing just after the end adds second 25.
+    assert!(
+        (25..=26).contains(&series.len()),
+        "{} windows",
+        series.len()
+    );
     assert!(series
         .iter()
         .all(|w| w["t"].is_number() && w["phase"].is_string() && w["requests"].is_number()));

@@ -1,4 +1,4 @@
-//! One function per [`Action`]: parse the body, ask the registry, shape the answer.
+//! One `match` arm per [`Action`]: parse the body, ask the registry, shape the answer.
 //!
 //! Toxiproxy's order of checks is kept where a client could tell: the proxy
 //! is looked up before the body is parsed, so an unknown proxy is a 404

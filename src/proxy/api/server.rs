@@ -6,7 +6,6 @@
 //! a body over [`MAX_BODY`] a 413. Each action then runs as its own task, so
 //! a client that hangs up mid-request cannot leave a change half-applied.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,10 +16,7 @@ use http::header::{
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -40,12 +36,6 @@ const DRAIN_LIMIT: usize = 16 * 1024 * 1024;
 /// How long a client may take to send its body (a trickling client would
 /// otherwise hold a connection task forever).
 const BODY_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// How long an open connection may take to finish its request after shutdown.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
-
-/// After a failed `accept` (e.g. EMFILE), wait this long instead of spinning.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 /// What every request handler shares.
 struct Ctx {
@@ -73,43 +63,11 @@ pub async fn serve_admin(
         auth,
         tracker: tracker.clone(),
     });
-    loop {
-        let accepted = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            accepted = listener.accept() => accepted,
-        };
-        match accepted {
-            Ok((stream, _peer)) => {
-                tracker.spawn(connection(stream, Arc::clone(&ctx), shutdown.clone()));
-            }
-            Err(_) => tokio::select! {
-                _ = shutdown.cancelled() => break,
-                _ = tokio::time::sleep(ACCEPT_BACKOFF) => {}
-            },
-        }
-    }
-}
-
-/// Serves one keep-alive connection until the client leaves or shutdown.
-async fn connection(stream: TcpStream, ctx: Arc<Ctx>, shutdown: CancellationToken) {
-    // Small answers must not wait for Nagle; failure only costs latency.
-    let _ = stream.set_nodelay(true);
-    let service = service_fn(move |req| {
+    let handler = move |req| {
         let ctx = Arc::clone(&ctx);
-        async move { Ok::<_, Infallible>(handle(req, &ctx).await) }
-    });
-    // The timer drives hyper's header-read timeout (slow-loris headers).
-    let conn = http1::Builder::new()
-        .timer(TokioTimer::new())
-        .serve_connection(TokioIo::new(stream), service);
-    let mut conn = std::pin::pin!(conn);
-    tokio::select! {
-        // Protocol errors and resets end the connection; there is no one to tell.
-        _ = conn.as_mut() => return,
-        _ = shutdown.cancelled() => {}
-    }
-    conn.as_mut().graceful_shutdown();
-    let _ = tokio::time::timeout(SHUTDOWN_GRACE, conn).await;
+        async move { handle(req, &ctx).await }
+    };
+    crate::server::serve(listener, handler, shutdown, tracker).await;
 }
 
 /// Guards, routes, reads the body and runs the action.

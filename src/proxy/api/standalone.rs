@@ -208,19 +208,10 @@ fn parse_config(text: &[u8]) -> Result<Vec<ProxyDef>, ConfigError> {
         .collect()
 }
 
-#[cfg(unix)]
 async fn wait_for_signal() -> Result<(), AdminError> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut terminate = signal(SignalKind::terminate()).map_err(AdminError::Signal)?;
-    tokio::select! {
-        interrupted = tokio::signal::ctrl_c() => interrupted.map_err(AdminError::Signal),
-        _ = terminate.recv() => Ok(()),
-    }
-}
-
-#[cfg(not(unix))]
-async fn wait_for_signal() -> Result<(), AdminError> {
-    tokio::signal::ctrl_c().await.map_err(AdminError::Signal)
+    crate::server::shutdown_signal()
+        .await
+        .map_err(AdminError::Signal)
 }
 
 #[cfg(test)]

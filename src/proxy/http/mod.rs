@@ -17,7 +17,6 @@
 
 mod abort;
 mod corrupt;
-mod delay;
 mod forward;
 mod headers;
 mod plan;

@@ -12,7 +12,6 @@ use std::time::Duration;
 use rand::Rng;
 
 use super::corrupt::Corruption;
-use super::delay;
 use crate::proxy::spec::{AbortPoint, HttpAction, HttpFaultSpec};
 
 /// What the proxy does with one request.
@@ -82,9 +81,12 @@ pub(super) fn plan(
                 jitter,
                 distribution,
             } => {
-                plan.delay =
-                    plan.delay
-                        .saturating_add(delay::draw(*delay, *jitter, *distribution, rng));
+                plan.delay = plan.delay.saturating_add(crate::proxy::jitter::draw(
+                    *delay,
+                    *jitter,
+                    *distribution,
+                    rng,
+                ));
             }
             HttpAction::Corrupt { mode, fields } => {
                 plan.corruptions.push(Corruption::new(*mode, fields, rng));

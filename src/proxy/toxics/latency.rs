@@ -4,7 +4,6 @@
 //! to it, so a bulk stream keeps flowing (every chunk is late by about the
 //! same amount) instead of moving one chunk per latency period.
 
-use std::f64::consts::TAU;
 use std::time::Duration;
 
 use rand::Rng;
@@ -39,43 +38,16 @@ impl Toxic for Latency {
     }
 }
 
-/// The Pareto shape: α = 2.5 (finite mean and variance, a visible tail).
-const PARETO_ALPHA: f64 = 2.5;
-
-/// `latency` ms with `jitter` ms of noise shaped by `distribution`, never
-/// negative:
-///
-/// - uniform: `latency + U(−jitter, +jitter)` (Toxiproxy);
-/// - normal: `latency + N(0, jitter)` by Box–Muller;
-/// - pareto: `latency + jitter · (X − 1)`, `X = 1 / U^(1/2.5)` (X ≥ 1, so never
-///   below `latency`).
-///
-/// No jitter draws nothing, so adding jitter-free toxics does not shift the
-/// random stream of the others.
+/// `latency` ms with `jitter` ms of noise shaped by `distribution` (see
+/// [`crate::proxy::jitter`]), capped so a wild Pareto draw cannot overflow
+/// the schedule.
 pub(crate) fn jittered(
     latency: u64,
     jitter: u64,
     distribution: Distribution,
     rng: &mut impl Rng,
 ) -> Duration {
-    if jitter == 0 {
-        return super::millis(latency);
-    }
-    let (base, spread) = (latency as f64, jitter as f64);
-    let ms = match distribution {
-        Distribution::Uniform => base + rng.gen_range(-spread..=spread),
-        Distribution::Normal => {
-            // 1 − U is in (0, 1], so the logarithm is finite.
-            let u1 = 1.0 - rng.gen::<f64>();
-            let u2 = rng.gen::<f64>();
-            base + spread * (-2.0 * u1.ln()).sqrt() * (TAU * u2).cos()
-        }
-        Distribution::Pareto => {
-            let u = 1.0 - rng.gen::<f64>();
-            base + spread * (u.powf(-1.0 / PARETO_ALPHA) - 1.0)
-        }
-    };
-    Duration::try_from_secs_f64(ms.max(0.0) / 1000.0).map_or(FOREVER, |d| d.min(FOREVER))
+    crate::proxy::jitter::draw(latency, jitter, distribution, rng).min(FOREVER)
 }
 
 #[cfg(test)]

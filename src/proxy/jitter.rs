@@ -1,5 +1,6 @@
-//! Drawing one `http_delay`: `delay` ms plus a random part shaped by a
-//! [`Distribution`], from the proxy's seeded RNG.
+//! Drawing one delay: a base in ms plus a random part shaped by a
+//! [`Distribution`], from the proxy's seeded RNG. The one definition of the
+//! distributions, shared by the `latency` toxic and the `http_delay` fault.
 //!
 //! The shapes are the ones documented on [`Distribution`]; rand 0.8 without
 //! `rand_distr` has no normal or Pareto sampler, so both are drawn here from
@@ -19,7 +20,7 @@ const PARETO_ALPHA: f64 = 2.5;
 ///
 /// No random number is drawn when `jitter_ms` is 0, so a fixed delay does not
 /// shift the RNG sequence of the faults evaluated after it.
-pub(super) fn draw(
+pub(crate) fn draw(
     delay_ms: u64,
     jitter_ms: u64,
     distribution: Distribution,

@@ -1,5 +1,5 @@
-//! A small HTTP/1.1 server loop, shared by the demo services and the
-//! integration tests' fixture servers.
+//! A small HTTP/1.1 server loop, shared by the demo services, the admin API
+//! of `faultline proxy` and the integration tests' fixture servers.
 //!
 //! One task accepts; one task per connection serves keep-alive requests with
 //! hyper. On shutdown each connection finishes the request in flight (up to
@@ -129,4 +129,15 @@ pub async fn read_body(body: Incoming, limit: usize) -> Option<Bytes> {
     use http_body_util::{BodyExt, Limited};
     let collected = Limited::new(body, limit).collect().await.ok()?;
     Some(collected.to_bytes())
+}
+
+/// Waits for Ctrl-C (SIGINT) or SIGTERM: how the foreground servers
+/// (`faultline demo`, `faultline proxy`) know to shut down.
+pub async fn shutdown_signal() -> std::io::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate())?;
+    tokio::select! {
+        interrupted = tokio::signal::ctrl_c() => interrupted,
+        _ = terminate.recv() => Ok(()),
+    }
 }
