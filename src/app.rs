@@ -2,10 +2,13 @@
 //! the outcome to an [`ExitCode`]. Everything a user sees on the terminal at
 //! the end of a command is printed here.
 
-use crate::cli::{Cli, Command, DemoArgs, FilesArgs, ProxyArgs, RollbackArgs, RunArgs};
+use crate::cli::{
+    Cli, Command, DemoArgs, FilesArgs, MergeArgs, ProxyArgs, ReportArgs, RollbackArgs, RunArgs,
+};
 use crate::config::{self, model::Document, model::Experiment, model::LoadModel, model::RateShape};
 use crate::exit::ExitCode;
 use crate::report::{self, ConsoleProgress};
+use crate::runner::journal::RunReport;
 use crate::runner::{self, NoProgress, Progress, RunSettings, StopSignals};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -19,6 +22,8 @@ pub fn execute(cli: Cli) -> ExitCode {
         Command::Demo(args) => with_runtime(|| demo(args)),
         Command::Proxy(args) => with_runtime(|| proxy(args)),
         Command::Rollback(args) => with_runtime(|| rollback(args)),
+        Command::Report(args) => with_runtime(|| rerender(args)),
+        Command::Merge(args) => with_runtime(|| merge(args)),
     }
 }
 
@@ -196,23 +201,48 @@ async fn run(args: RunArgs) -> ExitCode {
         .iter()
         .flat_map(|d| d.experiments.iter().cloned())
         .collect();
-    if let Some(pattern) = &args.only {
-        let available: Vec<String> = experiments.iter().map(|e| e.name.clone()).collect();
-        experiments.retain(|e| crate::glob::matches(pattern, &e.name));
-        if experiments.is_empty() {
-            eprintln!(
-                "error: --only `{pattern}` matches no experiment (available: {})",
-                available.join(", ")
-            );
-            return ExitCode::InvalidInput;
+    if let Some((index, count)) = args.shard {
+        for e in &mut experiments {
+            runner::plan::shard(e, index, count);
         }
     }
-    let name = run_name(&docs, &experiments);
+    let filters = runner::plan::Filters {
+        only: args.only.clone(),
+        tags: args.tags.clone(),
+        skip_tags: args.skip_tags.clone(),
+    };
+    let plan = match runner::plan::select(experiments, &filters) {
+        Ok(p) => p,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::InvalidInput;
+        }
+    };
+    let baseline = match args.baseline.as_deref().map(read_report).transpose() {
+        Ok(b) => b,
+        Err(code) => return code,
+    };
+    let selected: Vec<&Experiment> = plan
+        .iter()
+        .filter(|p| p.skip.is_none())
+        .map(|p| &p.experiment)
+        .collect();
+    let name = run_name(&docs, &selected);
     let out_dir = args.out.clone().unwrap_or_else(|| default_out_dir(&name));
-    let json_path = args
-        .json
-        .clone()
-        .unwrap_or_else(|| out_dir.join("report.json"));
+    let outputs = Outputs {
+        json: Some(
+            args.json
+                .clone()
+                .unwrap_or_else(|| out_dir.join("report.json")),
+        ),
+        html: Some(
+            args.html
+                .clone()
+                .unwrap_or_else(|| out_dir.join("report.html")),
+        ),
+        junit: args.junit.clone(),
+        summary_md: args.summary_md.clone(),
+    };
     if let Err(e) = std::fs::create_dir_all(&out_dir) {
         eprintln!(
             "error: cannot create output folder {}: {e}",
@@ -235,7 +265,7 @@ async fn run(args: RunArgs) -> ExitCode {
         eprintln!(
             "faultline {}: {} experiment(s), seed {seed}, output {}",
             env!("CARGO_PKG_VERSION"),
-            experiments.len(),
+            selected.len(),
             out_dir.display()
         );
     }
@@ -243,17 +273,63 @@ async fn run(args: RunArgs) -> ExitCode {
         seed,
         out_dir: out_dir.clone(),
         files: args.files.iter().map(|f| f.display().to_string()).collect(),
+        fail_fast: args.fail_fast,
     };
-    let report = runner::run(&experiments, &settings, &signals, progress).await;
-    let json_text = json_path.display().to_string();
-    let written = report::json::write(&report, &json_path);
-    if let Err(e) = &written {
-        eprintln!("error: cannot write the JSON report to {json_text}: {e}");
+    let mut report = runner::run(&plan, &settings, &signals, progress).await;
+    report.suite = match docs.as_slice() {
+        [doc] => doc.suite.as_ref().map(|s| s.name.clone()),
+        _ => None,
+    };
+    report.shard = args.shard.map(|(i, n)| format!("{i}/{n}"));
+    if let Some(baseline) = &baseline {
+        crate::verify::baseline::apply(&mut report, baseline, args.baseline_alpha);
     }
-    let text = report::console::render(&report, written.is_ok().then_some(json_text.as_str()));
-    if args.quiet {
+    finish(&report, &outputs, args.quiet)
+}
+
+/// Where a run's reports go.
+struct Outputs {
+    json: Option<PathBuf>,
+    html: Option<PathBuf>,
+    junit: Option<PathBuf>,
+    summary_md: Option<PathBuf>,
+}
+
+/// Writes every requested report, prints the console report, and returns
+/// the exit code (a report that cannot be written is invalid output
+/// configuration, but never hides a worse outcome of the run).
+fn finish(report: &RunReport, outputs: &Outputs, quiet: bool) -> ExitCode {
+    let mut failed = false;
+    let mut note = |what: &str, path: &Path, result: std::io::Result<()>| {
+        if let Err(e) = result {
+            eprintln!("error: cannot write the {what} to {}: {e}", path.display());
+            failed = true;
+        }
+    };
+    if let Some(p) = &outputs.json {
+        note("JSON report", p, report::json::write(report, p));
+    }
+    if let Some(p) = &outputs.html {
+        note("HTML report", p, report::html::write(report, p));
+    }
+    if let Some(p) = &outputs.junit {
+        note("JUnit XML", p, report::junit::write(report, p));
+    }
+    if let Some(p) = &outputs.summary_md {
+        note(
+            "Markdown summary",
+            p,
+            write_text(p, &report::markdown::render(report)),
+        );
+    }
+    if let Err(e) = report::markdown::append_github_step_summary(report) {
+        eprintln!("warning: cannot append to $GITHUB_STEP_SUMMARY: {e}");
+    }
+    let json_text = outputs.json.as_ref().map(|p| p.display().to_string());
+    let text = report::console::render(report, json_text.as_deref().filter(|_| !failed));
+    if quiet {
         if report.rollback_failed {
-            eprint!("{}", report::console::rollback_banner(&report));
+            eprint!("{}", report::console::rollback_banner(report));
         }
         if let Some(last) = text.lines().last() {
             println!("{last}");
@@ -261,10 +337,76 @@ async fn run(args: RunArgs) -> ExitCode {
     } else {
         print!("{text}");
     }
-    ExitCode::from_report_code(report.exit_code)
+    let code = ExitCode::from_report_code(report.exit_code);
+    if failed && code == ExitCode::Passed {
+        ExitCode::InvalidInput
+    } else {
+        code
+    }
 }
 
-fn run_name(docs: &[Document], experiments: &[Experiment]) -> String {
+fn write_text(path: &Path, text: &str) -> std::io::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, text)
+}
+
+fn read_report(path: &Path) -> Result<RunReport, ExitCode> {
+    report::json::read(path).map_err(|e| {
+        eprintln!("error: cannot read report {}: {e}", path.display());
+        ExitCode::InvalidInput
+    })
+}
+
+/// `faultline report`: re-render a saved report, optionally with a baseline.
+async fn rerender(args: ReportArgs) -> ExitCode {
+    let mut report = match read_report(&args.report) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    if let Some(path) = &args.baseline {
+        match read_report(path) {
+            Ok(b) => crate::verify::baseline::apply(&mut report, &b, args.baseline_alpha),
+            Err(code) => return code,
+        }
+    }
+    let outputs = Outputs {
+        json: args.json.clone(),
+        html: args.html.clone(),
+        junit: args.junit.clone(),
+        summary_md: args.summary_md.clone(),
+    };
+    finish(&report, &outputs, false)
+}
+
+/// `faultline merge`: one report from the shards of a run.
+async fn merge(args: MergeArgs) -> ExitCode {
+    let mut reports = Vec::new();
+    for path in &args.reports {
+        match read_report(path) {
+            Ok(r) => reports.push(r),
+            Err(code) => return code,
+        }
+    }
+    match report::merge::merge(&reports) {
+        Ok(merged) => {
+            let outputs = Outputs {
+                json: Some(args.output.clone()),
+                html: None,
+                junit: None,
+                summary_md: None,
+            };
+            finish(&merged, &outputs, false)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::InvalidInput
+        }
+    }
+}
+
+fn run_name(docs: &[Document], experiments: &[&Experiment]) -> String {
     match (docs, experiments) {
         ([doc], _) if doc.suite.is_some() => {
             doc.suite.as_ref().map_or("run".into(), |s| s.name.clone())

@@ -30,6 +30,12 @@ pub enum Command {
     Demo(DemoArgs),
     /// Serve fault proxies with a Toxiproxy-compatible admin API.
     Proxy(ProxyArgs),
+    /// Re-render a saved report.json (HTML, JUnit, Markdown), optionally against a baseline.
+    #[command(after_help = ExitCode::HELP)]
+    Report(ReportArgs),
+    /// Merge reports of shards of one run into one, with exact percentiles.
+    #[command(after_help = ExitCode::HELP)]
+    Merge(MergeArgs),
     /// Remove what a killed run left on Toxiproxy servers (from its rollback journal).
     #[command(after_help = ExitCode::HELP)]
     Rollback(RollbackArgs),
@@ -55,6 +61,56 @@ pub struct ProxyArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A report.json written by `faultline run` or `faultline merge`.
+    #[arg(value_name = "REPORT")]
+    pub report: PathBuf,
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    #[arg(long, value_name = "FILE")]
+    pub summary_md: Option<PathBuf>,
+    /// Write the (possibly baseline-checked) report as JSON here.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Compare with an earlier report.json and add regression checks.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    #[arg(long, value_name = "ALPHA", default_value_t = 0.01)]
+    pub baseline_alpha: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Shard reports (report.json files) of the same experiments.
+    #[arg(required = true, num_args = 2.., value_name = "REPORT")]
+    pub reports: Vec<PathBuf>,
+    /// Where to write the merged report.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+}
+
+/// `I/N` with 1 <= I <= N.
+fn parse_shard(text: &str) -> Result<(u32, u32), String> {
+    let (i, n) = text
+        .split_once('/')
+        .ok_or_else(|| format!("expected I/N such as 2/4, found `{text}`"))?;
+    let i: u32 = i
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{i}` is not a whole number"))?;
+    let n: u32 = n
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{n}` is not a whole number"))?;
+    if n == 0 || i == 0 || i > n {
+        return Err(format!("shard {i}/{n}: need 1 <= I <= N"));
+    }
+    Ok((i, n))
+}
+
+#[derive(Debug, Args)]
 pub struct RollbackArgs {
     /// Rollback journal(s) of killed runs [default: every `rollback.json` under reports/].
     #[arg(long, value_name = "FILE")]
@@ -75,6 +131,33 @@ pub struct RunArgs {
     /// Only run experiments whose name matches this glob (`*`, `?`).
     #[arg(long, value_name = "NAME")]
     pub only: Option<String>,
+    /// Only run experiments with this tag (repeatable: any of them).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Skip experiments with this tag (repeatable).
+    #[arg(long = "skip-tag", value_name = "TAG")]
+    pub skip_tags: Vec<String>,
+    /// Stop after the first experiment that does not pass; the rest are reported as skipped.
+    #[arg(long)]
+    pub fail_fast: bool,
+    /// Write JUnit XML here (one testsuite per experiment, one testcase per check).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Write the HTML report here [default: <out>/report.html].
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// Write a Markdown summary here (also appended to $GITHUB_STEP_SUMMARY when set).
+    #[arg(long, value_name = "FILE")]
+    pub summary_md: Option<PathBuf>,
+    /// Compare with an earlier report.json and add regression checks.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    /// Significance level of the --baseline comparison.
+    #[arg(long, value_name = "ALPHA", default_value_t = 0.01)]
+    pub baseline_alpha: f64,
+    /// Run shard I of N: drive 1/N of the configured load (merge the reports with `faultline merge`).
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    pub shard: Option<(u32, u32)>,
     /// No progress and no tables: only the final summary line.
     #[arg(long, short)]
     pub quiet: bool,

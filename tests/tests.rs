@@ -8,3 +8,6 @@ mod load;
 mod proxy;
 mod proxy_api;
 mod proxy_http;
+mod reports_html;
+mod reports_junit;
+mod reports_merge;

@@ -35,6 +35,8 @@ pub struct Experiment {
     pub tags: Vec<String>,
     /// The experiment file (for suites, the referenced file).
     pub source: PathBuf,
+    /// The suite it was loaded through, if any.
+    pub suite: Option<String>,
     pub target: Target,
     /// Proxies faults can act on (the demo's hops are added at run time).
     pub proxies: Vec<ProxyDecl>,

@@ -47,7 +47,12 @@ pub fn load(value: Value, file: &mut SourceFile, diags: &mut Vec<Diagnostic>) ->
         validate_load::load(None, Some((load, at.clone())), &root, false, diags);
     }
 
-    let experiments = experiments(raw.experiments.as_ref(), &root, &defaults, diags);
+    let mut experiments = experiments(raw.experiments.as_ref(), &root, &defaults, diags);
+    if let (Some(list), Some(name)) = (experiments.as_mut(), name.as_ref()) {
+        for e in list {
+            e.suite = Some(name.clone());
+        }
+    }
     Some(Document {
         source: file.path.clone(),
         suite: Some(SuiteInfo {
@@ -82,7 +87,31 @@ fn experiments(
     let mut ok = listed.len() == list.len();
     let mut out: Vec<Experiment> = Vec::new();
     let mut names: HashMap<String, String> = HashMap::new();
+    // A glob entry (`../experiments/demo-*.yaml`) stands for every file it
+    // matches, in name order; matching nothing is an error.
+    let mut files: Vec<(String, Node<'_>)> = Vec::new();
     for (relative, entry) in listed {
+        if !relative.contains(['*', '?']) {
+            files.push((relative.clone(), entry));
+            continue;
+        }
+        let dir = entry.file.path.parent().unwrap_or(Path::new(""));
+        match expand_glob(dir, relative) {
+            Ok(found) if !found.is_empty() => {
+                files.extend(found.into_iter().map(|f| (f, entry.clone())))
+            }
+            Ok(_) => {
+                diags.push(entry.error(format!("`{relative}` matches no file")));
+                ok = false;
+            }
+            Err(message) => {
+                diags.push(entry.error(message));
+                ok = false;
+            }
+        }
+    }
+    for (relative, entry) in &files {
+        let (relative, entry) = (relative, entry.clone());
         let Some(experiment) = referenced(relative, &entry, defaults, diags) else {
             ok = false;
             continue;
@@ -99,6 +128,38 @@ fn experiments(
         out.push(experiment);
     }
     ok.then_some(out)
+}
+
+/// The files matching `pattern` (relative to `dir`): `*` and `?` are allowed
+/// in the last path component only, which keeps a suite's reach obvious.
+fn expand_glob(dir: &Path, pattern: &str) -> Result<Vec<String>, String> {
+    let (parent, name) = match pattern.rsplit_once('/') {
+        Some((p, n)) => (Some(p), n),
+        None => (None, pattern),
+    };
+    if parent.is_some_and(|p| p.contains(['*', '?'])) {
+        return Err(format!(
+            "`{pattern}`: wildcards are allowed in the file name only, not in folders"
+        ));
+    }
+    let folder = match parent {
+        Some(p) => dir.join(p),
+        None => dir.to_path_buf(),
+    };
+    let entries = std::fs::read_dir(&folder)
+        .map_err(|e| format!("cannot list `{}`: {e}", folder.display()))?;
+    let mut found: Vec<String> = entries
+        .flatten()
+        .filter(|e| e.path().is_file())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| crate::glob::matches(name, n))
+        .map(|n| match parent {
+            Some(p) => format!("{p}/{n}"),
+            None => n,
+        })
+        .collect();
+    found.sort();
+    Ok(found)
 }
 
 /// Loads the experiment file `relative` (to the suite's directory) listed at `entry`.
@@ -345,5 +406,42 @@ experiments:
         let err = load_file(&path).expect_err("not utf-8");
         assert_eq!(err.diagnostics[0].line, Some(2));
         assert_eq!(err.diagnostics[0].column, Some(3));
+    }
+
+    #[test]
+    fn a_glob_entry_lists_every_matching_file_in_name_order() {
+        let suite = SUITE.replace(
+            "  - ../experiments/bare.yaml\n  - ../experiments/closed.yaml\n",
+            "  - ../experiments/*.yaml\n",
+        );
+        let dir = Dir::new(&[
+            ("suites/s.yaml", &suite),
+            ("experiments/closed.yaml", CLOSED),
+            ("experiments/bare.yaml", BARE),
+            ("experiments/notes.txt", "not yaml"),
+        ]);
+        let doc = dir.load("suites/s.yaml").expect("valid suite");
+        let names: Vec<&str> = doc.experiments.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["bare", "closed"]);
+        assert!(doc
+            .experiments
+            .iter()
+            .all(|e| e.suite.as_deref() == Some("demo")));
+    }
+
+    #[test]
+    fn a_glob_that_matches_nothing_or_wildcards_a_folder_is_an_error() {
+        for (entry, want) in [
+            ("../experiments/nothing-*.yaml", "matches no file"),
+            ("../*/bare.yaml", "file name only"),
+        ] {
+            let suite = SUITE.replace(
+                "  - ../experiments/closed.yaml\n",
+                &format!("  - {entry}\n"),
+            );
+            let dir = Dir::new(&[("suites/s.yaml", &suite), ("experiments/bare.yaml", BARE)]);
+            let err = dir.load("suites/s.yaml").expect_err("invalid").to_string();
+            assert!(err.contains(want), "{entry}: {err}");
+        }
     }
 }

@@ -77,6 +77,7 @@ pub fn experiment(
         description: raw.description.clone(),
         tags,
         source: node.file.path.clone(),
+        suite: None,
         target: target?,
         proxies: proxies?,
         load: load?,

@@ -78,6 +78,36 @@ impl LatencyHistogram {
         })
     }
 
+    /// HdrHistogram's compressed V2 serialization, base64-encoded: the
+    /// portable form other tools (and `faultline merge`) can read back exactly.
+    pub fn to_base64(&self) -> String {
+        use base64::Engine;
+        let mut bytes = Vec::new();
+        let mut ser = hdrhistogram::serialization::V2DeflateSerializer::new();
+        match hdrhistogram::serialization::Serializer::serialize(&mut ser, &self.inner, &mut bytes)
+        {
+            Ok(_) => base64::engine::general_purpose::STANDARD.encode(bytes),
+            Err(_) => String::new(),
+        }
+    }
+
+    /// Reads [`Self::to_base64`]'s output back.
+    pub fn from_base64(text: &str) -> Result<LatencyHistogram, String> {
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(text.trim())
+            .map_err(|e| format!("not base64: {e}"))?;
+        let mut de = hdrhistogram::serialization::Deserializer::new();
+        let h: Histogram<u64> = de
+            .deserialize(&mut std::io::Cursor::new(bytes))
+            .map_err(|e| format!("not an HdrHistogram: {e:?}"))?;
+        let mut out = LatencyHistogram::new();
+        out.inner
+            .add(&h)
+            .map_err(|e| format!("histogram out of range: {e:?}"))?;
+        Ok(out)
+    }
+
     /// The underlying histogram (for serialization and statistics).
     pub fn raw(&self) -> &Histogram<u64> {
         &self.inner
@@ -125,6 +155,19 @@ mod tests {
         h.record(Duration::from_secs(10 * 3600));
         h.record(Duration::ZERO);
         assert_eq!(h.len(), 2);
+    }
+
+    #[test]
+    fn the_base64_form_round_trips_exactly() {
+        let mut h = LatencyHistogram::new();
+        for ms in [1u64, 5, 5, 20, 250, 3000] {
+            h.record(Duration::from_millis(ms));
+        }
+        let back = LatencyHistogram::from_base64(&h.to_base64()).expect("decodes");
+        assert_eq!(back.len(), h.len());
+        assert_eq!(back.summary(), h.summary());
+        assert!(LatencyHistogram::from_base64("not base64!").is_err());
+        assert!(LatencyHistogram::from_base64("aGVsbG8=").is_err());
     }
 
     #[test]

@@ -14,6 +14,12 @@ pub fn render(report: &RunReport, json_path: Option<&str>) -> String {
     for exp in &report.experiments {
         render_experiment(&mut out, exp);
     }
+    if !report.notes.is_empty() {
+        let _ = writeln!(out, "\nnotes:");
+        for note in &report.notes {
+            let _ = writeln!(out, "  - {note}");
+        }
+    }
     let s = &report.summary;
     let _ = write!(
         out,
@@ -73,6 +79,7 @@ fn render_experiment(out: &mut String, exp: &ExperimentReport) {
         ExperimentStatus::Failed => "FAILED",
         ExperimentStatus::Error => "ERROR",
         ExperimentStatus::Aborted => "ABORTED",
+        ExperimentStatus::Skipped => "SKIPPED",
     };
     let _ = writeln!(
         out,

@@ -4,7 +4,11 @@
 //! shows and what the JSON file says can never disagree.
 
 pub mod console;
+pub mod html;
 pub mod json;
+pub mod junit;
+pub mod markdown;
+pub mod merge;
 pub mod progress;
 
 pub use progress::ConsoleProgress;

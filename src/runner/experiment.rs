@@ -292,6 +292,7 @@ fn fill_phases(
             duration_s,
             min_samples: phase.min_samples,
         };
+        let first_check = report.checks.len();
         for th in &phase.expect {
             report.checks.push(evaluate_threshold(th, &view));
         }
@@ -301,6 +302,16 @@ fn fill_phases(
             .map(|s| s.expected_between(planned_start, planned_start + duration) / duration_s);
         if let (Some(target), true) = (target_rate, completed) {
             report.checks.push(rate_achieved(&view, target));
+        }
+        let active: Vec<String> = phase.inject.iter().map(faults::describe).collect();
+        let window = format!(
+            "{:.1}s–{:.1}s",
+            planned_start.as_secs_f64(),
+            (planned_start + duration).as_secs_f64()
+        );
+        for check in &mut report.checks[first_check..] {
+            check.window = Some(window.clone());
+            check.faults = active.clone();
         }
         report.phases.push(PhaseReport {
             name: phase.name.clone(),
@@ -328,7 +339,8 @@ fn fill_phases(
             unsent: metrics.unsent,
             latency_ms: metrics.response.summary(),
             service_time_ms: metrics.service.summary(),
-            faults: phase.inject.iter().map(faults::describe).collect(),
+            faults: active,
+            histogram: (!metrics.response.is_empty()).then(|| metrics.response.to_base64()),
         });
         planned_start = planned_end;
     }
@@ -373,12 +385,21 @@ fn load_info(exp: &Experiment, summary: LoadSummary) -> LoadInfo {
     }
 }
 
+/// The report of an experiment that was not run.
+pub fn skipped_report(exp: &Experiment, reason: &str) -> ExperimentReport {
+    let mut report = empty_report(exp, SystemTime::now());
+    report.status = ExperimentStatus::Skipped;
+    report.error = Some(reason.to_string());
+    report
+}
+
 fn empty_report(exp: &Experiment, started_at: SystemTime) -> ExperimentReport {
     ExperimentReport {
         name: exp.name.clone(),
         description: exp.description.clone(),
         tags: exp.tags.clone(),
         file: exp.source.display().to_string(),
+        suite: exp.suite.clone(),
         status: ExperimentStatus::Error,
         error: None,
         rollback_failed: false,

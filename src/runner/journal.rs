@@ -25,6 +25,15 @@ pub struct RunReport {
     pub rollback_failed: bool,
     /// Seed of the run's RNG: rerun with `--seed` to reproduce the request mix.
     pub seed: u64,
+    /// Prefix of the names of the toxics and HTTP faults this run added.
+    #[serde(default)]
+    pub run_id: String,
+    /// The suite, when the run came from one suite file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suite: Option<String>,
+    /// `--shard I/N`: this runner drove 1/N of the configured load.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
     /// RFC 3339, UTC.
     pub started_at: String,
     pub finished_at: String,
@@ -34,6 +43,10 @@ pub struct RunReport {
     pub files: Vec<String>,
     pub experiments: Vec<ExperimentReport>,
     pub summary: Summary,
+    /// What a reader must know about how this report was produced, e.g. by
+    /// `faultline merge` (which numbers are exact, which were dropped).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -62,6 +75,9 @@ pub struct Summary {
     pub failed: usize,
     pub error: usize,
     pub aborted: usize,
+    /// Filtered out (`--tag`, `--skip-tag`, `--only`) or not run after `--fail-fast`.
+    #[serde(default)]
+    pub skipped: usize,
     pub checks: usize,
     pub checks_failed: usize,
 }
@@ -77,6 +93,8 @@ pub enum ExperimentStatus {
     Error,
     /// Stopped by a signal or stop condition.
     Aborted,
+    /// Not run: filtered out, or after an earlier failure with `--fail-fast`.
+    Skipped,
 }
 
 impl ExperimentStatus {
@@ -86,6 +104,7 @@ impl ExperimentStatus {
             ExperimentStatus::Failed => "failed",
             ExperimentStatus::Error => "error",
             ExperimentStatus::Aborted => "aborted",
+            ExperimentStatus::Skipped => "skipped",
         }
     }
 }
@@ -97,8 +116,11 @@ pub struct ExperimentReport {
     pub description: Option<String>,
     pub tags: Vec<String>,
     pub file: String,
+    /// The suite the experiment came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suite: Option<String>,
     pub status: ExperimentStatus,
-    /// Why the experiment is `error` or `aborted`.
+    /// Why the experiment is `error`, `aborted` or `skipped`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub rollback_failed: bool,
@@ -163,6 +185,10 @@ pub struct PhaseReport {
     pub service_time_ms: Option<LatencySummary>,
     /// Faults active during the phase.
     pub faults: Vec<String>,
+    /// The phase's response-time histogram in HdrHistogram's compressed V2
+    /// form, base64: merged exactly by `faultline merge`, compared by `--baseline`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub histogram: Option<String>,
 }
 
 /// A verdict: a threshold or any other check.
@@ -182,4 +208,10 @@ pub struct Check {
     /// Explanation when it failed (e.g. `no data`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The time window the verdict covers, e.g. `5.0s–15.0s` from the start of the load.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<String>,
+    /// Faults active during that window.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<String>,
 }

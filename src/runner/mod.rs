@@ -8,6 +8,7 @@
 
 pub mod experiment;
 pub mod journal;
+pub mod plan;
 pub mod proxies;
 pub mod signals;
 pub mod target;
@@ -42,12 +43,35 @@ pub struct RunSettings {
     pub seed: u64,
     pub out_dir: PathBuf,
     pub files: Vec<String>,
+    /// After the first experiment that does not pass, skip the rest.
+    pub fail_fast: bool,
 }
 
-/// Runs the experiments in order. After an abort the remaining experiments
-/// are not started.
+/// One experiment of a run, or the reason it is skipped (filtered out).
+pub struct Planned {
+    pub experiment: Experiment,
+    pub skip: Option<String>,
+}
+
+impl Planned {
+    pub fn run(experiment: Experiment) -> Planned {
+        Planned {
+            experiment,
+            skip: None,
+        }
+    }
+
+    /// Every experiment, none skipped.
+    pub fn all(experiments: Vec<Experiment>) -> Vec<Planned> {
+        experiments.into_iter().map(Planned::run).collect()
+    }
+}
+
+/// Runs the planned experiments in order. Filtered-out experiments, those
+/// after an abort, and (with `fail_fast`) those after a failure are
+/// reported as `skipped` with the reason.
 pub async fn run(
-    experiments: &[Experiment],
+    plan: &[Planned],
     settings: &RunSettings,
     signals: &StopSignals,
     progress: Arc<dyn Progress>,
@@ -56,9 +80,15 @@ pub async fn run(
     let wall = Instant::now();
     let mut reports = Vec::new();
     let run_id = run_id(settings.seed);
-    for exp in experiments {
-        if signals.stop.is_cancelled() {
-            break;
+    let mut stop_reason: Option<String> = None;
+    for planned in plan {
+        let exp = &planned.experiment;
+        if stop_reason.is_none() && signals.stop.is_cancelled() {
+            stop_reason = Some("not run: the run was aborted".into());
+        }
+        if let Some(reason) = planned.skip.as_ref().or(stop_reason.as_ref()) {
+            reports.push(experiment::skipped_report(exp, reason));
+            continue;
         }
         let ctx = experiment::ExperimentContext {
             seed: settings.seed,
@@ -67,7 +97,16 @@ pub async fn run(
             progress: progress.clone(),
             run_id: run_id.clone(),
         };
-        reports.push(experiment::run_experiment(exp, &ctx).await);
+        let report = experiment::run_experiment(exp, &ctx).await;
+        if settings.fail_fast && report.status != ExperimentStatus::Passed && stop_reason.is_none()
+        {
+            stop_reason = Some(format!(
+                "not run: --fail-fast after `{}` {}",
+                exp.name,
+                report.status.as_str()
+            ));
+        }
+        reports.push(report);
     }
     let summary = summarize(&reports);
     let exit = exit_code(&reports);
@@ -84,6 +123,9 @@ pub async fn run(
         exit_code: exit.code(),
         rollback_failed: reports.iter().any(|r| r.rollback_failed),
         seed: settings.seed,
+        run_id,
+        suite: None,
+        shard: None,
         started_at: rfc3339(started_at),
         finished_at: rfc3339(SystemTime::now()),
         duration_s: wall.elapsed().as_secs_f64(),
@@ -91,6 +133,7 @@ pub async fn run(
         files: settings.files.clone(),
         experiments: reports,
         summary,
+        notes: Vec::new(),
     }
 }
 
@@ -101,7 +144,7 @@ pub fn exit_code(reports: &[journal::ExperimentReport]) -> ExitCode {
             ExitCode::RollbackFailed
         } else {
             match r.status {
-                ExperimentStatus::Passed => ExitCode::Passed,
+                ExperimentStatus::Passed | ExperimentStatus::Skipped => ExitCode::Passed,
                 ExperimentStatus::Failed => ExitCode::ChecksFailed,
                 ExperimentStatus::Error => ExitCode::CouldNotRun,
                 ExperimentStatus::Aborted => ExitCode::Aborted,
@@ -111,7 +154,8 @@ pub fn exit_code(reports: &[journal::ExperimentReport]) -> ExitCode {
     })
 }
 
-fn summarize(reports: &[journal::ExperimentReport]) -> Summary {
+/// Counts over a set of experiment results (the run's `summary`).
+pub fn summarize(reports: &[journal::ExperimentReport]) -> Summary {
     let mut s = Summary {
         experiments: reports.len(),
         ..Summary::default()
@@ -122,6 +166,7 @@ fn summarize(reports: &[journal::ExperimentReport]) -> Summary {
             ExperimentStatus::Failed => s.failed += 1,
             ExperimentStatus::Error => s.error += 1,
             ExperimentStatus::Aborted => s.aborted += 1,
+            ExperimentStatus::Skipped => s.skipped += 1,
         }
         s.checks += r.checks.len();
         s.checks_failed += r.checks.iter().filter(|c| !c.passed).count();

@@ -74,6 +74,8 @@ pub fn evaluate_threshold(th: &Threshold, phase: &PhaseView<'_>) -> Check {
         observed: "no data".into(),
         samples,
         message: None,
+        window: None,
+        faults: Vec::new(),
     };
     if needs_samples && samples < phase.min_samples.max(1) {
         check.message = Some(format!(
@@ -128,6 +130,8 @@ pub fn rate_achieved(phase: &PhaseView<'_>, target_rate: f64) -> Check {
                 phase.metrics.late, phase.metrics.unsent
             )
         }),
+        window: None,
+        faults: Vec::new(),
     }
 }
 

@@ -174,7 +174,7 @@ fn flags_and_filters_that_select_nothing_are_invalid_input() {
         Duration::from_secs(30),
     );
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("matches no experiment"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("the filters select no experiment"));
     let out = run_bounded(
         faultline().args(["run", "--no-such-flag", "x.yaml"]),
         Duration::from_secs(30),
@@ -383,4 +383,90 @@ fn the_demo_suite_passes() {
     assert!(series
         .iter()
         .all(|w| w["t"].is_number() && w["phase"].is_string() && w["requests"].is_number()));
+}
+
+/// Two quick experiments against a healthy fixture: `ok` passes, `strict` fails.
+fn two_experiments(dir: &Path, url: &str) -> PathBuf {
+    let exp = |name: &str, tags: &str, p50: &str| {
+        format!(
+            "name: {name}\ntags: [{tags}]\ntarget: {{ url: \"{url}\" }}\nload:\n  rate: 40\n  requests:\n    - {{ path: / }}\nphases:\n  - {{ name: p, duration: 1s, expect: {{ p50: \"{p50}\" }} }}\n"
+        )
+    };
+    write(dir, "strict.yaml", &exp("strict", "smoke", "< 1us"));
+    write(dir, "ok.yaml", &exp("ok", "smoke, slow", "< 1s"));
+    write(
+        dir,
+        "suite.yaml",
+        "name: ci\nexperiments:\n  - strict.yaml\n  - ok.yaml\n",
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tags_fail_fast_and_shards_shape_what_runs() {
+    let bed = TestBed::fixed_delay(Duration::ZERO);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let suite = two_experiments(dir.path(), &bed.url());
+    let run = |extra: &[&str], out: &str| {
+        let mut cmd = faultline();
+        cmd.arg("run")
+            .arg(&suite)
+            .arg("--quiet")
+            .arg("--out")
+            .arg(dir.path().join(out))
+            .args(extra);
+        cmd
+    };
+    // Nothing selected by --tag is invalid input, with the available tags listed.
+    let mut cmd = run(&["--tag", "nightly"], "none");
+    let out = tokio::task::spawn_blocking(move || run_bounded(&mut cmd, Duration::from_secs(30)))
+        .await
+        .expect("join");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ok [smoke, slow]"));
+
+    // --skip-tag slow leaves only `strict`, which fails; `ok` is reported as skipped.
+    let mut cmd = run(&["--skip-tag", "slow"], "skip");
+    let out = tokio::task::spawn_blocking(move || run_bounded(&mut cmd, Duration::from_secs(60)))
+        .await
+        .expect("join");
+    assert_eq!(out.status.code(), Some(1));
+    let json = report(&dir.path().join("skip"));
+    assert_eq!(json["experiments"][1]["status"], "skipped");
+    assert_eq!(json["summary"]["skipped"], 1);
+    assert_eq!(json["suite"], "ci");
+
+    // --fail-fast: `strict` fails first, so `ok` is skipped, with the reason.
+    let mut cmd = run(&["--fail-fast"], "ff");
+    let out = tokio::task::spawn_blocking(move || run_bounded(&mut cmd, Duration::from_secs(60)))
+        .await
+        .expect("join");
+    assert_eq!(out.status.code(), Some(1));
+    let json = report(&dir.path().join("ff"));
+    assert_eq!(json["experiments"][1]["status"], "skipped");
+    assert!(json["experiments"][1]["error"]
+        .as_str()
+        .unwrap_or("")
+        .contains("--fail-fast"));
+
+    // --shard 1/2 drives half the rate.
+    let mut cmd = run(&["--only", "ok", "--shard", "1/2"], "shard");
+    let out = tokio::task::spawn_blocking(move || run_bounded(&mut cmd, Duration::from_secs(60)))
+        .await
+        .expect("join");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json = report(&dir.path().join("shard"));
+    assert_eq!(json["shard"], "1/2");
+    let ok = json["experiments"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|e| e["name"] == "ok")
+        .cloned()
+        .expect("ok ran");
+    assert_eq!(ok["phases"][0]["target_rate"], 20.0);
 }

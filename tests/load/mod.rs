@@ -23,11 +23,17 @@ pub async fn run_yaml(yaml: &str) -> ExperimentReport {
         seed: 7,
         out_dir: dir.path().to_path_buf(),
         files: vec![],
+        fail_fast: false,
     };
     let signals = StopSignals::new();
     let report = tokio::time::timeout(
         TEST_LIMIT,
-        runner::run(&doc.experiments, &settings, &signals, Arc::new(NoProgress)),
+        runner::run(
+            &runner::Planned::all(doc.experiments),
+            &settings,
+            &signals,
+            Arc::new(NoProgress),
+        ),
     )
     .await
     .expect("the run finished within the test limit");
