@@ -23,14 +23,9 @@ pub fn render(report: &RunReport, json_path: Option<&str>) -> String {
     let s = &report.summary;
     let _ = write!(
         out,
-        "{}: {} experiment{}: {} passed, {} failed, {} error, {} aborted; {} checks, {} failed; seed {}",
+        "{}: {}; {} checks, {} failed; seed {}",
         report_status_word(report),
-        s.experiments,
-        if s.experiments == 1 { "" } else { "s" },
-        s.passed,
-        s.failed,
-        s.error,
-        s.aborted,
+        s.counts_text(),
         s.checks,
         s.checks_failed,
         report.seed,

@@ -86,14 +86,8 @@ fn title(out: &mut String, report: &RunReport) {
         .map_or(String::new(), |s| format!(" {}", inline(s)));
     let _ = writeln!(
         out,
-        "## faultline{name}: {status}: {} experiment{} ({} passed, {} failed, {} error, {} aborted, {} skipped), {} of {} checks passed\n",
-        s.experiments,
-        if s.experiments == 1 { "" } else { "s" },
-        s.passed,
-        s.failed,
-        s.error,
-        s.aborted,
-        s.skipped,
+        "## faultline{name}: {status}: {}; {} of {} checks passed\n",
+        s.counts_text(),
         s.checks.saturating_sub(s.checks_failed),
         s.checks,
     );
@@ -319,7 +313,7 @@ mod tests {
         let first = md.lines().next().expect("a title");
         assert_eq!(
             first,
-            "## faultline nightly.v2: FAILED: 4 experiments (1 passed, 1 failed, 1 error, 0 aborted, 1 skipped), 2 of 3 checks passed"
+            "## faultline nightly.v2: FAILED: 4 experiments: 1 passed, 1 failed, 1 error, 0 aborted, 1 skipped; 2 of 3 checks passed"
         );
         assert!(md.contains("| checkout | PASS | 12.5s | 1/1 |"), "{md}");
         assert!(

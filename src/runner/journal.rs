@@ -82,6 +82,23 @@ pub struct Summary {
     pub checks_failed: usize,
 }
 
+impl Summary {
+    /// `3 experiments: 2 passed, 1 failed, 0 error, 0 aborted, 0 skipped`,
+    /// the same words in every renderer.
+    pub fn counts_text(&self) -> String {
+        format!(
+            "{} experiment{}: {} passed, {} failed, {} error, {} aborted, {} skipped",
+            self.experiments,
+            if self.experiments == 1 { "" } else { "s" },
+            self.passed,
+            self.failed,
+            self.error,
+            self.aborted,
+            self.skipped
+        )
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ExperimentStatus {
