@@ -12,6 +12,7 @@ pub mod command;
 pub mod journal;
 pub mod ledger;
 pub mod network;
+pub mod remote;
 pub mod toxiproxy;
 
 use crate::config::model::FaultSpec;

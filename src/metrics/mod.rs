@@ -8,6 +8,7 @@
 pub mod histogram;
 pub mod outcome;
 pub mod recorder;
+pub mod telemetry;
 pub mod window;
 
 pub use histogram::{LatencyHistogram, LatencySummary};

@@ -1,0 +1,38 @@
+//! The wire form of the faults an agent can apply on its host (`faultline
+//! agent`): shared by the agent server and the harness-side client.
+
+use serde::{Deserialize, Serialize};
+
+/// A fault to apply on an agent's host.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum RemoteSpec {
+    /// `load` (0..=1) of each of `cores` cores (all when absent).
+    Cpu {
+        load: f64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cores: Option<usize>,
+    },
+    /// Allocate and touch `bytes`, ramped over `ramp_ms`.
+    Memory {
+        bytes: u64,
+        #[serde(default)]
+        ramp_ms: u64,
+    },
+    /// Send `signal` (`TERM`, `KILL`, `STOP`, `CONT`) to a process by
+    /// `pidfile` or exact `name`.
+    Kill {
+        signal: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pidfile: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+    },
+    /// Run `run` now and `rollback` on removal.
+    Command {
+        run: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rollback: Option<String>,
+        timeout_ms: u64,
+    },
+}
