@@ -3,7 +3,8 @@
 //! the end of a command is printed here.
 
 use crate::cli::{
-    Cli, Command, DemoArgs, FilesArgs, MergeArgs, ProxyArgs, ReportArgs, RollbackArgs, RunArgs,
+    AgentArgs, Cli, Command, DemoArgs, FilesArgs, MergeArgs, ProxyArgs, ReportArgs, RollbackArgs,
+    RunArgs,
 };
 use crate::config::{self, model::Document, model::Experiment, model::LoadModel, model::RateShape};
 use crate::exit::ExitCode;
@@ -23,6 +24,8 @@ pub fn execute(cli: Cli) -> ExitCode {
         Command::Proxy(args) => with_runtime(|| proxy(args)),
         Command::Rollback(args) => with_runtime(|| rollback(args)),
         Command::Report(args) => with_runtime(|| rerender(args)),
+        Command::Agent(args) => with_runtime(|| agent(args)),
+        Command::Stress { args } => stress(&args),
         Command::Merge(args) => with_runtime(|| merge(args)),
     }
 }
@@ -543,4 +546,56 @@ async fn rollback(args: RollbackArgs) -> ExitCode {
         println!("nothing to roll back");
     }
     ExitCode::Passed
+}
+
+/// The hidden `faultline stress ...`: the pressure child of a cpu/memory fault.
+fn stress(args: &[String]) -> ExitCode {
+    match crate::faults::stress::StressArgs::parse(args) {
+        Ok(parsed) => ExitCode::from_report_code(crate::faults::stress::stress_main(&parsed)),
+        Err(e) => {
+            eprintln!("error: faultline stress: {e}");
+            ExitCode::InvalidInput
+        }
+    }
+}
+
+async fn agent(args: AgentArgs) -> ExitCode {
+    let token = match std::fs::read_to_string(&args.token_file) {
+        Ok(t) if !t.trim().is_empty() => t.trim().to_string(),
+        Ok(_) => {
+            eprintln!("error: --token-file {} is empty", args.token_file.display());
+            return ExitCode::InvalidInput;
+        }
+        Err(e) => {
+            eprintln!(
+                "error: cannot read --token-file {}: {e}",
+                args.token_file.display()
+            );
+            return ExitCode::InvalidInput;
+        }
+    };
+    if !(args.listen.ip().is_loopback() || args.allow_remote) {
+        eprintln!(
+            "error: --listen {} is not a loopback address; pass --allow-remote to expose the agent (its token is required on every request)",
+            args.listen
+        );
+        return ExitCode::InvalidInput;
+    }
+    let opts = crate::agent::AgentOptions {
+        listen: args.listen,
+        token,
+        allow_remote: args.allow_remote,
+        default_lease: std::time::Duration::from_secs(args.lease.max(1)),
+    };
+    match crate::agent::run_agent(opts).await {
+        Ok(()) => ExitCode::Passed,
+        Err(e) => {
+            eprintln!("error: {}", runner::proxies::error_chain(&e));
+            if e.is_invalid_input() {
+                ExitCode::InvalidInput
+            } else {
+                ExitCode::CouldNotRun
+            }
+        }
+    }
 }

@@ -36,6 +36,14 @@ pub enum Command {
     /// Merge reports of shards of one run into one, with exact percentiles.
     #[command(after_help = ExitCode::HELP)]
     Merge(MergeArgs),
+    /// Apply CPU, memory, kill and command faults on this host on request (bearer token, leases).
+    Agent(AgentArgs),
+    /// (internal) the CPU or memory pressure child process of a `cpu`/`memory` fault.
+    #[command(hide = true)]
+    Stress {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Remove what a killed run left on Toxiproxy servers (from its rollback journal).
     #[command(after_help = ExitCode::HELP)]
     Rollback(RollbackArgs),
@@ -58,6 +66,22 @@ pub struct ProxyArgs {
     /// Seed of the proxies' RNG (jitter, toxicity, HTTP fault probability).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// Address of the agent API.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7070")]
+    pub listen: std::net::SocketAddr,
+    /// File holding the bearer token every request must carry (required).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: PathBuf,
+    /// Allow a non-loopback --listen address.
+    #[arg(long)]
+    pub allow_remote: bool,
+    /// Lease of a fault whose request names none, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub lease: u64,
 }
 
 #[derive(Debug, Args)]

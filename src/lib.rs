@@ -14,6 +14,8 @@
 //!   the rollback ledger.
 //! - [`proxy`]: the TCP proxy hop that faults act on.
 //! - [`verify`]: thresholds and other checks, producing verdicts.
+//! - [`agent`]: `faultline agent`, which applies CPU, memory, kill and command faults on
+//!   another host on request, under leases.
 //! - [`runner`]: targets, phases, signals and rollback; produces the journal of a run.
 //! - [`report`]: console, JSON renderers of the journal.
 //! - [`demo`]: the embedded demo system (frontend → payments hop → payments).
@@ -21,6 +23,7 @@
 //! - [`exit`]: the documented process exit codes.
 //! - [`cli`], [`app`]: the command line and the commands behind it (`main.rs` only calls them).
 
+pub mod agent;
 pub mod app;
 pub mod cli;
 pub mod config;

@@ -1,5 +1,6 @@
 //! The one integration-test binary: a `mod` per area, sharing `common`.
 
+mod agent;
 mod cli;
 mod common;
 mod demo;
@@ -11,3 +12,6 @@ mod proxy_http;
 mod reports_html;
 mod reports_junit;
 mod reports_merge;
+mod resources;
+mod stress;
+mod telemetry;

@@ -29,6 +29,7 @@ mod suite;
 mod validate;
 mod validate_faults;
 mod validate_load;
+pub mod validate_resources;
 
 #[cfg(test)]
 mod tests;

@@ -40,8 +40,19 @@ pub struct Experiment {
     pub target: Target,
     /// Proxies faults can act on (the demo's hops are added at run time).
     pub proxies: Vec<ProxyDecl>,
+    /// `faultline agent`s on other hosts.
+    pub agents: Vec<AgentDecl>,
     pub load: Load,
     pub phases: Vec<Phase>,
+}
+
+/// An agent declared under `agents:`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentDecl {
+    pub name: String,
+    pub url: http::Uri,
+    /// Environment variable holding its bearer token.
+    pub token_env: String,
 }
 
 /// A proxy declared under `proxies:`.
@@ -217,13 +228,51 @@ pub enum FaultSpec {
         proxy: String,
         fault: crate::proxy::spec::HttpFaultSpec,
     },
+    /// CPU pressure: `load` (0..=1) of each of `cores` cores (all when `None`).
+    Cpu {
+        load: f64,
+        cores: Option<usize>,
+        host: Option<String>,
+    },
+    /// Memory pressure: allocate and touch `bytes`, ramped over `ramp`.
+    Memory {
+        bytes: u64,
+        ramp: Duration,
+        host: Option<String>,
+    },
+    /// Send a signal to a process; optionally restart the target.
+    Kill(KillFaultSpec),
+}
+
+/// `kill`: which process, which signal, and whether to restart the target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KillFaultSpec {
+    /// `TERM`, `KILL`, `STOP` or `CONT`.
+    pub signal: String,
+    pub who: KillWho,
+    /// Start the target again at phase end (or `after`) and wait until it is ready.
+    pub restart: bool,
+    pub after: Option<Duration>,
+    pub host: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum KillWho {
+    /// The process faultline started (`target.command`).
+    Target,
+    Pidfile(String),
+    /// Every process with exactly this name.
+    Name(String),
 }
 
 impl FaultSpec {
     /// The proxy the fault acts on, if any.
     pub fn proxy(&self) -> Option<&str> {
         match self {
-            FaultSpec::Command(_) => None,
+            FaultSpec::Command(_)
+            | FaultSpec::Cpu { .. }
+            | FaultSpec::Memory { .. }
+            | FaultSpec::Kill(_) => None,
             FaultSpec::Toxic { proxy, .. }
             | FaultSpec::Down { proxy }
             | FaultSpec::Http { proxy, .. } => Some(proxy),
@@ -233,6 +282,8 @@ impl FaultSpec {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct CommandFault {
+    /// Run on this agent's host instead of locally.
+    pub host: Option<String>,
     /// Shell command run (via `sh -c`) when the fault is applied.
     pub run: String,
     /// Shell command run when the fault is removed.
@@ -266,11 +317,15 @@ pub enum Metric {
     ErrorRate,
     Rate,
     Requests,
+    /// Average host CPU over the phase (telemetry), a fraction of all cores.
+    HostCpu,
+    /// Average host memory in use over the phase, a fraction of the total.
+    HostMemory,
 }
 
 impl Metric {
     /// Every metric, in display order.
-    pub const ALL: [Metric; 10] = [
+    pub const ALL: [Metric; 12] = [
         Metric::P50,
         Metric::P90,
         Metric::P95,
@@ -281,6 +336,8 @@ impl Metric {
         Metric::ErrorRate,
         Metric::Rate,
         Metric::Requests,
+        Metric::HostCpu,
+        Metric::HostMemory,
     ];
 
     /// The YAML key (`p99`, `error_rate`, ...).
@@ -296,6 +353,8 @@ impl Metric {
             Metric::ErrorRate => "error_rate",
             Metric::Rate => "rate",
             Metric::Requests => "requests",
+            Metric::HostCpu => "host_cpu",
+            Metric::HostMemory => "host_memory",
         }
     }
 
@@ -305,7 +364,7 @@ impl Metric {
 
     pub fn unit(self) -> MetricUnit {
         match self {
-            Metric::ErrorRate => MetricUnit::Fraction,
+            Metric::ErrorRate | Metric::HostCpu | Metric::HostMemory => MetricUnit::Fraction,
             Metric::Rate => MetricUnit::PerSecond,
             Metric::Requests => MetricUnit::Count,
             _ => MetricUnit::Millis,

@@ -54,8 +54,19 @@ pub struct RawExperiment {
     pub target: Option<RawTarget>,
     /// Proxy name → an embedded proxy or an existing Toxiproxy proxy.
     pub proxies: Option<std::collections::BTreeMap<String, RawProxy>>,
+    /// Agent name → a `faultline agent` on another host.
+    pub agents: Option<std::collections::BTreeMap<String, RawAgent>>,
     pub load: Option<RawLoad>,
     pub phases: Option<List<RawPhase>>,
+}
+
+/// One entry of `agents`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAgent {
+    pub url: Option<Scalar>,
+    /// Environment variable holding the bearer token (never the token itself).
+    pub token_env: Option<Scalar>,
 }
 
 /// One entry of `proxies`: embedded (`listen`, `upstream`, `mode`) or
@@ -172,6 +183,9 @@ pub enum RawFault {
     HttpDelay(RawHttpDelay),
     Abort(RawAbort),
     Corrupt(RawCorrupt),
+    Cpu(RawCpu),
+    Memory(RawMemory),
+    Kill(RawKill),
 }
 
 impl RawFault {
@@ -190,6 +204,9 @@ impl RawFault {
         "http_delay",
         "abort",
         "corrupt",
+        "cpu",
+        "memory",
+        "kill",
     ];
 }
 
@@ -331,6 +348,8 @@ pub struct RawCorrupt {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawCommandFault {
+    /// Run on an agent's host instead of locally.
+    pub host: Option<Scalar>,
     pub run: Option<Scalar>,
     pub rollback: Option<Scalar>,
     pub timeout: Option<Scalar>,
@@ -376,4 +395,36 @@ impl<'de> Deserialize<'de> for RawRate {
 
         deserializer.deserialize_any(RateVisitor)
     }
+}
+
+/// `cpu`: `load` per core on `cores` cores (default all).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCpu {
+    pub host: Option<Scalar>,
+    pub load: Option<Scalar>,
+    pub cores: Option<Scalar>,
+}
+
+/// `memory`: `size` or `percent` of total memory, optionally ramped.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMemory {
+    pub host: Option<Scalar>,
+    pub size: Option<Scalar>,
+    pub percent: Option<Scalar>,
+    pub ramp: Option<Scalar>,
+    pub force: Option<Scalar>,
+}
+
+/// `kill`: a signal to the target (default), a pidfile's process or a process by name.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKill {
+    pub host: Option<Scalar>,
+    pub signal: Option<Scalar>,
+    pub pidfile: Option<Scalar>,
+    pub name: Option<Scalar>,
+    pub restart: Option<Scalar>,
+    pub after: Option<Scalar>,
 }

@@ -178,6 +178,22 @@ pub fn parse_threshold(metric: Metric, text: &str) -> Result<Threshold, String> 
     })
 }
 
+/// `512MiB`, `1.5GiB`, `64KiB`, `100B`: binary units, as people write sizes.
+pub fn format_size(bytes: u64) -> String {
+    const UNITS: [(&str, u64); 3] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
+    for (unit, size) in UNITS {
+        if bytes >= size {
+            let v = bytes as f64 / size as f64;
+            return if (v - v.round()).abs() < 1e-9 {
+                format!("{}{unit}", v.round() as u64)
+            } else {
+                format!("{v:.1}{unit}")
+            };
+        }
+    }
+    format!("{bytes}B")
+}
+
 /// Formats a duration the way a person would write it in YAML: `250ms`,
 /// `10s`, `2m`, `1h`, `1.5s`, `500us`. [`parse_duration`] reads it back.
 pub fn format_duration(duration: Duration) -> String {

@@ -61,7 +61,13 @@ pub fn experiment(
     let load = load(own_load, default_load, node, true, diags);
     let demo = matches!(target.as_ref().map(|t| &t.kind), Some(TargetKind::Demo(_)));
     let proxies = proxies(raw.proxies.as_ref(), node, demo, diags);
-    let catalog = ProxyCatalog::new(proxies.as_deref().unwrap_or_default(), demo);
+    let mut catalog = ProxyCatalog::new(proxies.as_deref().unwrap_or_default(), demo);
+    let agents = super::validate_resources::agents(raw.agents.as_ref(), node, diags);
+    catalog.agents = agents.iter().flatten().map(|a| a.name.clone()).collect();
+    catalog.command_target = matches!(
+        target.as_ref().map(|t| &t.kind),
+        Some(TargetKind::Command { .. })
+    );
     // A bad `min_samples` is already reported; phases still get checked.
     let phases = phases(
         raw.phases.as_ref(),
@@ -80,6 +86,7 @@ pub fn experiment(
         suite: None,
         target: target?,
         proxies: proxies?,
+        agents: agents?,
         load: load?,
         phases: phases?,
     })
@@ -385,7 +392,9 @@ fn faults(
     for (index, item) in list.iter().enumerate() {
         let at = node.item(index);
         let spec = match item {
-            Some(RawFault::Command(raw)) => command_fault(raw, &at, diags).map(FaultSpec::Command),
+            Some(RawFault::Command(raw)) => {
+                command_fault(raw, &at, catalog, diags).map(FaultSpec::Command)
+            }
             Some(other) => fault(other, &at, catalog, diags),
             None => {
                 if !at.is_suppressed() {
@@ -409,8 +418,15 @@ fn faults(
 fn command_fault(
     raw: &RawCommandFault,
     node: &Node<'_>,
+    catalog: &ProxyCatalog,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<CommandFault> {
+    let host = super::validate_resources::Ctx {
+        node,
+        agents: &catalog.agents,
+        diags: &mut *diags,
+    }
+    .host(&raw.host);
     let run = match &raw.run {
         Some(v) => shell_command(v, &node.at("run"), diags),
         None => {
@@ -429,6 +445,7 @@ fn command_fault(
         diags,
     );
     Some(CommandFault {
+        host: host?,
         run: run?,
         rollback: rollback?,
         timeout: timeout?,

@@ -34,6 +34,10 @@ pub enum ProxyRole {
 #[derive(Debug, Default)]
 pub struct ProxyCatalog {
     pub entries: BTreeMap<String, ProxyRole>,
+    /// Declared agents (for `host:`).
+    pub agents: Vec<String>,
+    /// Whether faultline starts the target (`kill` without pidfile/name).
+    pub command_target: bool,
 }
 
 impl ProxyCatalog {
@@ -52,7 +56,10 @@ impl ProxyCatalog {
             };
             entries.insert(d.name.clone(), role);
         }
-        ProxyCatalog { entries }
+        ProxyCatalog {
+            entries,
+            ..ProxyCatalog::default()
+        }
     }
 }
 
@@ -222,8 +229,21 @@ pub fn fault(
             },
         })
     };
+    let mut rc = super::validate_resources::Ctx {
+        node,
+        agents: &catalog.agents,
+        diags: &mut *c.diags,
+    };
     match raw {
-        RawFault::Command(_) => None,
+        RawFault::Cpu(r) => return super::validate_resources::cpu(r, &mut rc),
+        RawFault::Memory(r) => return super::validate_resources::memory(r, &mut rc),
+        RawFault::Kill(r) => {
+            return super::validate_resources::kill(r, &mut rc, catalog.command_target)
+        }
+        _ => {}
+    }
+    match raw {
+        RawFault::Command(_) | RawFault::Cpu(_) | RawFault::Memory(_) | RawFault::Kill(_) => None,
         RawFault::Latency(r) => {
             let kind = (|| {
                 let latency = c.millis(&r.latency, "latency", true);

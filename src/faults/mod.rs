@@ -10,9 +10,11 @@
 
 pub mod command;
 pub mod journal;
+pub mod kill;
 pub mod ledger;
 pub mod network;
 pub mod remote;
+pub mod stress;
 pub mod toxiproxy;
 
 use crate::config::model::FaultSpec;
@@ -67,6 +69,8 @@ pub enum FaultError {
     Proxy(String),
     #[error("no proxy named `{0}` is running")]
     UnknownProxy(String),
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 /// What faults need from the running experiment.
@@ -77,12 +81,24 @@ pub struct FaultContext {
     /// Run-unique prefix for the names of toxics and HTTP faults, so a run
     /// removes only what it added.
     pub run_id: String,
+    /// The process faultline started (`target.command`), for `kill`.
+    pub target: Option<std::sync::Arc<dyn kill::TargetProcess>>,
+    /// Processes the telemetry sampler follows (stress children join it).
+    pub watched: Option<crate::metrics::telemetry::Watched>,
+    /// Agents by name, for faults with `host:`.
+    pub agents: HashMap<String, crate::agent::AgentClient>,
 }
+
+/// How long an agent keeps a fault without renewal.
+pub const AGENT_LEASE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The proxy action a spec stands for, if it acts on a proxy.
 fn proxy_action(spec: &FaultSpec) -> Option<(&str, ProxyAction)> {
     match spec {
-        FaultSpec::Command(_) => None,
+        FaultSpec::Command(_)
+        | FaultSpec::Cpu { .. }
+        | FaultSpec::Memory { .. }
+        | FaultSpec::Kill(_) => None,
         FaultSpec::Toxic { proxy, toxic } => Some((proxy, ProxyAction::Toxic(toxic.clone()))),
         FaultSpec::Down { proxy } => Some((proxy, ProxyAction::Down)),
         FaultSpec::Http { proxy, fault } => Some((proxy, ProxyAction::Http(fault.clone()))),
@@ -93,8 +109,136 @@ fn proxy_action(spec: &FaultSpec) -> Option<(&str, ProxyAction)> {
 pub fn describe(spec: &FaultSpec) -> String {
     match (spec, proxy_action(spec)) {
         (FaultSpec::Command(c), _) => command::CommandAction::new(c.clone()).describe(),
+        (FaultSpec::Cpu { load, cores, host }, _) => {
+            let cores = cores.map_or("all cores".to_string(), |n| {
+                format!("{n} core{}", if n == 1 { "" } else { "s" })
+            });
+            on_host(format!("cpu {:.0}% on {cores}", load * 100.0), host)
+        }
+        (FaultSpec::Memory { bytes, ramp, host }, _) => {
+            let mut s = format!("memory {}", crate::config::units::format_size(*bytes));
+            if !ramp.is_zero() {
+                s.push_str(&format!(
+                    " (ramp {})",
+                    crate::config::units::format_duration(*ramp)
+                ));
+            }
+            on_host(s, host)
+        }
+        (FaultSpec::Kill(k), _) => {
+            let who = match &k.who {
+                crate::config::model::KillWho::Target => "the target".to_string(),
+                crate::config::model::KillWho::Pidfile(p) => format!("pidfile {p}"),
+                crate::config::model::KillWho::Name(n) => format!("processes named `{n}`"),
+            };
+            let mut s = format!("kill -{} {who}", k.signal);
+            if k.restart {
+                s.push_str(&match k.after {
+                    Some(a) => format!(
+                        ", restart after {}",
+                        crate::config::units::format_duration(a)
+                    ),
+                    None => ", restart at phase end".to_string(),
+                });
+            }
+            on_host(s, &k.host)
+        }
         (_, Some((proxy, action))) => network::describe_action(proxy, &action),
         (_, None) => String::new(),
+    }
+}
+
+/// Command, CPU, memory and kill faults: locally, or through an agent when
+/// they name a `host`. `None` for proxy faults.
+fn build_host_fault(
+    spec: &FaultSpec,
+    ctx: &FaultContext,
+) -> Result<Option<Box<dyn Fault>>, FaultError> {
+    use crate::config::model::KillWho;
+    use remote::RemoteSpec;
+    let (host, remote) = match spec {
+        FaultSpec::Command(c) => (
+            &c.host,
+            RemoteSpec::Command {
+                run: c.run.clone(),
+                rollback: c.rollback.clone(),
+                timeout_ms: c.timeout.as_millis() as u64,
+            },
+        ),
+        FaultSpec::Cpu { load, cores, host } => (
+            host,
+            RemoteSpec::Cpu {
+                load: *load,
+                cores: *cores,
+            },
+        ),
+        FaultSpec::Memory { bytes, ramp, host } => (
+            host,
+            RemoteSpec::Memory {
+                bytes: *bytes,
+                ramp_ms: ramp.as_millis() as u64,
+            },
+        ),
+        FaultSpec::Kill(k) => (
+            &k.host,
+            RemoteSpec::Kill {
+                signal: k.signal.clone(),
+                pidfile: match &k.who {
+                    KillWho::Pidfile(p) => Some(p.clone()),
+                    _ => None,
+                },
+                name: match &k.who {
+                    KillWho::Name(n) => Some(n.clone()),
+                    _ => None,
+                },
+            },
+        ),
+        _ => return Ok(None),
+    };
+    if let Some(agent) = host {
+        let client = ctx
+            .agents
+            .get(agent)
+            .cloned()
+            .ok_or_else(|| FaultError::Unsupported(format!("no agent named `{agent}`")))?;
+        return Ok(Some(Box::new(crate::agent::AgentFault::new(
+            agent.clone(),
+            client,
+            remote,
+            AGENT_LEASE,
+        ))));
+    }
+    let local: Box<dyn Fault> = match spec {
+        FaultSpec::Command(c) => Box::new(command::CommandAction::new(c.clone())),
+        FaultSpec::Cpu { load, cores, .. } => {
+            Box::new(stress::StressFault::cpu(*load, *cores, ctx.watched.clone()))
+        }
+        FaultSpec::Memory { bytes, ramp, .. } => Box::new(stress::StressFault::memory(
+            *bytes,
+            *ramp,
+            ctx.watched.clone(),
+        )),
+        FaultSpec::Kill(k) => Box::new(match &k.who {
+            KillWho::Target => {
+                let target = ctx.target.clone().ok_or_else(|| {
+                    FaultError::Unsupported(
+                        "`kill` needs the target faultline started (`target.command`)".into(),
+                    )
+                })?;
+                kill::KillFault::target(target, &k.signal, k.restart, k.after)?
+            }
+            KillWho::Pidfile(p) => kill::KillFault::by_pidfile(p, &k.signal)?,
+            KillWho::Name(n) => kill::KillFault::by_name(n.clone(), &k.signal)?,
+        }),
+        _ => return Ok(None),
+    };
+    Ok(Some(local))
+}
+
+fn on_host(text: String, host: &Option<String>) -> String {
+    match host {
+        Some(h) => format!("{text} on {h}"),
+        None => text,
     }
 }
 
@@ -105,8 +249,8 @@ pub fn build(
     ctx: &FaultContext,
     slot: &str,
 ) -> Result<Box<dyn Fault>, FaultError> {
-    if let FaultSpec::Command(c) = spec {
-        return Ok(Box::new(command::CommandAction::new(c.clone())));
+    if let Some(fault) = build_host_fault(spec, ctx)? {
+        return Ok(fault);
     }
     let Some((proxy, mut action)) = proxy_action(spec) else {
         return Err(FaultError::Proxy("not a proxy fault".into()));

@@ -202,6 +202,17 @@ fn render_phases(out: &mut String, phases: &[PhaseReport]) {
         }
         out.push('\n');
     }
+    render_pressure(out, phases);
+}
+
+/// Under the table, what each resource fault asked for next to what was
+/// measured; nothing when the run had no telemetry or no resource faults.
+fn render_pressure(out: &mut String, phases: &[PhaseReport]) {
+    for p in phases {
+        for line in &p.pressure {
+            let _ = writeln!(out, "  {}: {line}", p.name);
+        }
+    }
 }
 
 /// `3.2ms`, `412ms`, `1.25s`.

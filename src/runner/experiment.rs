@@ -9,8 +9,10 @@ use super::target::RunningTarget;
 use super::Progress;
 use crate::config::model::{Experiment, LoadModel, RateShape};
 use crate::config::units::format_duration;
+use crate::faults::kill::TargetProcess;
 use crate::faults::{self, Ledger};
 use crate::load::{self, LoadRun, LoadSummary, Schedule};
+use crate::metrics::telemetry::{self, Watched, WatchedProcess};
 use crate::metrics::{LiveStats, PhaseMetrics, PhaseSlice, Recorder, RecorderOutput};
 use crate::verify::{evaluate_threshold, rate_achieved, PhaseView};
 use std::path::PathBuf;
@@ -75,17 +77,34 @@ pub async fn run_experiment(exp: &Experiment, ctx: &ExperimentContext<'_>) -> Ex
     report.target = target.description.clone();
     ctx.progress
         .message(&format!("target ready: {}", target.description));
-    let proxies =
-        match RunningProxies::start(exp, &target, ctx.seed, &ctx.out_dir, &ctx.run_id).await {
-            Ok(p) => p,
-            Err(e) => {
-                target.stop().await;
-                report.status = ExperimentStatus::Error;
-                report.error = Some(e);
-                report.duration_s = wall.elapsed().as_secs_f64();
-                return report;
-            }
-        };
+    let watched: Watched = Arc::new(std::sync::Mutex::new(Vec::new()));
+    if let Some(pid) = target.process.as_ref().and_then(|p| p.pid()) {
+        if let Ok(mut w) = watched.lock() {
+            w.push(WatchedProcess {
+                role: "target".into(),
+                pid,
+            });
+        }
+    }
+    let proxies = match RunningProxies::start(
+        exp,
+        &target,
+        ctx.seed,
+        &ctx.out_dir,
+        &ctx.run_id,
+        watched.clone(),
+    )
+    .await
+    {
+        Ok(p) => p,
+        Err(e) => {
+            target.stop().await;
+            report.status = ExperimentStatus::Error;
+            report.error = Some(e);
+            report.duration_s = wall.elapsed().as_secs_f64();
+            return report;
+        }
+    };
     for line in proxies.describe() {
         ctx.progress.message(&format!("proxy {line}"));
     }
@@ -94,6 +113,8 @@ pub async fn run_experiment(exp: &Experiment, ctx: &ExperimentContext<'_>) -> Ex
     let t0_wall = SystemTime::now() + START_LEAD;
     let slices = phase_slices(exp);
     let recorder = Recorder::spawn(t0, slices.clone(), LATE_THRESHOLD);
+    let telemetry_stop = tokio_util::sync::CancellationToken::new();
+    let sampler = telemetry::spawn(t0, watched.clone(), telemetry_stop.clone());
     let load_stop = ctx.signals.stop.child_token();
     let load_task = tokio::spawn(load::run(LoadRun {
         load: exp.load.clone(),
@@ -148,13 +169,16 @@ pub async fn run_experiment(exp: &Experiment, ctx: &ExperimentContext<'_>) -> Ex
         series: Vec::new(),
         late_window_events: 0,
     });
+    telemetry_stop.cancel();
+    let samples = sampler.await.unwrap_or_default();
     proxies.stop().await;
     target.stop().await;
 
     report.load = load_info(exp, load_summary);
     report.faults = ledger.events().to_vec();
     report.rollback_failed = ledger.rollback_failed();
-    fill_phases(&mut report, exp, &walk, &output, t0_wall);
+    fill_phases(&mut report, exp, &walk, &output, t0_wall, &samples);
+    super::journal::fill_phase(&mut report, samples);
     report.series = output.series;
     report.status = verdict(&report, &walk, ctx.signals);
     if report.error.is_none() {
@@ -269,6 +293,7 @@ fn fill_phases(
     walk: &PhaseWalk,
     output: &RecorderOutput,
     t0_wall: SystemTime,
+    samples: &[telemetry::TelemetrySample],
 ) {
     let schedule = match &exp.load.model {
         LoadModel::Open { rate, .. } => Some(Schedule::new(rate.clone())),
@@ -286,11 +311,21 @@ fn fill_phases(
         // overrunning phase is judged over its planned duration.
         let duration = actual_end.min(planned_end).saturating_sub(planned_start);
         let duration_s = duration.as_secs_f64();
+        let host = telemetry::phase_summary(
+            samples,
+            planned_start.as_secs_f64(),
+            (planned_start + duration).as_secs_f64(),
+        );
         let view = PhaseView {
             name: &phase.name,
             metrics: &metrics,
             duration_s,
             min_samples: phase.min_samples,
+            host_cpu: host.as_ref().map(|h| h.host_cpu_avg / 100.0),
+            host_memory: host
+                .as_ref()
+                .filter(|h| h.mem_total_bytes > 0)
+                .map(|h| h.mem_used_avg_bytes as f64 / h.mem_total_bytes as f64),
         };
         let first_check = report.checks.len();
         for th in &phase.expect {
@@ -341,6 +376,8 @@ fn fill_phases(
             service_time_ms: metrics.service.summary(),
             faults: active,
             histogram: (!metrics.response.is_empty()).then(|| metrics.response.to_base64()),
+            telemetry: None,
+            pressure: Vec::new(),
         });
         planned_start = planned_end;
     }
@@ -411,6 +448,7 @@ fn empty_report(exp: &Experiment, started_at: SystemTime) -> ExperimentReport {
         checks: Vec::new(),
         faults: Vec::new(),
         series: Vec::new(),
+        telemetry: Vec::new(),
     }
 }
 

@@ -5,6 +5,7 @@
 //! versioned by `schema_version`. Extend, never rename.
 
 use crate::faults::FaultEvent;
+use crate::metrics::telemetry::{self, PhaseTelemetry, TelemetrySample};
 use crate::metrics::{LatencySummary, WindowSummary};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -152,6 +153,10 @@ pub struct ExperimentReport {
     pub faults: Vec<FaultEvent>,
     /// One entry per second since the load started.
     pub series: Vec<WindowSummary>,
+    /// Host and process CPU and memory, one sample per second since the
+    /// load started; empty when the sampler did not run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub telemetry: Vec<TelemetrySample>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -206,6 +211,30 @@ pub struct PhaseReport {
     /// form, base64: merged exactly by `faultline merge`, compared by `--baseline`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub histogram: Option<String>,
+    /// CPU and memory over the phase; `None` without telemetry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub telemetry: Option<PhaseTelemetry>,
+    /// Each resource fault's request next to what was measured, e.g.
+    /// `cpu requested 80% on 1 core, measured 78.4%`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pressure: Vec<String>,
+}
+
+/// Attaches the run's telemetry to `report`: the samples, each phase's
+/// summary over its span, and the requested-vs-measured line of each of
+/// the phase's resource faults (read from [`PhaseReport::faults`]).
+/// Call it once the phases are filled in.
+pub fn fill_phase(report: &mut ExperimentReport, samples: Vec<TelemetrySample>) {
+    for phase in &mut report.phases {
+        let end = phase.start_offset_s + phase.duration_s;
+        phase.telemetry = telemetry::phase_summary(&samples, phase.start_offset_s, end);
+        phase.pressure = phase
+            .telemetry
+            .as_ref()
+            .map(|t| telemetry::pressure_lines(&phase.faults, t))
+            .unwrap_or_default();
+    }
+    report.telemetry = samples;
 }
 
 /// A verdict: a threshold or any other check.

@@ -32,13 +32,30 @@ impl RunningProxies {
         seed: u64,
         out_dir: &Path,
         run_id: &str,
+        watched: crate::metrics::telemetry::Watched,
     ) -> Result<RunningProxies, String> {
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
         let mut ctx = FaultContext {
             run_id: run_id.to_string(),
+            target: target
+                .process
+                .clone()
+                .map(|p| p as Arc<dyn crate::faults::kill::TargetProcess>),
+            watched: Some(watched),
             ..FaultContext::default()
         };
+        for agent in &exp.agents {
+            let token = std::env::var(&agent.token_env).map_err(|_| {
+                format!(
+                    "agent `{}`: the environment variable {} (its token) is not set",
+                    agent.name, agent.token_env
+                )
+            })?;
+            let client = crate::agent::AgentClient::new(agent.url.to_string(), token)
+                .map_err(|e| format!("agent `{}`: {e}", agent.name))?;
+            ctx.agents.insert(agent.name.clone(), client);
+        }
         for hop in &target.proxies {
             ctx.proxies
                 .insert(hop.name().to_string(), ProxyTarget::Embedded(hop.clone()));

@@ -3,12 +3,16 @@
 
 use crate::config::model::{Ready, Target, TargetKind};
 use crate::demo::DemoSystem;
+use crate::faults::kill::TargetProcess;
+use crate::faults::BoxFuture;
 use crate::load::client::{HttpClient, PreparedRequest};
 use crate::proxy::Proxy;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -46,7 +50,89 @@ pub struct RunningTarget {
     /// The proxy hops faults can act on (the demo's `payments` hop).
     pub proxies: Vec<Proxy>,
     demo: Option<(DemoSystem, CancellationToken)>,
-    child: Option<tokio::process::Child>,
+    /// The process faultline started (`target.command`).
+    pub process: Option<Arc<ManagedProcess>>,
+}
+
+/// A target process faultline started: it can be killed by a fault and
+/// restarted (then waited for until ready again).
+pub struct ManagedProcess {
+    command: String,
+    log_dir: PathBuf,
+    base: http::Uri,
+    ready: Ready,
+    child: tokio::sync::Mutex<Option<tokio::process::Child>>,
+    /// Pid of the current incarnation (0 before the first start).
+    pid: AtomicU32,
+}
+
+impl ManagedProcess {
+    fn start(
+        command: &str,
+        base: &http::Uri,
+        ready: Ready,
+        log_dir: &Path,
+    ) -> Result<Arc<ManagedProcess>, TargetError> {
+        let child = spawn_command(command, log_dir)?;
+        Ok(Arc::new(ManagedProcess {
+            command: command.to_string(),
+            log_dir: log_dir.to_path_buf(),
+            base: base.clone(),
+            ready,
+            pid: AtomicU32::new(child.id().unwrap_or(0)),
+            child: tokio::sync::Mutex::new(Some(child)),
+        }))
+    }
+
+    /// The exit status, if the process has ended.
+    async fn exited(&self) -> Option<String> {
+        let mut child = self.child.lock().await;
+        match child.as_mut().map(|c| c.try_wait()) {
+            Some(Ok(Some(status))) => Some(status.to_string()),
+            None => Some("not running".into()),
+            _ => None,
+        }
+    }
+
+    async fn stop(&self) {
+        if let Some(mut child) = self.child.lock().await.take() {
+            stop_child(&mut child).await;
+        }
+    }
+}
+
+impl TargetProcess for ManagedProcess {
+    fn pid(&self) -> Option<u32> {
+        Some(self.pid.load(Ordering::Relaxed)).filter(|&p| p != 0)
+    }
+
+    fn restart(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            {
+                let mut slot = self.child.lock().await;
+                let running = matches!(slot.as_mut().map(|c| c.try_wait()), Some(Ok(None)));
+                if !running {
+                    if let Some(mut old) = slot.take() {
+                        // Reap what is left of the old process group.
+                        stop_child(&mut old).await;
+                    }
+                    let child =
+                        spawn_command(&self.command, &self.log_dir).map_err(|e| e.to_string())?;
+                    self.pid.store(child.id().unwrap_or(0), Ordering::Relaxed);
+                    *slot = Some(child);
+                }
+            }
+            wait_ready(
+                &self.base,
+                &self.ready,
+                &self.log_dir,
+                &CancellationToken::new(),
+                Some(self),
+            )
+            .await
+            .map_err(|e| e.to_string())
+        })
+    }
 }
 
 impl RunningTarget {
@@ -58,7 +144,7 @@ impl RunningTarget {
         log_dir: &Path,
         stop: &CancellationToken,
     ) -> Result<RunningTarget, TargetError> {
-        let mut running = match &target.kind {
+        let running = match &target.kind {
             TargetKind::Demo(opts) => {
                 let shutdown = CancellationToken::new();
                 let demo = DemoSystem::start(opts, seed, shutdown.clone())
@@ -70,7 +156,7 @@ impl RunningTarget {
                     description: format!("demo (frontend {url})"),
                     proxies: demo.proxies(),
                     demo: Some((demo, shutdown)),
-                    child: None,
+                    process: None,
                 }
             }
             TargetKind::Url(url) => RunningTarget {
@@ -78,21 +164,28 @@ impl RunningTarget {
                 description: url.to_string(),
                 proxies: Vec::new(),
                 demo: None,
-                child: None,
+                process: None,
             },
             TargetKind::Command { command, url } => {
-                let child = spawn_command(command, log_dir)?;
+                let ready = target.ready.clone().unwrap_or(Ready {
+                    path: "/".into(),
+                    timeout: Duration::from_secs(30),
+                    interval: Duration::from_millis(100),
+                });
                 RunningTarget {
                     base: url.clone(),
                     description: format!("`{command}` at {url}"),
                     proxies: Vec::new(),
                     demo: None,
-                    child: Some(child),
+                    process: Some(ManagedProcess::start(command, url, ready, log_dir)?),
                 }
             }
         };
         if let Some(ready) = &target.ready {
-            if let Err(e) = running.wait_ready(ready, log_dir, stop).await {
+            let process = running.process.clone();
+            if let Err(e) =
+                wait_ready(&running.base, ready, log_dir, stop, process.as_deref()).await
+            {
                 running.stop().await;
                 return Err(e);
             }
@@ -100,12 +193,28 @@ impl RunningTarget {
         Ok(running)
     }
 
-    async fn wait_ready(
-        &mut self,
-        ready: &Ready,
-        log_dir: &Path,
-        stop: &CancellationToken,
-    ) -> Result<(), TargetError> {
+    /// Stops what faultline started; waits until it is gone.
+    pub async fn stop(mut self) {
+        if let Some((demo, shutdown)) = self.demo.take() {
+            shutdown.cancel();
+            let _ = tokio::time::timeout(STOP_GRACE, demo.stopped()).await;
+        }
+        if let Some(process) = self.process.take() {
+            process.stop().await;
+        }
+    }
+}
+
+/// Polls `GET ready.path` until it answers 2xx/3xx, the process exits, the
+/// timeout passes or the run is stopped.
+async fn wait_ready(
+    base: &http::Uri,
+    ready: &Ready,
+    log_dir: &Path,
+    stop: &CancellationToken,
+    process: Option<&ManagedProcess>,
+) -> Result<(), TargetError> {
+    {
         let spec = crate::config::model::RequestSpec {
             name: "ready".into(),
             method: http::Method::GET,
@@ -115,20 +224,19 @@ impl RunningTarget {
             weight: 1,
             expect_status: None,
         };
-        let request =
-            PreparedRequest::new(&self.base, &spec).map_err(|e| TargetError::NotReady {
-                url: format!("{}{}", self.base, ready.path),
-                timeout: ready.timeout,
-                last: e.to_string(),
-            })?;
+        let request = PreparedRequest::new(base, &spec).map_err(|e| TargetError::NotReady {
+            url: format!("{}{}", base, ready.path),
+            timeout: ready.timeout,
+            last: e.to_string(),
+        })?;
         let client = HttpClient::new(ready.interval.max(Duration::from_millis(500)), 1);
         let deadline = Instant::now() + ready.timeout;
         let mut last: String;
         loop {
-            if let Some(child) = self.child.as_mut() {
-                if let Ok(Some(status)) = child.try_wait() {
+            if let Some(process) = process {
+                if let Some(status) = process.exited().await {
                     return Err(TargetError::Exited {
-                        status: status.to_string(),
+                        status,
                         log: log_dir.join("target.log").display().to_string(),
                     });
                 }
@@ -151,17 +259,6 @@ impl RunningTarget {
             }
         }
     }
-
-    /// Stops what faultline started; waits until it is gone.
-    pub async fn stop(mut self) {
-        if let Some((demo, shutdown)) = self.demo.take() {
-            shutdown.cancel();
-            let _ = tokio::time::timeout(STOP_GRACE, demo.stopped()).await;
-        }
-        if let Some(mut child) = self.child.take() {
-            stop_child(&mut child).await;
-        }
-    }
 }
 
 fn spawn_command(command: &str, log_dir: &Path) -> Result<tokio::process::Child, TargetError> {
@@ -170,7 +267,12 @@ fn spawn_command(command: &str, log_dir: &Path) -> Result<tokio::process::Child,
         source,
     };
     std::fs::create_dir_all(log_dir).map_err(spawn_err)?;
-    let log = std::fs::File::create(log_dir.join("target.log")).map_err(spawn_err)?;
+    // Appended to, so a restarted target's output follows the first run's.
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log_dir.join("target.log"))
+        .map_err(spawn_err)?;
     let log_err = log.try_clone().map_err(spawn_err)?;
     tokio::process::Command::new("sh")
         .arg("-c")

@@ -324,6 +324,8 @@ mod tests {
             service_time_ms: None,
             faults: vec!["latency 100ms on payments".into()],
             histogram: (!h.is_empty()).then(|| h.to_base64()),
+            telemetry: None,
+            pressure: vec![],
         }
     }
 
@@ -353,6 +355,7 @@ mod tests {
             checks: vec![],
             faults: vec![],
             series: vec![],
+            telemetry: vec![],
         };
         let mut r = RunReport {
             schema_version: 1,

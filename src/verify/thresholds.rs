@@ -19,6 +19,10 @@ pub struct PhaseView<'a> {
     /// Actual duration of the phase in seconds.
     pub duration_s: f64,
     pub min_samples: u64,
+    /// Average host CPU (fraction of all cores) over the phase, from telemetry.
+    pub host_cpu: Option<f64>,
+    /// Average host memory in use (fraction of total) over the phase.
+    pub host_memory: Option<f64>,
 }
 
 impl PhaseView<'_> {
@@ -45,6 +49,8 @@ impl PhaseView<'_> {
             Metric::ErrorRate => (self.metrics.requests > 0).then(|| self.metrics.error_rate()),
             Metric::Rate => Some(self.rate()),
             Metric::Requests => Some(self.metrics.requests as f64),
+            Metric::HostCpu => self.host_cpu,
+            Metric::HostMemory => self.host_memory,
         }
     }
 }
@@ -64,7 +70,10 @@ pub fn format_value(metric: Metric, value: f64) -> String {
 pub fn evaluate_threshold(th: &Threshold, phase: &PhaseView<'_>) -> Check {
     let samples = phase.metrics.requests;
     // Counts and rates are meaningful at zero; percentiles and ratios are not.
-    let needs_samples = !matches!(th.metric, Metric::Rate | Metric::Requests);
+    let needs_samples = !matches!(
+        th.metric,
+        Metric::Rate | Metric::Requests | Metric::HostCpu | Metric::HostMemory
+    );
     let mut check = Check {
         name: format!("{} {}", th.metric.key(), th.source.trim()),
         kind: "threshold".into(),
@@ -168,6 +177,8 @@ mod tests {
             metrics: &m,
             duration_s: 1.0,
             min_samples: 1,
+            host_cpu: None,
+            host_memory: None,
         };
         let pass = evaluate_threshold(&th(Metric::P99, CmpOp::Lt, 100.0, "< 100ms"), &view);
         assert!(pass.passed, "{pass:?}");
@@ -185,6 +196,8 @@ mod tests {
             metrics: &m,
             duration_s: 1.0,
             min_samples: 1,
+            host_cpu: None,
+            host_memory: None,
         };
         for metric in [Metric::P50, Metric::ErrorRate, Metric::Max] {
             let c = evaluate_threshold(&th(metric, CmpOp::Lt, 1e9, "< lots"), &view);
@@ -201,6 +214,8 @@ mod tests {
             metrics: &m,
             duration_s: 1.0,
             min_samples: 50,
+            host_cpu: None,
+            host_memory: None,
         };
         let c = evaluate_threshold(&th(Metric::P99, CmpOp::Lt, 100.0, "< 100ms"), &view);
         assert!(!c.passed);
@@ -215,6 +230,8 @@ mod tests {
             metrics: &m,
             duration_s: 2.0,
             min_samples: 1,
+            host_cpu: None,
+            host_memory: None,
         };
         let er = evaluate_threshold(&th(Metric::ErrorRate, CmpOp::Lt, 0.01, "< 1%"), &view);
         assert!(!er.passed);
@@ -233,6 +250,8 @@ mod tests {
             metrics: &m,
             duration_s: 1.0,
             min_samples: 1,
+            host_cpu: None,
+            host_memory: None,
         };
         assert!(!rate_achieved(&view, 100.0).passed);
         assert!(rate_achieved(&view, 94.0).passed);

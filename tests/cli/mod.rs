@@ -250,6 +250,7 @@ fn a_rollback_that_fails_exits_5_and_says_so_first() {
     let json = report(dir.path());
     assert_eq!(json["rollback_failed"], true);
     assert_eq!(json["status"], "rollback_failed");
+    assert_eq!(json["experiments"][0]["status"], "error");
 }
 
 /// Starts a run whose fault phase creates a marker (rollback removes it),

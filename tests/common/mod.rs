@@ -22,6 +22,10 @@ use hyper_util::rt::TokioExecutor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+/// Taken by tests that burn CPU (stress children, a headless browser) or
+/// measure CPU use, so that on a 2-core machine they do not skew each other.
+pub static CPU_HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Fixture bodies are tiny; anything bigger is drained up to here.
 const BODY_LIMIT: usize = 1024 * 1024;
 

@@ -152,6 +152,7 @@ fn sections(html: &str) -> Vec<&str> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_run_renders_as_one_safe_page_that_a_browser_draws() {
+    let _turn = crate::common::CPU_HEAVY.lock().await;
     let bed = TestBed::fixed_delay(Duration::from_millis(2));
     let unready = TestBed::always(503);
     let report = run(&[
@@ -184,15 +185,26 @@ async fn a_real_run_renders_as_one_safe_page_that_a_browser_draws() {
     let reread = json::read(&json_path).expect("read JSON");
     assert_eq!(html::render(&reread).expect("render"), page);
 
-    // Three charts per experiment that ran, one of each metric; none without load.
+    // One chart per metric per experiment that ran — latency, throughput and
+    // error rate, plus CPU and memory when telemetry was sampled (runs of at
+    // least a second); none without load.
     let parts = sections(&page);
     assert_eq!(parts.len(), 3);
+    let mut charts = 0;
     for part in &parts[..2] {
-        assert_eq!(part.matches("data-chart=").count(), 3, "{part}");
-        for id in ["latency", "throughput", "error_rate"] {
+        let sampled = part.contains("data-chart=\"cpu\"");
+        let expected = if sampled { 5 } else { 3 };
+        assert_eq!(part.matches("data-chart=").count(), expected, "{part}");
+        let mut ids = vec!["latency", "throughput", "error_rate"];
+        if sampled {
+            ids.extend(["cpu", "memory"]);
+        }
+        for id in ids {
             assert_eq!(part.matches(&format!("data-chart=\"{id}\"")).count(), 1);
         }
+        charts += expected;
     }
+    let demo_charts = parts[0].matches("data-chart=").count();
     assert_eq!(parts[2].matches("data-chart=").count(), 0);
     assert!(parts[2].contains("No load ran"));
 
@@ -200,14 +212,14 @@ async fn a_real_run_renders_as_one_safe_page_that_a_browser_draws() {
     let kind = &demo.faults[0].kind;
     assert_eq!(
         parts[0].matches(&format!(">\n+{kind}\n</text>")).count(),
-        3,
+        demo_charts,
         "apply markers"
     );
     assert_eq!(
         parts[0]
             .matches(&format!(">\n\u{2212}{kind}\n</text>"))
             .count(),
-        3,
+        demo_charts,
         "remove markers"
     );
     for phase in ["baseline", "payments-slow", "recovery"] {
@@ -238,10 +250,14 @@ async fn a_real_run_renders_as_one_safe_page_that_a_browser_draws() {
     let dom = chromium(&["--dump-dom".into(), file_url(&path)], dir.path());
     assert_eq!(
         dom.matches("data-chart=").count(),
-        6,
+        charts,
         "charts in the parsed DOM"
     );
-    assert_eq!(dom.matches("<svg ").count(), 6, "SVGs in the parsed DOM");
+    assert_eq!(
+        dom.matches("<svg ").count(),
+        charts,
+        "SVGs in the parsed DOM"
+    );
     assert!(!dom.to_ascii_lowercase().contains("<script"));
 
     // ...and draws it: a screenshot well above a blank page's size.

@@ -5,7 +5,8 @@
 //! is the charts' SVG, carried as [`ChartView::svg`] and marked safe only
 //! after [`charts::render`] has checked that its text is escaped.
 
-use super::charts::{self, Band, Marker, Metric, Timeline};
+use super::charts::{self, Band, LineColor, Marker, Metric, Timeline};
+use crate::metrics::telemetry::{TelemetrySample, STRESS_ROLE};
 use crate::metrics::{LatencySummary, WindowSummary};
 use crate::report::console::format_ms;
 use crate::runner::journal::{ExperimentReport, PhaseReport, RunReport, RunStatus};
@@ -215,7 +216,7 @@ fn experiment(e: &ExperimentReport) -> Result<ExperimentView, charts::ChartError
         Vec::new()
     } else {
         let timeline = timeline(e);
-        metrics(&e.series)
+        metrics(&e.series, &e.telemetry)
             .iter()
             .map(|m| chart(m, &timeline))
             .collect::<Result<_, _>>()?
@@ -260,13 +261,28 @@ fn experiment(e: &ExperimentReport) -> Result<ExperimentView, charts::ChartError
     })
 }
 
+/// Telemetry lines: the host in grey, faultline and its processes in colour.
+const HOST: LineColor = LineColor(plotters::style::RGBColor(0x6b, 0x72, 0x80));
+const HARNESS: LineColor = LineColor(plotters::style::RGBColor(0x1f, 0x77, 0xb4));
+const STRESS: LineColor = LineColor(plotters::style::RGBColor(0xd6, 0x27, 0x28));
+const TARGET: LineColor = LineColor(plotters::style::RGBColor(0x2b, 0x8a, 0x8a));
+/// Watched roles charted, when present, with their labels and colours.
+const ROLES: [(&str, LineColor); 2] = [(STRESS_ROLE, STRESS), ("target", TARGET)];
+const MIB: f64 = 1024.0 * 1024.0;
+
 /// The charts of one experiment: one entry per metric. A new per-second
 /// series in the journal (CPU, memory) is one more entry here.
-fn metrics(series: &[WindowSummary]) -> Vec<Metric> {
+fn metrics(series: &[WindowSummary], telemetry: &[TelemetrySample]) -> Vec<Metric> {
     // A window covers [t, t+1): plot it at its middle.
     let windows: Vec<(f64, &WindowSummary)> =
         series.iter().map(|w| (w.t as f64 + 0.5, w)).collect();
-    vec![
+    // A sample covers the second before `t`: plot it at that second's middle.
+    let samples: Vec<(f64, &TelemetrySample)> = telemetry.iter().map(|s| (s.t - 0.5, s)).collect();
+    let roles: Vec<(&'static str, LineColor)> = ROLES
+        .into_iter()
+        .filter(|(role, _)| telemetry.iter().any(|s| s.processes.contains_key(*role)))
+        .collect();
+    let mut all = vec![
         Metric::new("latency", "Latency", "ms")
             .line("p50", charts::P50, &windows, |w| w.p50)
             .line("p99", charts::P99, &windows, |w| w.p99),
@@ -281,7 +297,38 @@ fn metrics(series: &[WindowSummary]) -> Vec<Metric> {
             .line("errors", charts::ERRORS, &windows, |w| {
                 Some(w.error_rate * 100.0)
             }),
-    ]
+    ];
+    if telemetry.is_empty() {
+        return all;
+    }
+    // Processes count 100 % per core; drawn on the host's scale (of all
+    // cores) so the lines add up. The per-core view is in the pressure lines.
+    let of_all_cores =
+        |s: &TelemetrySample, cpu: f64| cpu / s.host_cpu_per_core.len().max(1) as f64;
+    let mut cpu = Metric::new("cpu", "CPU", "% of all cores")
+        .capped(100.0)
+        .line("host", HOST, &samples, |s| Some(s.host_cpu))
+        .line("faultline", HARNESS, &samples, |s| {
+            Some(of_all_cores(s, s.harness_cpu))
+        });
+    let mut memory = Metric::new("memory", "Memory", "MiB")
+        .line("host used", HOST, &samples, |s| {
+            Some(s.mem_used_bytes as f64 / MIB)
+        })
+        .line("faultline RSS", HARNESS, &samples, |s| {
+            Some(s.harness_rss_bytes as f64 / MIB)
+        });
+    for (role, color) in roles {
+        cpu = cpu.line(role, color, &samples, |s| {
+            s.processes.get(role).map(|p| of_all_cores(s, p.cpu))
+        });
+        memory = memory.line(role, color, &samples, |s| {
+            s.processes.get(role).map(|p| p.rss_bytes as f64 / MIB)
+        });
+    }
+    all.push(cpu);
+    all.push(memory);
+    all
 }
 
 fn chart(metric: &Metric, timeline: &Timeline) -> Result<ChartView, charts::ChartError> {
@@ -325,6 +372,7 @@ fn timeline(e: &ExperimentReport) -> Timeline {
         .map(|w| w.t as f64 + 1.0)
         .chain(bands.iter().map(|b| b.end))
         .chain(markers.iter().map(|m| m.at))
+        .chain(e.telemetry.iter().map(|s| s.t))
         .filter(|v| v.is_finite())
         .fold(1.0, f64::max);
     Timeline {

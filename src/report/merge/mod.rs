@@ -346,6 +346,7 @@ fn merge_experiment(
             .flat_map(|(_, e)| e.faults.iter().cloned())
             .collect(),
         series,
+        telemetry: Vec::new(),
     })
 }
 
@@ -471,6 +472,8 @@ fn merge_phase(
         .map(String::from)
         .collect(),
         histogram: (!histogram.is_empty()).then(|| histogram.to_base64()),
+        telemetry: None,
+        pressure: Vec::new(),
     };
     Ok((phase, histogram))
 }
@@ -513,6 +516,8 @@ fn reevaluate_checks(
         metrics: &metrics,
         duration_s,
         min_samples: min_samples(&thresholds),
+        host_cpu: None,
+        host_memory: None,
     };
     let mut out: Vec<Check> = thresholds.iter().map(|c| reevaluate(c, &view)).collect();
     let had_rate_check = of_phase.iter().any(|c| c.kind == "rate_achieved");

@@ -33,6 +33,8 @@ fn phase(name: &str, h: &LatencyHistogram, errors: u64, target: f64) -> PhaseRep
         service_time_ms: h.summary(),
         faults: vec![],
         histogram: (!h.is_empty()).then(|| h.to_base64()),
+        telemetry: None,
+        pressure: vec![],
     }
 }
 
@@ -85,6 +87,7 @@ fn experiment(name: &str, phases: Vec<PhaseReport>, checks: Vec<Check>) -> Exper
             },
         ],
         phases,
+        telemetry: vec![],
     }
 }
 

@@ -1,0 +1,213 @@
+//! The `kill` fault: send a signal (`TERM`, `KILL`, `STOP`/`CONT`) to the
+//! target faultline started, to a pidfile's process or to every process
+//! with an exact name; optionally restart the target at phase end (or
+//! `after` a delay) and wait until it is ready again.
+
+use super::{BoxFuture, Evidence, Fault, FaultError};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use serde_json::json;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+
+/// The process faultline started for the experiment (`target.command`),
+/// as a fault may see it: implemented by the runner.
+pub trait TargetProcess: Send + Sync {
+    /// Its pid while it runs.
+    fn pid(&self) -> Option<u32>;
+    /// Starts it again (if it is not running) and waits until it is ready.
+    fn restart(&self) -> BoxFuture<'_, Result<(), String>>;
+}
+
+enum Who {
+    Target(Arc<dyn TargetProcess>),
+    Pidfile(PathBuf),
+    Name(String),
+}
+
+pub struct KillFault {
+    signal: Signal,
+    who: Who,
+    restart: bool,
+    after: Option<Duration>,
+    /// A delayed restart (`after`), awaited at removal.
+    timer: Option<JoinHandle<Result<(), String>>>,
+    /// Processes stopped with `STOP`, continued at removal.
+    stopped: Vec<i32>,
+}
+
+fn parse_signal(name: &str) -> Result<Signal, FaultError> {
+    match name.trim_start_matches("SIG") {
+        "TERM" => Ok(Signal::SIGTERM),
+        "KILL" => Ok(Signal::SIGKILL),
+        "STOP" => Ok(Signal::SIGSTOP),
+        "CONT" => Ok(Signal::SIGCONT),
+        "INT" => Ok(Signal::SIGINT),
+        "HUP" => Ok(Signal::SIGHUP),
+        other => Err(FaultError::Unsupported(format!(
+            "unsupported signal `{other}`"
+        ))),
+    }
+}
+
+impl KillFault {
+    fn new(
+        who: Who,
+        signal: &str,
+        restart: bool,
+        after: Option<Duration>,
+    ) -> Result<KillFault, FaultError> {
+        Ok(KillFault {
+            signal: parse_signal(signal)?,
+            who,
+            restart,
+            after,
+            timer: None,
+            stopped: Vec::new(),
+        })
+    }
+
+    pub fn target(
+        t: Arc<dyn TargetProcess>,
+        signal: &str,
+        restart: bool,
+        after: Option<Duration>,
+    ) -> Result<KillFault, FaultError> {
+        KillFault::new(Who::Target(t), signal, restart, after)
+    }
+
+    pub fn by_pidfile(path: impl Into<PathBuf>, signal: &str) -> Result<KillFault, FaultError> {
+        KillFault::new(Who::Pidfile(path.into()), signal, false, None)
+    }
+
+    pub fn by_name(name: impl Into<String>, signal: &str) -> Result<KillFault, FaultError> {
+        KillFault::new(Who::Name(name.into()), signal, false, None)
+    }
+
+    fn pids(&self) -> Result<Vec<i32>, FaultError> {
+        let pids = match &self.who {
+            Who::Target(t) => t
+                .pid()
+                .into_iter()
+                .filter_map(|p| i32::try_from(p).ok())
+                .collect(),
+            Who::Pidfile(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    FaultError::Unsupported(format!("cannot read pidfile {}: {e}", path.display()))
+                })?;
+                let pid: i32 = text.trim().parse().map_err(|_| {
+                    FaultError::Unsupported(format!(
+                        "pidfile {} holds `{}`, not a pid",
+                        path.display(),
+                        text.trim()
+                    ))
+                })?;
+                vec![pid]
+            }
+            Who::Name(name) => processes_named(name),
+        };
+        if pids.is_empty() {
+            return Err(FaultError::Unsupported(match &self.who {
+                Who::Target(_) => "the target process is not running".to_string(),
+                Who::Pidfile(p) => format!("no process in {}", p.display()),
+                Who::Name(n) => format!("no process named `{n}`"),
+            }));
+        }
+        Ok(pids)
+    }
+}
+
+/// Every process whose name (`comm`, or the file name of `argv[0]`) is
+/// exactly `name`, except faultline itself.
+pub fn processes_named(name: &str) -> Vec<i32> {
+    let me = std::process::id() as i32;
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut out: Vec<i32> = entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| pid != me)
+        .filter(|pid| {
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            let argv0 = std::fs::read(format!("/proc/{pid}/cmdline"))
+                .ok()
+                .and_then(|c| {
+                    c.split(|&b| b == 0)
+                        .next()
+                        .map(|a| String::from_utf8_lossy(a).into_owned())
+                })
+                .unwrap_or_default();
+            let base = argv0.rsplit('/').next().unwrap_or("");
+            comm.trim() == name || base == name
+        })
+        .collect();
+    out.sort_unstable();
+    out
+}
+
+impl Fault for KillFault {
+    fn kind(&self) -> &'static str {
+        "kill"
+    }
+
+    fn describe(&self) -> String {
+        let who = match &self.who {
+            Who::Target(_) => "the target".to_string(),
+            Who::Pidfile(p) => format!("pidfile {}", p.display()),
+            Who::Name(n) => format!("processes named `{n}`"),
+        };
+        format!(
+            "kill -{} {who}",
+            self.signal.as_str().trim_start_matches("SIG")
+        )
+    }
+
+    fn apply(&mut self) -> BoxFuture<'_, Result<Evidence, FaultError>> {
+        Box::pin(async move {
+            let pids = self.pids()?;
+            for &pid in &pids {
+                kill(Pid::from_raw(pid), self.signal).map_err(|e| {
+                    FaultError::Unsupported(format!("kill -{} {pid}: {e}", self.signal))
+                })?;
+            }
+            if self.signal == Signal::SIGSTOP {
+                self.stopped = pids.clone();
+            }
+            if let (true, Some(after), Who::Target(t)) = (self.restart, self.after, &self.who) {
+                let t = t.clone();
+                self.timer = Some(tokio::spawn(async move {
+                    tokio::time::sleep(after).await;
+                    t.restart().await
+                }));
+            }
+            Ok(json!({ "signal": self.signal.as_str(), "pids": pids }))
+        })
+    }
+
+    fn remove(&mut self) -> BoxFuture<'_, Result<Evidence, FaultError>> {
+        Box::pin(async move {
+            // A pause is undone by continuing what was stopped.
+            for pid in self.stopped.drain(..) {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGCONT);
+            }
+            if !self.restart {
+                return Ok(Evidence::Null);
+            }
+            let Who::Target(t) = &self.who else {
+                return Ok(Evidence::Null);
+            };
+            let result = match self.timer.take() {
+                Some(timer) => timer
+                    .await
+                    .unwrap_or_else(|e| Err(format!("restart task failed: {e}"))),
+                None => t.restart().await,
+            };
+            result
+                .map(|()| json!({ "restarted": true, "pid": t.pid() }))
+                .map_err(|e| FaultError::Unsupported(format!("restart failed: {e}")))
+        })
+    }
+}
