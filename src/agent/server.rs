@@ -8,12 +8,11 @@
 //! leave a fault applied but not held on a lease.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use http::header::{HeaderValue, ALLOW, CONNECTION, CONTENT_LENGTH, USER_AGENT, WWW_AUTHENTICATE};
-use http::{HeaderMap, Method, Request, StatusCode};
-use http_body_util::BodyExt;
+use bytes::Bytes;
+use http::header::{HeaderValue, ALLOW, CONNECTION, WWW_AUTHENTICATE};
+use http::{Method, Request, StatusCode};
+
 use hyper::body::Incoming;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -26,15 +25,8 @@ use super::wire::{ApplyRequest, FaultList, Health, RenewRequest};
 use crate::proxy::api::AdminAuth;
 use crate::server::{json, HttpResponse};
 
-/// The largest request body accepted (a spec is a few hundred bytes).
-pub const MAX_BODY: usize = 1024 * 1024;
-
-/// How much of an oversized body is read and dropped so that a client still
-/// sending sees the 413 rather than a reset connection.
-const DRAIN_LIMIT: usize = 16 * 1024 * 1024;
-
-/// How long a client may take to send its body.
-const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+pub use crate::server::MAX_BODY;
+use crate::server::{content_length, is_browser, read_limited_body};
 
 /// What every request handler shares.
 struct Ctx {
@@ -302,68 +294,11 @@ fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Refusal> {
     serde_json::from_slice(body).map_err(Refusal::bad_body)
 }
 
-/// Every browser sends a User-Agent starting `Mozilla/`, and no API client needs to.
-fn is_browser(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(USER_AGENT)
-        .iter()
-        .any(|ua| ua.as_bytes().starts_with(b"Mozilla/"))
-}
-
-fn content_length(headers: &HeaderMap) -> Option<u64> {
-    headers
-        .get(CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
-}
-
-/// Reads the whole body, up to [`MAX_BODY`] bytes within [`BODY_TIMEOUT`];
-/// `Err` is the answer (413, 408 or 400, each closing the connection).
-async fn read_body(mut body: Incoming, declared: Option<u64>) -> Result<Bytes, HttpResponse> {
-    let read = async {
-        let mut buf = BytesMut::new();
-        let mut oversized = declared.is_some_and(|n| n > MAX_BODY as u64);
-        let mut seen = 0usize;
-        while let Some(frame) = body.frame().await {
-            let Ok(frame) = frame else {
-                return Err(Refusal::bad_body("the body could not be read"));
-            };
-            let Ok(data) = frame.into_data() else {
-                continue; // trailers
-            };
-            seen = seen.saturating_add(data.len());
-            oversized |= seen > MAX_BODY;
-            if oversized {
-                // Keep reading (and dropping) so the client gets to read the 413, but not forever.
-                if seen > DRAIN_LIMIT {
-                    break;
-                }
-                continue;
-            }
-            buf.extend_from_slice(&data);
-        }
-        if oversized {
-            Err(Refusal::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("request body larger than {MAX_BODY} bytes"),
-            ))
-        } else {
-            Ok(buf.freeze())
-        }
-    };
-    let result = tokio::time::timeout(BODY_TIMEOUT, read)
-        .await
-        .unwrap_or_else(|_| {
-            Err(Refusal::new(
-                StatusCode::REQUEST_TIMEOUT,
-                format!("request body not received within {BODY_TIMEOUT:?}"),
-            ))
-        });
-    result.map_err(|refusal| {
-        let mut response = refusal.response();
+/// Reads the body with the shared limits; `Err` is the answer (413, 408 or
+/// 400, each closing the connection).
+async fn read_body(body: Incoming, declared: Option<u64>) -> Result<Bytes, HttpResponse> {
+    read_limited_body(body, declared).await.map_err(|e| {
+        let mut response = Refusal::new(e.status(), e.message()).response();
         // The rest of the body may still be in flight: this connection is done.
         response
             .headers_mut()
@@ -375,6 +310,8 @@ async fn read_body(mut body: Incoming, declared: Option<u64>) -> Result<Bytes, H
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::header::USER_AGENT;
+    use http::HeaderMap;
 
     #[test]
     fn paths_and_methods_map_to_actions() {

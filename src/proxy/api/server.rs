@@ -7,14 +7,11 @@
 //! a client that hangs up mid-request cannot leave a change half-applied.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use http::header::{
-    HeaderValue, ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, USER_AGENT, WWW_AUTHENTICATE,
-};
-use http::{HeaderMap, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full};
+use bytes::Bytes;
+use http::header::{HeaderValue, ALLOW, CONNECTION, CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::{Request, Response, StatusCode};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -26,16 +23,8 @@ use super::routes::{route, NoRoute};
 use super::AdminAuth;
 use crate::proxy::registry::ProxyRegistry;
 
-/// The largest request body accepted (Toxiproxy bodies are a few hundred bytes).
-pub const MAX_BODY: usize = 1024 * 1024;
-
-/// How much of an oversized body is read and discarded so that a client
-/// still sending sees the 413 instead of a reset connection.
-const DRAIN_LIMIT: usize = 16 * 1024 * 1024;
-
-/// How long a client may take to send its body (a trickling client would
-/// otherwise hold a connection task forever).
-const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+pub use crate::server::MAX_BODY;
+use crate::server::{content_length, is_browser, read_limited_body, BodyError};
 
 /// What every request handler shares.
 struct Ctx {
@@ -105,9 +94,9 @@ async fn handle(req: Request<Incoming>, ctx: &Ctx) -> Response<Full<Bytes>> {
         }
     };
     let declared = content_length(req.headers());
-    let body = match read_body(req.into_body(), declared).await {
+    let body = match read_limited_body(req.into_body(), declared).await {
         Ok(body) => body,
-        Err(e) => return e.response(),
+        Err(e) => return body_error(e),
     };
     let body = if action.takes_body() {
         body
@@ -131,87 +120,17 @@ async fn handle(req: Request<Incoming>, ctx: &Ctx) -> Response<Full<Bytes>> {
     }
 }
 
-/// Toxiproxy's rule: every browser sends a User-Agent starting `Mozilla/`,
-/// and no API client needs to.
-fn is_browser(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(USER_AGENT)
-        .iter()
-        .any(|ua| ua.as_bytes().starts_with(b"Mozilla/"))
-}
-
-fn content_length(headers: &HeaderMap) -> Option<u64> {
-    headers
-        .get(CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
-}
-
-/// Why a body could not be read.
-#[derive(Debug, PartialEq, Eq)]
-enum BodyError {
-    TooLarge,
-    Slow,
-    Broken,
-}
-
-impl BodyError {
-    fn response(&self) -> Response<Full<Bytes>> {
-        let e = match self {
-            BodyError::TooLarge => ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("request body larger than {MAX_BODY} bytes"),
-            ),
-            BodyError::Slow => ApiError::new(
-                StatusCode::REQUEST_TIMEOUT,
-                format!("request body not received within {BODY_TIMEOUT:?}"),
-            ),
-            BodyError::Broken => ApiError::bad_body("the body could not be read"),
-        };
-        let mut response = error(&e);
-        // The rest of the body may still be in flight: this connection is done.
-        response
-            .headers_mut()
-            .insert(CONNECTION, HeaderValue::from_static("close"));
-        response
-    }
-}
-
-/// Reads the whole body, up to [`MAX_BODY`] bytes within [`BODY_TIMEOUT`].
-async fn read_body(mut body: Incoming, declared: Option<u64>) -> Result<Bytes, BodyError> {
-    let read = async {
-        let mut buf = BytesMut::new();
-        let mut oversized = declared.is_some_and(|n| n > MAX_BODY as u64);
-        let mut seen = 0usize;
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|_| BodyError::Broken)?;
-            let Ok(data) = frame.into_data() else {
-                continue; // trailers
-            };
-            seen = seen.saturating_add(data.len());
-            oversized |= seen > MAX_BODY;
-            if oversized {
-                // Keep reading (and dropping) so the client gets to read
-                // the 413, but not forever.
-                if seen > DRAIN_LIMIT {
-                    break;
-                }
-                continue;
-            }
-            buf.extend_from_slice(&data);
-        }
-        if oversized {
-            Err(BodyError::TooLarge)
-        } else {
-            Ok(buf.freeze())
-        }
+/// The answer to a body that could not be read (the connection is closed).
+fn body_error(e: BodyError) -> Response<Full<Bytes>> {
+    let err = match e {
+        BodyError::Broken => ApiError::bad_body(e.message()),
+        _ => ApiError::new(e.status(), e.message()),
     };
-    tokio::time::timeout(BODY_TIMEOUT, read)
-        .await
-        .unwrap_or(Err(BodyError::Slow))
+    let mut response = error(&err);
+    response
+        .headers_mut()
+        .insert(CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 fn reply_response(reply: Reply) -> Response<Full<Bytes>> {
@@ -242,6 +161,7 @@ fn json_response(status: StatusCode, mut text: String) -> Response<Full<Bytes>> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::HeaderMap;
 
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut map = HeaderMap::new();
@@ -287,7 +207,7 @@ mod tests {
             Some(&b"application/json"[..])
         );
         assert_eq!(
-            BodyError::TooLarge.response().status(),
+            body_error(BodyError::TooLarge).status(),
             StatusCode::PAYLOAD_TOO_LARGE
         );
     }
