@@ -514,8 +514,10 @@ async fn rollback(args: RollbackArgs) -> ExitCode {
                 continue;
             }
             Err(e) => {
-                eprintln!("error: cannot read {}: {e}", path.display());
-                return ExitCode::InvalidInput;
+                // One unreadable journal must not stop the others' cleanup.
+                eprintln!("FAILED to read {}: {e}", path.display());
+                failed += 1;
+                continue;
             }
         };
         let mut left = Vec::new();

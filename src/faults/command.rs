@@ -49,39 +49,88 @@ impl Fault for CommandAction {
     }
 }
 
-/// Runs `sh -c command` with a timeout; a non-zero exit is an error. The
-/// child is killed if the timeout passes (`kill_on_drop`).
+/// Runs `sh -c command` with a timeout; a non-zero exit is an error.
+///
+/// The shell gets its own process group, so a Ctrl-C in the terminal (sent
+/// to faultline's group) does not kill a rollback in flight; on timeout the
+/// whole group is killed. Output is read concurrently and, once the shell has
+/// exited, only briefly: a background process it started may keep the pipes
+/// open forever.
 pub async fn run_shell(command: String, timeout: Duration) -> Result<Evidence, FaultError> {
-    let child = tokio::process::Command::new("sh")
+    use tokio::io::AsyncReadExt;
+    let mut child = tokio::process::Command::new("sh")
         .arg("-c")
         .arg(&command)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        .process_group(0)
         .kill_on_drop(true)
         .spawn()
         .map_err(|source| FaultError::Spawn {
             command: command.clone(),
             source,
         })?;
-    let output = match tokio::time::timeout(timeout, child.wait_with_output()).await {
-        Ok(Ok(output)) => output,
+    let pgid = child.id().and_then(|p| i32::try_from(p).ok());
+    type Shared = std::sync::Arc<std::sync::Mutex<Vec<u8>>>;
+    // Appends as it reads, so what arrived is kept even if the pipe never closes.
+    fn reader<R: tokio::io::AsyncRead + Unpin + Send + 'static>(
+        pipe: Option<R>,
+    ) -> (Shared, tokio::task::JoinHandle<()>) {
+        let shared: Shared = Default::default();
+        let sink = shared.clone();
+        let task = tokio::spawn(async move {
+            let Some(mut pipe) = pipe else { return };
+            let mut chunk = [0u8; 4096];
+            while let Ok(n) = pipe.read(&mut chunk).await {
+                if n == 0 {
+                    break;
+                }
+                let mut buf = sink.lock().unwrap_or_else(|p| p.into_inner());
+                if buf.len() < MAX_OUTPUT * 4 {
+                    buf.extend_from_slice(&chunk[..n]);
+                }
+            }
+        });
+        (shared, task)
+    }
+    let (out_buf, mut out_task) = reader(child.stdout.take());
+    let (err_buf, mut err_task) = reader(child.stderr.take());
+    let status = match tokio::time::timeout(timeout, child.wait()).await {
+        Ok(Ok(status)) => status,
         Ok(Err(source)) => return Err(FaultError::Spawn { command, source }),
-        Err(_) => return Err(FaultError::Timeout { command, timeout }),
+        Err(_) => {
+            if let Some(pgid) = pgid {
+                let _ = nix::sys::signal::killpg(
+                    nix::unistd::Pid::from_raw(pgid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            let _ = child.kill().await;
+            out_task.abort();
+            err_task.abort();
+            return Err(FaultError::Timeout { command, timeout });
+        }
     };
-    let stdout = clip(&output.stdout);
-    let stderr = clip(&output.stderr);
-    if output.status.success() {
+    let grace = Duration::from_millis(200);
+    let _ = tokio::time::timeout(grace, &mut out_task).await;
+    let _ = tokio::time::timeout(grace, &mut err_task).await;
+    out_task.abort();
+    err_task.abort();
+    let taken = |b: &Shared| std::mem::take(&mut *b.lock().unwrap_or_else(|p| p.into_inner()));
+    let stdout = clip(&taken(&out_buf));
+    let stderr = clip(&taken(&err_buf));
+    if status.success() {
         Ok(json!({
             "command": command,
-            "exit_code": output.status.code(),
+            "exit_code": status.code(),
             "stdout": stdout,
             "stderr": stderr,
         }))
     } else {
         Err(FaultError::CommandFailed {
             command,
-            status: output.status.to_string(),
+            status: status.to_string(),
             stderr: if stderr.is_empty() { stdout } else { stderr },
         })
     }
@@ -130,5 +179,19 @@ mod tests {
             .expect_err("times out");
         assert!(matches!(err, FaultError::Timeout { .. }));
         assert!(start.elapsed() < Duration::from_secs(2));
+    }
+
+    #[tokio::test]
+    async fn a_background_process_does_not_hold_the_command_up() {
+        let start = std::time::Instant::now();
+        let ev = run_shell("sleep 5 & echo started".into(), Duration::from_secs(3))
+            .await
+            .expect("the shell itself exits at once");
+        assert_eq!(ev["stdout"], "started");
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            start.elapsed()
+        );
     }
 }

@@ -75,10 +75,13 @@ pub struct RollbackJournal {
 }
 
 impl RollbackJournal {
+    /// Opens the journal at `path`, keeping what a killed earlier run left
+    /// there (a fixed `--out` in CI reuses the folder), so it is never lost.
     pub fn new(path: PathBuf) -> RollbackJournal {
+        let leftover = read(&path).unwrap_or_default();
         RollbackJournal {
             path,
-            entries: Mutex::new(Vec::new()),
+            entries: Mutex::new(leftover),
         }
     }
 
@@ -126,7 +129,14 @@ pub fn write(path: &Path, entries: &[JournalEntry]) -> std::io::Result<()> {
         // Durable before the change it describes is made.
         f.sync_all()?;
     }
-    std::fs::rename(&tmp, path)
+    std::fs::rename(&tmp, path)?;
+    // The rename itself must survive a power loss too.
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(())
 }
 
 /// Reads a journal file.

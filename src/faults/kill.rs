@@ -4,7 +4,7 @@
 //! `after` a delay) and wait until it is ready again.
 
 use super::{BoxFuture, Evidence, Fault, FaultError};
-use nix::sys::signal::{kill, Signal};
+use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
 use serde_json::json;
 use std::path::PathBuf;
@@ -168,13 +168,23 @@ impl Fault for KillFault {
     fn apply(&mut self) -> BoxFuture<'_, Result<Evidence, FaultError>> {
         Box::pin(async move {
             let pids = self.pids()?;
+            let group = matches!(self.who, Who::Target(_));
             for &pid in &pids {
-                kill(Pid::from_raw(pid), self.signal).map_err(|e| {
+                // The target runs in its own process group (`sh -c` and what
+                // it started): signal all of it, not just the shell.
+                let sent = if group {
+                    killpg(Pid::from_raw(pid), self.signal)
+                } else {
+                    kill(Pid::from_raw(pid), self.signal)
+                };
+                sent.map_err(|e| {
                     FaultError::Unsupported(format!("kill -{} {pid}: {e}", self.signal))
                 })?;
-            }
-            if self.signal == Signal::SIGSTOP {
-                self.stopped = pids.clone();
+                // Recorded one by one, so a later failure cannot leave an
+                // earlier process stopped forever.
+                if self.signal == Signal::SIGSTOP {
+                    self.stopped.push(pid);
+                }
             }
             if let (true, Some(after), Who::Target(t)) = (self.restart, self.after, &self.who) {
                 let t = t.clone();
@@ -190,8 +200,13 @@ impl Fault for KillFault {
     fn remove(&mut self) -> BoxFuture<'_, Result<Evidence, FaultError>> {
         Box::pin(async move {
             // A pause is undone by continuing what was stopped.
+            let group = matches!(self.who, Who::Target(_));
             for pid in self.stopped.drain(..) {
-                let _ = kill(Pid::from_raw(pid), Signal::SIGCONT);
+                let _ = if group {
+                    killpg(Pid::from_raw(pid), Signal::SIGCONT)
+                } else {
+                    kill(Pid::from_raw(pid), Signal::SIGCONT)
+                };
             }
             if !self.restart {
                 return Ok(Evidence::Null);
@@ -200,9 +215,16 @@ impl Fault for KillFault {
                 return Ok(Evidence::Null);
             };
             let result = match self.timer.take() {
-                Some(timer) => timer
+                // Fired: wait for the restart it started.
+                Some(timer) if timer.is_finished() => timer
                     .await
                     .unwrap_or_else(|e| Err(format!("restart task failed: {e}"))),
+                // Not fired before the phase ended: never leave it running
+                // detached (it could restart a stopped target); restart now.
+                Some(timer) => {
+                    timer.abort();
+                    t.restart().await
+                }
                 None => t.restart().await,
             };
             result

@@ -206,6 +206,7 @@ async fn walk_phases(
     progress: Arc<dyn Progress>,
 ) -> PhaseWalk {
     let mut walk = PhaseWalk::default();
+    let mut live_open = true;
     let mut offset = Duration::ZERO;
     let total = exp.phases.len();
     for (index, phase) in exp.phases.iter().enumerate() {
@@ -219,6 +220,11 @@ async fn walk_phases(
         walk.spans.push((start - t0, start - t0));
         progress.phase_started(phase, index, total);
         for (i, spec) in phase.inject.iter().enumerate() {
+            // A signal during an earlier apply: apply nothing more.
+            if signals.stop.is_cancelled() {
+                walk.stopped = true;
+                break;
+            }
             let slot = format!("{}-{i}", super::sanitize(&phase.name));
             let fault = match faults::build(spec, &faults_ctx, &slot) {
                 Ok(f) => f,
@@ -237,7 +243,7 @@ async fn walk_phases(
                 break;
             }
         }
-        if walk.fault_error.is_some() {
+        if walk.fault_error.is_some() || walk.stopped {
             set_end(&mut walk, t0);
             break;
         }
@@ -245,10 +251,14 @@ async fn walk_phases(
             tokio::select! {
                 _ = tokio::time::sleep_until(end.into()) => break,
                 _ = signals.stop.cancelled() => { walk.stopped = true; break; }
-                changed = live.changed() => {
+                changed = live.changed(), if live_open => {
                     if changed.is_ok() {
                         let stats = live.borrow_and_update().clone();
                         progress.tick(phase, Instant::now().saturating_duration_since(start), &stats);
+                    } else {
+                        // The recorder is gone (the load ended early): stop
+                        // polling it rather than spin.
+                        live_open = false;
                     }
                 }
             }
@@ -384,10 +394,13 @@ fn fill_phases(
 }
 
 fn verdict(report: &ExperimentReport, walk: &PhaseWalk, signals: &StopSignals) -> ExperimentStatus {
-    if report.rollback_failed || walk.fault_error.is_some() || report.error.is_some() {
+    // The documented order: rollback failure, then abort, then error.
+    if report.rollback_failed {
         ExperimentStatus::Error
     } else if walk.stopped || signals.stop.is_cancelled() {
         ExperimentStatus::Aborted
+    } else if walk.fault_error.is_some() || report.error.is_some() {
+        ExperimentStatus::Error
     } else if report.checks.iter().all(|c: &Check| c.passed) {
         ExperimentStatus::Passed
     } else {

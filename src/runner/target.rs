@@ -62,8 +62,10 @@ pub struct ManagedProcess {
     base: http::Uri,
     ready: Ready,
     child: tokio::sync::Mutex<Option<tokio::process::Child>>,
-    /// Pid of the current incarnation (0 before the first start).
+    /// Pid (and process group) of the current incarnation.
     pid: AtomicU32,
+    /// Set by `stop`: a restart afterwards (a late `after` timer) is refused.
+    stopped: std::sync::atomic::AtomicBool,
 }
 
 impl ManagedProcess {
@@ -81,6 +83,7 @@ impl ManagedProcess {
             ready,
             pid: AtomicU32::new(child.id().unwrap_or(0)),
             child: tokio::sync::Mutex::new(Some(child)),
+            stopped: std::sync::atomic::AtomicBool::new(false),
         }))
     }
 
@@ -95,8 +98,9 @@ impl ManagedProcess {
     }
 
     async fn stop(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
         if let Some(mut child) = self.child.lock().await.take() {
-            stop_child(&mut child).await;
+            stop_child(&mut child, self.pid()).await;
         }
     }
 }
@@ -110,11 +114,14 @@ impl TargetProcess for ManagedProcess {
         Box::pin(async move {
             {
                 let mut slot = self.child.lock().await;
+                if self.stopped.load(Ordering::SeqCst) {
+                    return Err("the target was already stopped".into());
+                }
                 let running = matches!(slot.as_mut().map(|c| c.try_wait()), Some(Ok(None)));
                 if !running {
                     if let Some(mut old) = slot.take() {
                         // Reap what is left of the old process group.
-                        stop_child(&mut old).await;
+                        stop_child(&mut old, self.pid()).await;
                     }
                     let child =
                         spawn_command(&self.command, &self.log_dir).map_err(|e| e.to_string())?;
@@ -287,10 +294,15 @@ fn spawn_command(command: &str, log_dir: &Path) -> Result<tokio::process::Child,
         .map_err(spawn_err)
 }
 
-/// SIGTERM to the process group, then SIGKILL after a grace period.
-async fn stop_child(child: &mut tokio::process::Child) {
-    if let Some(pid) = child.id().and_then(|p| i32::try_from(p).ok()) {
-        let group = Pid::from_raw(pid);
+/// SIGTERM to the process group `pgid`, then SIGKILL after a grace period.
+/// The group id is passed in: after the shell was reaped `child.id()` is
+/// `None`, but what it started may still run in its group.
+async fn stop_child(child: &mut tokio::process::Child, pgid: Option<u32>) {
+    let group = pgid
+        .or_else(|| child.id())
+        .and_then(|p| i32::try_from(p).ok())
+        .map(Pid::from_raw);
+    if let Some(group) = group {
         let _ = killpg(group, Signal::SIGTERM);
         if tokio::time::timeout(STOP_GRACE, child.wait())
             .await

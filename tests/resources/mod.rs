@@ -17,9 +17,11 @@ fn free_port() -> u16 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_target_is_restarted_errors_are_counted_and_recovery_passes() {
+    // No `exec`: the shell leads the target's process group, so the kill and
+    // the final stop must reach the server it started, not just the shell.
     let port = free_port();
     let exp = crate::load::run_yaml(&format!(
-        "name: t\ntarget:\n  command: \"exec python3 -m http.server {port} --bind 127.0.0.1\"\n  url: \"http://127.0.0.1:{port}\"\n  ready: {{ path: /, timeout: 20s }}\nload:\n  rate: 20\n  timeout: 1s\n  requests:\n    - {{ path: / }}\nphases:\n  - {{ name: before, duration: 1s, expect: {{ error_rate: \"< 1%\" }} }}\n  - name: down\n    duration: 3s\n    inject:\n      - {{ type: kill, signal: KILL, restart: true, after: 1s }}\n  - {{ name: recovery, duration: 2s, expect: {{ error_rate: \"< 1%\" }} }}\n"
+        "name: t\ntarget:\n  command: \"python3 -m http.server {port} --bind 127.0.0.1; echo exited\"\n  url: \"http://127.0.0.1:{port}\"\n  ready: {{ path: /, timeout: 20s }}\nload:\n  rate: 20\n  timeout: 1s\n  requests:\n    - {{ path: / }}\nphases:\n  - {{ name: before, duration: 1s, expect: {{ error_rate: \"< 1%\" }} }}\n  - name: down\n    duration: 3s\n    inject:\n      - {{ type: kill, signal: KILL, restart: true, after: 1s }}\n  - {{ name: recovery, duration: 2s, expect: {{ error_rate: \"< 1%\" }} }}\n"
     ))
     .await;
     let down = exp
@@ -172,4 +174,44 @@ fn a_command_faults_output_and_exit_code_are_in_the_report() {
     assert_eq!(faults[0]["evidence"]["stdout"], "switched");
     assert_eq!(faults[0]["evidence"]["stderr"], "warn");
     assert_eq!(faults[1]["evidence"]["stdout"], "back");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_signal_no_further_fault_of_the_phase_is_applied() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let second = dir.path().join("second-applied");
+    let file = dir.path().join("e.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "name: two-faults\ntarget: {{ demo: {{}} }}\nload:\n  rate: 10\n  requests:\n    - {{ path: /health }}\nphases:\n  - name: p\n    duration: 10s\n    inject:\n      - {{ type: command, run: \"sleep 2\" }}\n      - {{ type: command, run: \"touch {}\" }}\n",
+            second.display()
+        ),
+    )
+    .expect("write");
+    let mut run = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .arg("run")
+        .arg(&file)
+        .arg("--out")
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start");
+    // The first fault (sleep 2) is being applied about a second in.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    kill(Pid::from_raw(run.id() as i32), Signal::SIGTERM).expect("SIGTERM");
+    let sent = Instant::now();
+    let status = loop {
+        if let Some(s) = run.try_wait().expect("poll") {
+            break s;
+        }
+        assert!(sent.elapsed() < Duration::from_secs(15), "did not stop");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(status.code(), Some(3), "aborted, not error");
+    assert!(
+        !second.exists(),
+        "the second fault was applied after SIGTERM"
+    );
 }
