@@ -91,16 +91,24 @@ impl Ledger {
         }
     }
 
-    async fn remove_entry(&mut self, mut entry: Entry) {
-        let (kind, describe) = (entry.fault.kind(), entry.fault.describe());
-        let result = match tokio::time::timeout(self.remove_timeout, entry.fault.remove()).await {
-            Ok(r) => r,
-            Err(_) => Err(FaultError::RemoveTimeout(self.remove_timeout)),
+    async fn remove_entry(&mut self, entry: Entry) {
+        let Entry { phase, mut fault } = entry;
+        let (kind, describe) = (fault.kind(), fault.describe());
+        let limit = self.remove_timeout;
+        // In its own task: a removal that panics is a failed rollback (said
+        // loudly), not a lost entry or a crashed run.
+        let task = tokio::spawn(async move { tokio::time::timeout(limit, fault.remove()).await });
+        let result = match task.await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Err(FaultError::RemoveTimeout(limit)),
+            Err(e) => Err(FaultError::Unsupported(format!(
+                "removing the fault panicked: {e}"
+            ))),
         };
         if result.is_err() {
             self.rollback_failed = true;
         }
-        self.log(&entry.phase, kind, describe, "remove", &result);
+        self.log(&phase, kind, describe, "remove", &result);
     }
 
     fn log(
@@ -261,6 +269,54 @@ mod tests {
         assert_eq!(
             log.lock().expect("log").as_slice(),
             ["apply boom", "remove boom"]
+        );
+    }
+
+    /// Panics while removing.
+    struct Explodes;
+
+    impl Fault for Explodes {
+        fn kind(&self) -> &'static str {
+            "explodes"
+        }
+        fn describe(&self) -> String {
+            "explodes".into()
+        }
+        fn apply(&mut self) -> BoxFuture<'_, Result<Evidence, FaultError>> {
+            Box::pin(async { Ok(Evidence::Null) })
+        }
+        fn remove(&mut self) -> BoxFuture<'_, Result<Evidence, FaultError>> {
+            Box::pin(async { panic!("a buggy fault panics while removing") })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_fault_that_panics_while_removing_is_a_failed_rollback_and_the_rest_still_go() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut ledger = Ledger::new(Instant::now(), Duration::from_secs(1));
+        let a = Probe {
+            name: "a",
+            log: log.clone(),
+            fail_remove: false,
+            panic_on_apply: false,
+        };
+        ledger.apply("p", Box::new(a)).await.expect("applies");
+        ledger
+            .apply("p", Box::new(Explodes))
+            .await
+            .expect("applies");
+        ledger.rollback_all().await;
+        assert!(ledger.rollback_failed());
+        assert_eq!(ledger.active_count(), 0);
+        assert!(log.lock().expect("log").contains(&"remove a".to_string()));
+        let failed = ledger
+            .events()
+            .iter()
+            .find(|e| !e.ok)
+            .expect("a failed removal");
+        assert!(
+            failed.error.as_deref().unwrap_or("").contains("panicked"),
+            "{failed:?}"
         );
     }
 }

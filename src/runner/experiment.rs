@@ -9,10 +9,9 @@ use super::target::RunningTarget;
 use super::Progress;
 use crate::config::model::{Experiment, LoadModel, RateShape};
 use crate::config::units::format_duration;
-use crate::faults::kill::TargetProcess;
 use crate::faults::{self, Ledger};
 use crate::load::{self, LoadRun, LoadSummary, Schedule};
-use crate::metrics::telemetry::{self, Watched, WatchedProcess};
+use crate::metrics::telemetry::{self, Watched};
 use crate::metrics::{LiveStats, PhaseMetrics, PhaseSlice, Recorder, RecorderOutput};
 use crate::verify::{evaluate_threshold, rate_achieved, PhaseView};
 use std::path::PathBuf;
@@ -78,13 +77,8 @@ pub async fn run_experiment(exp: &Experiment, ctx: &ExperimentContext<'_>) -> Ex
     ctx.progress
         .message(&format!("target ready: {}", target.description));
     let watched: Watched = Arc::new(std::sync::Mutex::new(Vec::new()));
-    if let Some(pid) = target.process.as_ref().and_then(|p| p.pid()) {
-        if let Ok(mut w) = watched.lock() {
-            w.push(WatchedProcess {
-                role: "target".into(),
-                pid,
-            });
-        }
+    if let Some(process) = &target.process {
+        process.watch(watched.clone());
     }
     let proxies = match RunningProxies::start(
         exp,

@@ -6,6 +6,7 @@ use crate::demo::DemoSystem;
 use crate::faults::kill::TargetProcess;
 use crate::faults::BoxFuture;
 use crate::load::client::{HttpClient, PreparedRequest};
+use crate::metrics::telemetry::{Watched, WatchedProcess};
 use crate::proxy::Proxy;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
@@ -66,6 +67,8 @@ pub struct ManagedProcess {
     pid: AtomicU32,
     /// Set by `stop`: a restart afterwards (a late `after` timer) is refused.
     stopped: std::sync::atomic::AtomicBool,
+    /// The telemetry list it keeps its pid in (role `target`), across restarts.
+    watched: std::sync::Mutex<Option<Watched>>,
 }
 
 impl ManagedProcess {
@@ -84,6 +87,7 @@ impl ManagedProcess {
             pid: AtomicU32::new(child.id().unwrap_or(0)),
             child: tokio::sync::Mutex::new(Some(child)),
             stopped: std::sync::atomic::AtomicBool::new(false),
+            watched: std::sync::Mutex::new(None),
         }))
     }
 
@@ -94,6 +98,25 @@ impl ManagedProcess {
             Some(Ok(Some(status))) => Some(status.to_string()),
             None => Some("not running".into()),
             _ => None,
+        }
+    }
+
+    /// Lets telemetry follow this process, including after restarts.
+    pub fn watch(&self, watched: Watched) {
+        self.publish_pid(&watched);
+        if let Ok(mut w) = self.watched.lock() {
+            *w = Some(watched);
+        }
+    }
+
+    fn publish_pid(&self, watched: &Watched) {
+        let Some(pid) = self.pid() else { return };
+        if let Ok(mut list) = watched.lock() {
+            list.retain(|p| p.role != "target");
+            list.push(WatchedProcess {
+                role: "target".into(),
+                pid,
+            });
         }
     }
 
@@ -127,6 +150,10 @@ impl TargetProcess for ManagedProcess {
                         spawn_command(&self.command, &self.log_dir).map_err(|e| e.to_string())?;
                     self.pid.store(child.id().unwrap_or(0), Ordering::Relaxed);
                     *slot = Some(child);
+                    let watched = self.watched.lock().ok().and_then(|w| w.clone());
+                    if let Some(watched) = watched {
+                        self.publish_pid(&watched);
+                    }
                 }
             }
             wait_ready(

@@ -19,9 +19,11 @@ fn free_port() -> u16 {
 async fn a_killed_target_is_restarted_errors_are_counted_and_recovery_passes() {
     // No `exec`: the shell leads the target's process group, so the kill and
     // the final stop must reach the server it started, not just the shell.
+    // Python's start-up time is part of the restart: keep stress away.
+    let _turn = crate::common::CPU_HEAVY.lock().await;
     let port = free_port();
     let exp = crate::load::run_yaml(&format!(
-        "name: t\ntarget:\n  command: \"python3 -m http.server {port} --bind 127.0.0.1; echo exited\"\n  url: \"http://127.0.0.1:{port}\"\n  ready: {{ path: /, timeout: 20s }}\nload:\n  rate: 20\n  timeout: 1s\n  requests:\n    - {{ path: / }}\nphases:\n  - {{ name: before, duration: 1s, expect: {{ error_rate: \"< 1%\" }} }}\n  - name: down\n    duration: 3s\n    inject:\n      - {{ type: kill, signal: KILL, restart: true, after: 1s }}\n  - {{ name: recovery, duration: 2s, expect: {{ error_rate: \"< 1%\" }} }}\n"
+        "name: t\ntarget:\n  command: \"python3 -m http.server {port} --bind 127.0.0.1; echo exited\"\n  url: \"http://127.0.0.1:{port}\"\n  ready: {{ path: /, timeout: 20s }}\nload:\n  rate: 20\n  timeout: 1s\n  requests:\n    - {{ path: / }}\nphases:\n  - {{ name: before, duration: 1s, expect: {{ error_rate: \"< 1%\" }} }}\n  - name: down\n    duration: 4s\n    inject:\n      - {{ type: kill, signal: KILL, restart: true, after: 1s }}\n  - {{ name: recovery, duration: 2s, expect: {{ error_rate: \"< 1%\" }} }}\n"
     ))
     .await;
     let down = exp
