@@ -454,19 +454,9 @@ async fn demo(args: DemoArgs) -> ExitCode {
 }
 
 async fn proxy(args: ProxyArgs) -> ExitCode {
-    let token = match &args.token_file {
-        None => None,
-        Some(path) => match std::fs::read_to_string(path) {
-            Ok(t) if !t.trim().is_empty() => Some(t.trim().to_string()),
-            Ok(_) => {
-                eprintln!("error: --token-file {} is empty", path.display());
-                return ExitCode::InvalidInput;
-            }
-            Err(e) => {
-                eprintln!("error: cannot read --token-file {}: {e}", path.display());
-                return ExitCode::InvalidInput;
-            }
-        },
+    let token = match args.token_file.as_deref().map(read_token).transpose() {
+        Ok(t) => t,
+        Err(code) => return code,
     };
     if !(args.admin.ip().is_loopback() || args.allow_remote && token.is_some()) {
         eprintln!(
@@ -483,17 +473,13 @@ async fn proxy(args: ProxyArgs) -> ExitCode {
         token,
         seed: args.seed,
     };
-    match crate::proxy::api::run_standalone(opts).await {
-        Ok(()) => ExitCode::Passed,
-        Err(e) => {
-            eprintln!("error: {}", runner::proxies::error_chain(&e));
-            if e.is_invalid_input() {
-                ExitCode::InvalidInput
-            } else {
-                ExitCode::CouldNotRun
-            }
-        }
-    }
+    let result = crate::proxy::api::run_standalone(opts).await;
+    server_exit(result.as_ref().err().map(|e| {
+        (
+            e as &(dyn std::error::Error + 'static),
+            e.is_invalid_input(),
+        )
+    }))
 }
 
 /// Undoes every entry of the given (or found) rollback journals.
@@ -562,19 +548,9 @@ fn stress(args: &[String]) -> ExitCode {
 }
 
 async fn agent(args: AgentArgs) -> ExitCode {
-    let token = match std::fs::read_to_string(&args.token_file) {
-        Ok(t) if !t.trim().is_empty() => t.trim().to_string(),
-        Ok(_) => {
-            eprintln!("error: --token-file {} is empty", args.token_file.display());
-            return ExitCode::InvalidInput;
-        }
-        Err(e) => {
-            eprintln!(
-                "error: cannot read --token-file {}: {e}",
-                args.token_file.display()
-            );
-            return ExitCode::InvalidInput;
-        }
+    let token = match read_token(&args.token_file) {
+        Ok(t) => t,
+        Err(code) => return code,
     };
     if !(args.listen.ip().is_loopback() || args.allow_remote) {
         eprintln!(
@@ -589,11 +565,39 @@ async fn agent(args: AgentArgs) -> ExitCode {
         allow_remote: args.allow_remote,
         default_lease: std::time::Duration::from_secs(args.lease.max(1)),
     };
-    match crate::agent::run_agent(opts).await {
-        Ok(()) => ExitCode::Passed,
+    let result = crate::agent::run_agent(opts).await;
+    server_exit(result.as_ref().err().map(|e| {
+        (
+            e as &(dyn std::error::Error + 'static),
+            e.is_invalid_input(),
+        )
+    }))
+}
+
+/// A bearer token from a file (surrounding whitespace dropped); an empty or
+/// unreadable file is invalid input.
+fn read_token(path: &Path) -> Result<String, ExitCode> {
+    match std::fs::read_to_string(path) {
+        Ok(t) if !t.trim().is_empty() => Ok(t.trim().to_string()),
+        Ok(_) => {
+            eprintln!("error: --token-file {} is empty", path.display());
+            Err(ExitCode::InvalidInput)
+        }
         Err(e) => {
-            eprintln!("error: {}", runner::proxies::error_chain(&e));
-            if e.is_invalid_input() {
+            eprintln!("error: cannot read --token-file {}: {e}", path.display());
+            Err(ExitCode::InvalidInput)
+        }
+    }
+}
+
+/// The exit of a foreground server (`proxy`, `agent`): its error, if any,
+/// with the whole cause chain; bad flags or files are invalid input (2).
+fn server_exit(error: Option<(&(dyn std::error::Error + 'static), bool)>) -> ExitCode {
+    match error {
+        None => ExitCode::Passed,
+        Some((e, invalid_input)) => {
+            eprintln!("error: {}", runner::proxies::error_chain(e));
+            if invalid_input {
                 ExitCode::InvalidInput
             } else {
                 ExitCode::CouldNotRun

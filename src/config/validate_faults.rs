@@ -419,18 +419,10 @@ impl Ctx<'_, '_> {
         match catalog.entries.get(&name) {
             None => {
                 let known: Vec<&str> = catalog.entries.keys().map(String::as_str).collect();
-                let mut d = at.error(format!(
-                    "unknown proxy `{name}`; declared: {}",
-                    if known.is_empty() {
-                        "none (add it under `proxies:`)".to_string()
-                    } else {
-                        one_of(&known)
-                    }
-                ));
-                if let Some(s) = did_you_mean(&name, known.iter().copied()) {
-                    d = d.with_help(format!("did you mean `{s}`?"));
-                }
-                self.diags.push(d);
+                self.diags
+                    .push(super::validate_resources::unknown_reference(
+                        &at, "proxy", &name, &known, "proxies",
+                    ));
                 None
             }
             Some(ProxyRole::Toxiproxy) if http => {

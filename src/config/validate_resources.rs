@@ -109,18 +109,13 @@ impl Ctx<'_, '_> {
             return Some(Some(name));
         }
         let known: Vec<&str> = self.agents.iter().map(String::as_str).collect();
-        let mut d = self.node.at("host").error(format!(
-            "unknown agent `{name}`; declared: {}",
-            if known.is_empty() {
-                "none (add it under `agents:`)".to_string()
-            } else {
-                one_of(&known)
-            }
+        self.diags.push(unknown_reference(
+            &self.node.at("host"),
+            "agent",
+            &name,
+            &known,
+            "agents",
         ));
-        if let Some(s) = did_you_mean(&name, known.iter().copied()) {
-            d = d.with_help(format!("did you mean `{s}`?"));
-        }
-        self.diags.push(d);
         None
     }
 
@@ -342,6 +337,27 @@ pub fn kill(r: &RawKill, c: &mut Ctx<'_, '_>, command_target: bool) -> Option<Fa
         after: after?,
         host: host?,
     }))
+}
+
+/// `unknown <what> `name`; declared: ...` with a did-you-mean: a fault
+/// naming a proxy or agent the experiment does not declare under `section`.
+pub fn unknown_reference(
+    node: &Node<'_>,
+    what: &str,
+    name: &str,
+    known: &[&str],
+    section: &str,
+) -> Diagnostic {
+    let declared = if known.is_empty() {
+        format!("none (add it under `{section}:`)")
+    } else {
+        one_of(known)
+    };
+    let d = node.error(format!("unknown {what} `{name}`; declared: {declared}"));
+    match did_you_mean(name, known.iter().copied()) {
+        Some(s) => d.with_help(format!("did you mean `{s}`?")),
+        None => d,
+    }
 }
 
 fn human(bytes: u64) -> String {

@@ -256,4 +256,25 @@ mod tests {
         assert!(!rate_achieved(&view, 100.0).passed);
         assert!(rate_achieved(&view, 94.0).passed);
     }
+
+    #[test]
+    fn host_thresholds_pass_fail_and_never_pass_without_telemetry() {
+        let m = metrics(&[1; 10], 0);
+        let view = |cpu: Option<f64>| PhaseView {
+            name: "p",
+            metrics: &m,
+            duration_s: 1.0,
+            min_samples: 1,
+            host_cpu: cpu,
+            host_memory: None,
+        };
+        let th = th(Metric::HostCpu, CmpOp::Lt, 0.95, "< 95%");
+        let busy = evaluate_threshold(&th, &view(Some(0.97)));
+        assert!(!busy.passed);
+        assert_eq!(busy.observed, "97.00%");
+        assert!(evaluate_threshold(&th, &view(Some(0.40))).passed);
+        let unsampled = evaluate_threshold(&th, &view(None));
+        assert!(!unsampled.passed, "no telemetry must not pass");
+        assert_eq!(unsampled.observed, "no data");
+    }
 }

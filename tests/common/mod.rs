@@ -285,3 +285,19 @@ mod self_test {
         .expect("test timed out");
     }
 }
+
+/// Waits for a child process to exit, bounded; its exit code (-1 when killed
+/// by a signal).
+pub async fn wait_exit(mut child: std::process::Child, limit: Duration) -> i32 {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("poll") {
+            return status.code().unwrap_or(-1);
+        }
+        assert!(
+            start.elapsed() < limit,
+            "the process did not exit within {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

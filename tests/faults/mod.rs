@@ -120,20 +120,6 @@ async fn run_until_faulted(server: &ProxyServer, dir: &Path) -> Child {
     child
 }
 
-async fn wait_exit(mut child: Child, limit: Duration) -> i32 {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().expect("poll") {
-            return status.code().unwrap_or(-1);
-        }
-        assert!(
-            start.elapsed() < limit,
-            "faultline run did not exit within {limit:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 async fn interrupted(signal: Signal) {
     let bed = TestBed::fixed_delay(Duration::ZERO);
     let dir = tempfile::tempdir().expect("temp dir");
@@ -150,7 +136,7 @@ async fn interrupted(signal: Signal) {
     tokio::time::sleep(Duration::from_millis(300)).await;
     kill(Pid::from_raw(run.id() as i32), signal).expect("signal the run");
     assert_eq!(
-        wait_exit(run, Duration::from_secs(15)).await,
+        crate::common::wait_exit(run, Duration::from_secs(15)).await,
         3,
         "exit code after {signal}"
     );
@@ -184,7 +170,10 @@ async fn after_sigkill_faultline_rollback_removes_what_the_run_left() {
     let server = start_proxy_server(dir.path(), &bed.addr().to_string()).await;
     let run = run_until_faulted(&server, dir.path()).await;
     kill(Pid::from_raw(run.id() as i32), Signal::SIGKILL).expect("kill -9");
-    assert_eq!(wait_exit(run, Duration::from_secs(10)).await, -1);
+    assert_eq!(
+        crate::common::wait_exit(run, Duration::from_secs(10)).await,
+        -1
+    );
     assert_eq!(
         toxics(&server).await.len(),
         1,

@@ -99,7 +99,7 @@ async fn sigint_during_cpu_and_memory_faults_leaves_no_stress_process() {
         "name: pressure\ntarget: { demo: {} }\nload:\n  rate: 20\n  requests:\n    - { path: /health }\nphases:\n  - name: squeeze\n    duration: 30s\n    inject:\n      - { type: cpu, load: 30%, cores: 1 }\n      - { type: memory, size: 64MiB }\n",
     )
     .expect("write");
-    let mut run = Command::new(env!("CARGO_BIN_EXE_faultline"))
+    let run = Command::new(env!("CARGO_BIN_EXE_faultline"))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .arg("run")
         .arg(&file)
@@ -130,18 +130,8 @@ async fn sigint_during_cpu_and_memory_faults_leaves_no_stress_process() {
     };
     tokio::time::sleep(Duration::from_millis(500)).await;
     kill(Pid::from_raw(run.id() as i32), Signal::SIGINT).expect("SIGINT");
-    let sent = Instant::now();
-    let status = loop {
-        if let Some(s) = run.try_wait().expect("poll") {
-            break s;
-        }
-        assert!(
-            sent.elapsed() < Duration::from_secs(15),
-            "faultline did not stop"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    assert_eq!(status.code(), Some(3));
+    let code = crate::common::wait_exit(run, Duration::from_secs(15)).await;
+    assert_eq!(code, 3);
     for pid in stress {
         assert!(!alive(pid), "stress process {pid} outlived the run");
     }
@@ -191,7 +181,7 @@ async fn after_a_signal_no_further_fault_of_the_phase_is_applied() {
         ),
     )
     .expect("write");
-    let mut run = Command::new(env!("CARGO_BIN_EXE_faultline"))
+    let run = Command::new(env!("CARGO_BIN_EXE_faultline"))
         .arg("run")
         .arg(&file)
         .arg("--out")
@@ -203,15 +193,8 @@ async fn after_a_signal_no_further_fault_of_the_phase_is_applied() {
     // The first fault (sleep 2) is being applied about a second in.
     tokio::time::sleep(Duration::from_millis(1200)).await;
     kill(Pid::from_raw(run.id() as i32), Signal::SIGTERM).expect("SIGTERM");
-    let sent = Instant::now();
-    let status = loop {
-        if let Some(s) = run.try_wait().expect("poll") {
-            break s;
-        }
-        assert!(sent.elapsed() < Duration::from_secs(15), "did not stop");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    assert_eq!(status.code(), Some(3), "aborted, not error");
+    let code = crate::common::wait_exit(run, Duration::from_secs(15)).await;
+    assert_eq!(code, 3, "aborted, not error");
     assert!(
         !second.exists(),
         "the second fault was applied after SIGTERM"
