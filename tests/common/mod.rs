@@ -301,3 +301,37 @@ pub async fn wait_exit(mut child: std::process::Child, limit: Duration) -> i32 {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Whether `pid` is a live process (a zombie, state Z, is not).
+pub fn alive(pid: i32) -> bool {
+    // A zombie still has a /proc entry; its state is Z.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            !s.rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false)
+}
+
+/// Live processes whose command line contains `fragment`: how tests check
+/// that what faultline started is gone (a port check could see another
+/// test's server on a reused port).
+pub fn processes_with(fragment: &str) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| alive(*pid))
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| {
+                    String::from_utf8_lossy(&c)
+                        .replace('\0', " ")
+                        .contains(fragment)
+                })
+                .unwrap_or(false)
+        })
+        .collect()
+}

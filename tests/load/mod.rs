@@ -343,7 +343,10 @@ async fn a_command_target_is_started_waited_for_and_stopped() {
     let exp = run_yaml(&yaml).await;
     assert_eq!(exp.status, ExperimentStatus::Passed, "{exp:#?}");
     assert!(exp.phases[0].requests >= 15);
-    // Stopped with the experiment: nothing listens on its port any more.
-    let gone = std::net::TcpStream::connect(("127.0.0.1", port)).is_err();
-    assert!(gone, "the target process outlived the experiment");
+    // Stopped with the experiment: none of its processes is left.
+    let left = crate::common::processes_with(&format!("http.server {port}"));
+    assert!(
+        left.is_empty(),
+        "the target process outlived the experiment: {left:?}"
+    );
 }

@@ -51,9 +51,13 @@ async fn a_killed_target_is_restarted_errors_are_counted_and_recovery_passes() {
         .find(|f| f.action == "remove")
         .expect("removed");
     assert_eq!(removed.evidence["restarted"], true, "{removed:?}");
+    // Stopped: no process of this target is left (checked by command line,
+    // not by port, which another test may have reused meanwhile).
+    let marker = format!("http.server {port}");
+    let left = crate::common::processes_with(&marker);
     assert!(
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
-        "target stopped after the run"
+        left.is_empty(),
+        "target processes outlived the run: {left:?}"
     );
 }
 
@@ -77,16 +81,6 @@ fn children_of(parent: u32) -> Vec<i32> {
                 .unwrap_or(false)
         })
         .collect()
-}
-
-fn alive(pid: i32) -> bool {
-    // A zombie still has a /proc entry; its state is Z.
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            !s.rsplit_once(')')
-                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
-        })
-        .unwrap_or(false)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -133,7 +127,10 @@ async fn sigint_during_cpu_and_memory_faults_leaves_no_stress_process() {
     let code = crate::common::wait_exit(run, Duration::from_secs(15)).await;
     assert_eq!(code, 3);
     for pid in stress {
-        assert!(!alive(pid), "stress process {pid} outlived the run");
+        assert!(
+            !crate::common::alive(pid),
+            "stress process {pid} outlived the run"
+        );
     }
     let report = std::fs::read_to_string(dir.path().join("report.json")).expect("report");
     assert!(report.contains("\"aborted\""));
