@@ -18,6 +18,7 @@
 //! The YAML crates are used only inside this module.
 
 pub mod model;
+pub mod model_verify;
 pub mod units;
 
 mod decode;

@@ -7,6 +7,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use super::model_verify::*;
+
 /// One file's worth of work: a single experiment, or a suite of them.
 #[derive(Debug, Clone)]
 pub struct Document {
@@ -44,6 +46,10 @@ pub struct Experiment {
     pub agents: Vec<AgentDecl>,
     pub load: Load,
     pub phases: Vec<Phase>,
+    /// Probes declared under `probes:`, used by `verify` and phase `expect`.
+    pub probes: Vec<ProbeDecl>,
+    /// Behaviour checks judged after the run (`verify:`).
+    pub verify: Vec<Verifier>,
 }
 
 /// An agent declared under `agents:`.
@@ -112,6 +118,12 @@ pub struct DemoOptions {
     pub payments_latency: Duration,
     /// The frontend's per-call timeout to `payments`.
     pub payments_timeout: Duration,
+    /// Share of `/checkout` served by the canary version v2 (0..=1, default 0.1).
+    pub canary_weight: f64,
+    pub breaker: BreakerOptions,
+    pub rollback: RollbackOptions,
+    /// Deliberate defects, to prove that verifiers catch them.
+    pub defects: Vec<Defect>,
 }
 
 impl Default for DemoOptions {
@@ -119,7 +131,107 @@ impl Default for DemoOptions {
         Self {
             payments_latency: Duration::from_millis(2),
             payments_timeout: Duration::from_secs(1),
+            canary_weight: 0.1,
+            breaker: BreakerOptions::default(),
+            rollback: RollbackOptions::default(),
+            defects: Vec::new(),
         }
+    }
+}
+
+impl DemoOptions {
+    pub fn has(&self, defect: Defect) -> bool {
+        self.defects.contains(&defect)
+    }
+}
+
+/// The demo frontend's circuit breaker around payments.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BreakerOptions {
+    /// Opens after this many consecutive failed calls...
+    pub consecutive_failures: u32,
+    /// ...or when at least this share of calls failed over `window`...
+    pub failure_rate: f64,
+    pub window: Duration,
+    /// ...with at least this many calls in the window.
+    pub min_calls: u32,
+    /// Stays open (failing fast) this long before half-opening.
+    pub open_for: Duration,
+    /// Trial calls let through while half-open; all must succeed to close.
+    pub trial_calls: u32,
+}
+
+impl Default for BreakerOptions {
+    fn default() -> Self {
+        Self {
+            consecutive_failures: 5,
+            failure_rate: 0.5,
+            window: Duration::from_secs(10),
+            min_calls: 20,
+            open_for: Duration::from_secs(2),
+            trial_calls: 3,
+        }
+    }
+}
+
+/// The demo's automatic canary rollback controller.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RollbackOptions {
+    /// Roll back when the canary's error rate exceeds this...
+    pub error_rate: f64,
+    /// ...over this sliding window...
+    pub window: Duration,
+    /// ...with at least this many canary requests in it.
+    pub min_requests: u32,
+}
+
+impl Default for RollbackOptions {
+    fn default() -> Self {
+        Self {
+            error_rate: 0.05,
+            window: Duration::from_secs(10),
+            min_requests: 100,
+        }
+    }
+}
+
+/// A defect the demo can be started with (`target: { demo: { defects: [...] } }`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Defect {
+    /// The breaker never opens: every call goes to payments.
+    NoBreaker,
+    /// Once open, the breaker never half-opens or closes.
+    BreakerNeverCloses,
+    /// The rollback controller never acts.
+    NoRollback,
+    /// The controller rolls back only after the canary has been failing for 30 s.
+    SlowRollback,
+    /// The frontend waits forever on payments (no per-call timeout).
+    NoTimeout,
+}
+
+impl Defect {
+    pub const ALL: [Defect; 5] = [
+        Defect::NoBreaker,
+        Defect::BreakerNeverCloses,
+        Defect::NoRollback,
+        Defect::SlowRollback,
+        Defect::NoTimeout,
+    ];
+
+    /// The YAML name (`no_breaker`, ...).
+    pub fn key(self) -> &'static str {
+        match self {
+            Defect::NoBreaker => "no_breaker",
+            Defect::BreakerNeverCloses => "breaker_never_closes",
+            Defect::NoRollback => "no_rollback",
+            Defect::SlowRollback => "slow_rollback",
+            Defect::NoTimeout => "no_timeout",
+        }
+    }
+
+    pub fn from_key(key: &str) -> Option<Defect> {
+        Defect::ALL.into_iter().find(|d| d.key() == key)
     }
 }
 
@@ -206,6 +318,8 @@ pub struct Phase {
     pub inject: Vec<FaultSpec>,
     /// Thresholds evaluated on this phase's samples.
     pub expect: Vec<Threshold>,
+    /// Probes observed during this phase (`expect: { probes: [...] }`).
+    pub probes: Vec<ProbeCheck>,
     /// A threshold over fewer samples fails with "no data".
     pub min_samples: u64,
 }

@@ -89,6 +89,8 @@ pub fn experiment(
         agents: agents?,
         load: load?,
         phases: phases?,
+        probes: Vec::new(),
+        verify: Vec::new(),
     })
 }
 
@@ -223,6 +225,7 @@ fn demo_options(
     Some(DemoOptions {
         payments_latency: latency?,
         payments_timeout: timeout?,
+        ..defaults
     })
 }
 
@@ -336,6 +339,7 @@ fn phase(
         duration: duration?,
         inject: inject?,
         expect: expect?,
+        probes: Vec::new(),
         min_samples: min_samples?,
     })
 }

@@ -238,7 +238,7 @@ pub fn fill_phase(report: &mut ExperimentReport, samples: Vec<TelemetrySample>) 
 }
 
 /// A verdict: a threshold or any other check.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Check {
     /// e.g. `p99 < 100ms`, `rate_achieved`.
     pub name: String,
@@ -260,4 +260,8 @@ pub struct Check {
     /// Faults active during that window.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<String>,
+    /// Numbers behind the verdict, by name: `opened_after_s`,
+    /// `recovery_s`, `p_value`, ... (verifiers; empty for thresholds).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub measured: BTreeMap<String, f64>,
 }

@@ -148,6 +148,7 @@ fn new_check(name: &str, phase: &PhaseReport, base: &PhaseReport, alpha: f64) ->
             phase.start_offset_s + phase.duration_s
         )),
         faults: phase.faults.clone(),
+        measured: Default::default(),
     }
 }
 

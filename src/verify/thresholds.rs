@@ -85,6 +85,7 @@ pub fn evaluate_threshold(th: &Threshold, phase: &PhaseView<'_>) -> Check {
         message: None,
         window: None,
         faults: Vec::new(),
+        measured: Default::default(),
     };
     if needs_samples && samples < phase.min_samples.max(1) {
         check.message = Some(format!(
@@ -141,6 +142,7 @@ pub fn rate_achieved(phase: &PhaseView<'_>, target_rate: f64) -> Check {
         }),
         window: None,
         faults: Vec::new(),
+        measured: Default::default(),
     }
 }
 

@@ -153,6 +153,7 @@ async fn slow_payments_beyond_the_timeout_gives_504() {
         let opts = DemoOptions {
             payments_latency: Duration::from_millis(500),
             payments_timeout: Duration::from_millis(100),
+            ..DemoOptions::default()
         };
         let (demo, _shutdown) = start(opts).await;
         let started = Instant::now();

@@ -132,6 +132,7 @@ fn threshold(name: &str, expected: &str, passed: bool, message: Option<&str>) ->
         message: message.map(String::from),
         window: None,
         faults: vec![],
+        measured: Default::default(),
     }
 }
 
