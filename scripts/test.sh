@@ -1,20 +1,55 @@
 #!/usr/bin/env bash
 # The README's test command: installs what the tests need from the package
 # registries (Debian's chromium for the HTML report screenshot test, xmllint
-# for JUnit well-formedness, the junitparser Python package as an external
-# JUnit consumer), then runs the whole test suite.
+# for JUnit well-formedness, Debian's prometheus for the prometheus probe
+# tests, the junitparser Python package as an external JUnit consumer), then
+# runs the whole test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 apt_missing=()
 command -v chromium >/dev/null 2>&1 || apt_missing+=(chromium)
 command -v xmllint >/dev/null 2>&1 || apt_missing+=(libxml2-utils)
+# The tests start their own Prometheus on a free loopback port; the package's
+# system service (on :9090) is neither wanted nor started, see below.
+command -v prometheus >/dev/null 2>&1 || apt_missing+=(prometheus)
 if [ "${#apt_missing[@]}" -gt 0 ]; then
     echo "installing ${apt_missing[*]} (Debian packages)..."
     sudo_cmd=""
     [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+    # Maintainer scripts start services through invoke-rc.d (also
+    # deb-systemd-invoke), which ask /usr/sbin/policy-rc.d first: exit 101
+    # forbids it. Without it the prometheus package would try to start a
+    # system Prometheus, which fails in a container without systemd or grabs
+    # :9090 on a host. An existing policy is left as it is.
+    policy=/usr/sbin/policy-rc.d
+    own_policy=""
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\n# temporary, from faultline scripts/test.sh\nexit 101\n' | $sudo_cmd tee "$policy" >/dev/null
+        $sudo_cmd chmod 755 "$policy"
+        own_policy=1
+        trap '$sudo_cmd rm -f "$policy"' EXIT
+    fi
+    before=" $(pidof prometheus || true) "
     $sudo_cmd apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${apt_missing[@]}" >/dev/null
+    if [ -n "$own_policy" ]; then
+        $sudo_cmd rm -f "$policy"
+        trap - EXIT
+    fi
+    if [[ " ${apt_missing[*]} " == *" prometheus "* ]]; then
+        # Enabled services would start on the next boot: switch it off.
+        if [ -d /run/systemd/system ]; then
+            $sudo_cmd systemctl disable --now prometheus >/dev/null 2>&1 || true
+        fi
+        # Whatever the install started anyway goes (by pid, only new ones).
+        for pid in $(pidof prometheus || true); do
+            if [[ "$before" != *" $pid "* ]]; then
+                echo "stopping the system prometheus the package started (pid $pid)"
+                $sudo_cmd kill "$pid" || true
+            fi
+        done
+    fi
 fi
 if ! python3 -c "import junitparser" >/dev/null 2>&1; then
     echo "installing junitparser (PyPI)..."

@@ -433,23 +433,71 @@ fn random_seed() -> u64 {
 }
 
 async fn demo(args: DemoArgs) -> ExitCode {
-    let latency = match config::units::parse_duration(&args.payments_latency) {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("error: --payments-latency: {e}");
+    let latency = config::units::parse_duration(&args.payments_latency)
+        .map_err(|e| format!("--payments-latency: {e}"));
+    let weight = demo_weight(&args.canary_weight).map_err(|e| format!("--canary-weight: {e}"));
+    let defects = demo_defects(&args.defects);
+    let (payments_latency, canary_weight, defects) = match (latency, weight, defects) {
+        (Ok(l), Ok(w), Ok(d)) => (l, w, d),
+        (l, w, d) => {
+            for message in [l.err(), w.err(), d.err()].into_iter().flatten() {
+                eprintln!("error: {message}");
+            }
             return ExitCode::InvalidInput;
         }
     };
     let opts = config::model::DemoOptions {
-        payments_latency: latency,
+        payments_latency,
+        canary_weight,
+        defects,
         ..Default::default()
     };
-    match crate::demo::run_foreground(opts, args.seed).await {
+    match crate::demo::run_foreground(opts, args.seed, args.port).await {
         Ok(()) => ExitCode::Passed,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::CouldNotRun
         }
+    }
+}
+
+/// `10%` or `0.1`: the canary's share, 0..=1.
+fn demo_weight(text: &str) -> Result<f64, String> {
+    if text.trim_end().ends_with('%') {
+        return config::units::parse_percent(text);
+    }
+    match text.trim().parse::<f64>() {
+        Ok(f) if (0.0..=1.0).contains(&f) => Ok(f),
+        _ => Err(format!(
+            "expected a percentage such as 10% (or a fraction from 0 to 1), found `{text}`"
+        )),
+    }
+}
+
+/// `--defect` names → defects (each once), or one message naming every unknown one.
+fn demo_defects(names: &[String]) -> Result<Vec<config::model::Defect>, String> {
+    use config::model::Defect;
+    let keys: Vec<&str> = Defect::ALL.iter().map(|d| d.key()).collect();
+    let mut defects = Vec::new();
+    let mut unknown = Vec::new();
+    for name in names {
+        match Defect::from_key(name) {
+            Some(d) if !defects.contains(&d) => defects.push(d),
+            Some(_) => {}
+            None => unknown.push(match config::did_you_mean(name, keys.iter().copied()) {
+                Some(s) => format!("unknown defect `{name}` (did you mean `{s}`?)"),
+                None => format!("unknown defect `{name}`"),
+            }),
+        }
+    }
+    if unknown.is_empty() {
+        Ok(defects)
+    } else {
+        Err(format!(
+            "--defect: {}; known defects: {}",
+            unknown.join(", "),
+            config::one_of(&keys)
+        ))
     }
 }
 

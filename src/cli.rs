@@ -199,10 +199,21 @@ pub struct FilesArgs {
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Seed of the demo's RNG (payments jitter).
+    /// Seed of the demo's RNG (payments jitter, hop randomness, canary split).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Service time of `payments` per call.
     #[arg(long, value_name = "DURATION", default_value = "2ms")]
     pub payments_latency: String,
+    /// Start with a deliberate defect (repeatable): no_breaker,
+    /// breaker_never_closes, no_rollback, slow_rollback, no_timeout.
+    #[arg(long = "defect", value_name = "NAME")]
+    pub defects: Vec<String>,
+    /// Share of /checkout served by the canary v2: a percentage (10%) or a
+    /// fraction (0.1).
+    #[arg(long, value_name = "SHARE", default_value = "10%")]
+    pub canary_weight: String,
+    /// The frontend's port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub port: u16,
 }

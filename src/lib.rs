@@ -13,6 +13,8 @@
 //! - [`faults`]: the [`faults::Fault`] trait, the registry that builds faults from specs, and
 //!   the rollback ledger.
 //! - [`proxy`]: the TCP proxy hop that faults act on.
+//! - [`probes`]: observations made beside the load (http, prometheus, command, tcp), each
+//!   judged pass or fail, never an error.
 //! - [`verify`]: thresholds and other checks, producing verdicts.
 //! - [`agent`]: `faultline agent`, which applies CPU, memory, kill and command faults on
 //!   another host on request, under leases.
@@ -33,6 +35,7 @@ pub mod faults;
 pub mod glob;
 pub mod load;
 pub mod metrics;
+pub mod probes;
 pub mod proxy;
 pub mod report;
 pub mod runner;

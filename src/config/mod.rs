@@ -25,12 +25,14 @@ mod decode;
 mod diagnostics;
 mod locate;
 mod raw;
+mod raw_verify;
 mod source;
 mod suite;
 mod validate;
 mod validate_faults;
 mod validate_load;
 pub mod validate_resources;
+mod validate_verify;
 
 #[cfg(test)]
 mod tests;

@@ -58,6 +58,10 @@ pub struct RawExperiment {
     pub agents: Option<std::collections::BTreeMap<String, RawAgent>>,
     pub load: Option<RawLoad>,
     pub phases: Option<List<RawPhase>>,
+    /// Probe name → what it observes.
+    pub probes: Option<std::collections::BTreeMap<String, super::raw_verify::RawProbe>>,
+    /// Behaviour checks judged after the run.
+    pub verify: Option<List<super::raw_verify::RawVerifier>>,
 }
 
 /// One entry of `agents`.
@@ -99,6 +103,35 @@ pub struct RawTarget {
 pub struct RawDemo {
     pub payments_latency: Option<Scalar>,
     pub payments_timeout: Option<Scalar>,
+    /// `10%` or `0.1`.
+    pub canary_weight: Option<Scalar>,
+    /// Defect names (`no_breaker`, ...), checked in validation.
+    pub defects: Option<List<Scalar>>,
+    pub breaker: Option<RawBreaker>,
+    pub rollback: Option<RawRollback>,
+}
+
+/// `target.demo.breaker`: the frontend's circuit breaker (all optional).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBreaker {
+    pub consecutive_failures: Option<u64>,
+    /// `50%` or `0.5`.
+    pub failure_rate: Option<Scalar>,
+    pub window: Option<Scalar>,
+    pub min_calls: Option<u64>,
+    pub open_for: Option<Scalar>,
+    pub trial_calls: Option<u64>,
+}
+
+/// `target.demo.rollback`: the canary rollback controller (all optional).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRollback {
+    /// `5%` or `0.05`.
+    pub error_rate: Option<Scalar>,
+    pub window: Option<Scalar>,
+    pub min_requests: Option<u64>,
 }
 
 /// `target.ready`: the readiness poll.

@@ -44,10 +44,9 @@ impl ProxyCatalog {
     pub fn new(decls: &[ProxyDecl], demo: bool) -> ProxyCatalog {
         let mut entries = BTreeMap::new();
         if demo {
-            entries.insert(
-                crate::demo::PAYMENTS_HOP.to_string(),
-                ProxyRole::Embedded(ProxyMode::Http),
-            );
+            for hop in [crate::demo::PAYMENTS_HOP, crate::demo::CANARY_HOP] {
+                entries.insert(hop.to_string(), ProxyRole::Embedded(ProxyMode::Http));
+            }
         }
         for d in decls {
             let role = match &d.kind {

@@ -291,7 +291,7 @@ fn request(raw: &RawRequest, node: &Node<'_>, diags: &mut Vec<Diagnostic>) -> Op
     })
 }
 
-fn method(text: &str, node: &Node<'_>, diags: &mut Vec<Diagnostic>) -> Option<Method> {
+pub(super) fn method(text: &str, node: &Node<'_>, diags: &mut Vec<Diagnostic>) -> Option<Method> {
     // `get` surely means GET; custom methods are tokens like `PURGE`.
     let upper = text.trim().to_ascii_uppercase();
     let parsed = Method::from_bytes(upper.as_bytes())
@@ -305,7 +305,7 @@ fn method(text: &str, node: &Node<'_>, diags: &mut Vec<Diagnostic>) -> Option<Me
     parsed
 }
 
-fn headers(
+pub(super) fn headers(
     raw: Option<&serde_yaml::Mapping>,
     node: &Node<'_>,
     diags: &mut Vec<Diagnostic>,
@@ -366,7 +366,7 @@ fn expect_status(
     ok.then_some(Some(out))
 }
 
-fn status(value: &Scalar) -> Option<StatusMatch> {
+pub(super) fn status(value: &Scalar) -> Option<StatusMatch> {
     let text = scalar_text(value)?.trim().to_ascii_lowercase();
     if let Some(digit) = text.strip_suffix("xx") {
         return match digit.parse::<u16>() {

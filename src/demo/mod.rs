@@ -1,22 +1,43 @@
-//! The embedded demo system: `frontend → payments hop → payments`, all on
-//! 127.0.0.1 with ephemeral ports, in-process.
+//! The embedded demo system, all on 127.0.0.1 and in-process:
 //!
-//! It gives experiments a real dependency chain to break without installing
-//! anything. The frontend reaches payments only through the [`Proxy`] hop
-//! named `payments`, so every fault injected there is felt by `/checkout`.
+//! ```text
+//!                 ┌─ v1 (90%) ─▶ hop `payments` ────────┐
+//! client ─▶ frontend                                     ├─▶ payments
+//!                 └─ v2 (10%) ─▶ hop `payments-canary` ─┘
+//! ```
+//!
+//! It gives experiments a real dependency chain with real resilience
+//! mechanisms to break, without installing anything. Each frontend version
+//! reaches payments only through its own [`Proxy`] hop, so a fault injected
+//! on `payments-canary` hits the canary alone. Around each version's calls
+//! sit a circuit breaker and a bulkhead; a rollback controller takes a
+//! failing canary out of rotation. Defects (`DemoOptions::defects`) switch
+//! single mechanisms off or bend them, so that verifiers can be shown to
+//! catch a broken system, not only to pass a healthy one.
 //!
 //! - `server`: the HTTP/1.1 serve loop, also used by the integration tests' fixtures.
 //! - `payments`: the dependency, with a seeded, jittered service time.
-//! - `payments_client`: how the frontend calls payments (the seam for breaker and canary).
-//! - `frontend`: `/checkout` and `/health`, mapping payments failures to 502/504.
+//! - `payments_client`: one HTTP call to payments, typed errors.
+//! - `breaker`: the circuit breaker state machine (and its defects).
+//! - `window`: sliding-window counts for the breaker and the rollback controller.
+//! - `path`: one version's breaker, bulkhead (and the `no_timeout` defect) and client.
+//! - `canary`: the v1/v2 split and the rollback controller (and its defects).
+//! - `frontend`: `/checkout` and `/health`, mapping failures to 502/503/504.
+//! - `admin`: `/admin/breaker`, `/admin/canary` and `/metrics` (rendered by `metrics`).
 //! - `foreground`: `faultline demo`, the system run until a signal.
 //!
 //! The demo stands alone: it uses the proxy and the config model, nothing else.
 
+pub mod admin;
+pub mod breaker;
+pub mod canary;
 mod foreground;
 pub mod frontend;
+pub mod metrics;
+pub mod path;
 pub mod payments;
 pub mod payments_client;
+pub mod window;
 /// The HTTP server loop the demo services run on (shared with the admin API).
 pub use crate::server;
 
@@ -32,12 +53,18 @@ use crate::proxy::{Proxy, ProxyConfig, ProxyError, ProxyMode};
 
 pub use foreground::run_foreground;
 
+use canary::{Canary, Version};
 use frontend::Frontend;
+use path::PaymentsPath;
 use payments::Payments;
 use payments_client::PaymentsClient;
 
-/// The name of the hop in front of payments; faults address it by this name.
+/// The name of the hop between v1 and payments; faults address it by this name.
 pub const PAYMENTS_HOP: &str = "payments";
+
+/// The name of the hop between the canary (v2) and payments: a fault here
+/// hits the canary only.
+pub const CANARY_HOP: &str = "payments-canary";
 
 /// Why the demo system could not start or run.
 #[derive(Debug, thiserror::Error)]
@@ -64,30 +91,45 @@ pub enum DemoError {
 pub struct DemoSystem {
     /// The frontend, the system under test (see [`DemoSystem::frontend_url`]).
     pub frontend: SocketAddr,
-    /// Payments itself, bypassing the hop (for probes and curl, not the frontend).
+    /// Payments itself, bypassing the hops (for probes and curl, not the frontend).
     pub payments: SocketAddr,
-    /// The hop the frontend's payment calls go through.
+    /// The hop v1's payment calls go through ([`PAYMENTS_HOP`]).
     pub payments_hop: Proxy,
+    /// The hop the canary's (v2's) payment calls go through ([`CANARY_HOP`]).
+    pub payments_canary_hop: Proxy,
+    opts: DemoOptions,
     seed: u64,
     tracker: TaskTracker,
 }
 
 impl DemoSystem {
-    /// Starts payments, its hop and the frontend; returns once all listen.
+    /// Starts payments, both hops, the frontend (on an ephemeral port) and
+    /// the rollback controller; returns once all listen.
     ///
-    /// `seed` drives payments' latency jitter and the hop's random decisions
-    /// (toxicity, jitter, HTTP fault probabilities). On error, whatever had started
-    /// is stopped before returning.
+    /// `seed` drives payments' latency jitter, the hops' random decisions
+    /// (toxicity, jitter, HTTP fault probabilities) and where the canary's
+    /// turns fall. On error, whatever had started is stopped before returning.
     pub async fn start(
         opts: &DemoOptions,
         seed: u64,
+        shutdown: CancellationToken,
+    ) -> Result<DemoSystem, DemoError> {
+        Self::start_on(opts, seed, 0, shutdown).await
+    }
+
+    /// [`DemoSystem::start`] with the frontend on 127.0.0.1:`frontend_port`
+    /// (0 picks a free port).
+    pub async fn start_on(
+        opts: &DemoOptions,
+        seed: u64,
+        frontend_port: u16,
         shutdown: CancellationToken,
     ) -> Result<DemoSystem, DemoError> {
         // A child token, so that a failed start can stop its own tasks
         // without cancelling the caller's token.
         let shutdown = shutdown.child_token();
         let tracker = TaskTracker::new();
-        match Self::spawn_services(opts, seed, &shutdown, &tracker).await {
+        match Self::spawn_services(opts, seed, frontend_port, &shutdown, &tracker).await {
             Ok(demo) => Ok(demo),
             Err(error) => {
                 shutdown.cancel();
@@ -101,10 +143,11 @@ impl DemoSystem {
     async fn spawn_services(
         opts: &DemoOptions,
         seed: u64,
+        frontend_port: u16,
         shutdown: &CancellationToken,
         tracker: &TaskTracker,
     ) -> Result<DemoSystem, DemoError> {
-        let (listener, payments) = bind("payments").await?;
+        let (listener, payments) = bind("payments", 0).await?;
         let service = Arc::new(Payments::new(opts.payments_latency, seed));
         server::spawn(
             listener,
@@ -116,21 +159,46 @@ impl DemoSystem {
             tracker,
         );
 
-        let hop_config = ProxyConfig {
-            name: PAYMENTS_HOP.to_string(),
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            upstream: payments,
-            // HTTP mode, so that HTTP faults work on the demo's hop; TCP
-            // toxics work as well (they act on the client-facing bytes).
-            mode: ProxyMode::Http,
-            seed,
-        };
-        let payments_hop = Proxy::start(hop_config, shutdown.clone(), tracker).await?;
+        // The canary hop draws from its own stream, so adding or removing
+        // canary traffic does not change the stable hop's random decisions.
+        let payments_hop = hop(PAYMENTS_HOP, payments, seed, shutdown, tracker).await?;
+        let payments_canary_hop = hop(
+            CANARY_HOP,
+            payments,
+            seed.wrapping_add(1),
+            shutdown,
+            tracker,
+        )
+        .await?;
 
-        let client =
-            PaymentsClient::new(payments_hop.listen_addr(), opts.payments_timeout, tracker)?;
-        let (listener, frontend) = bind("frontend").await?;
-        let service = Arc::new(Frontend::new(client));
+        let now = tokio::time::Instant::now();
+        let path = |version, hop: &Proxy| -> Result<PaymentsPath, DemoError> {
+            let client = PaymentsClient::new(hop.listen_addr(), opts.payments_timeout, tracker)?;
+            Ok(PaymentsPath::new(
+                version,
+                client,
+                opts,
+                shutdown.clone(),
+                tracker.clone(),
+                now,
+            ))
+        };
+        let v1 = path(Version::V1, &payments_hop)?;
+        let v2 = path(Version::V2, &payments_canary_hop)?;
+        let canary = Arc::new(Canary::new(
+            opts.canary_weight,
+            opts.rollback,
+            &opts.defects,
+            seed,
+            now,
+        ));
+        tracker.spawn(canary::run_rollback_controller(
+            Arc::clone(&canary),
+            shutdown.clone(),
+        ));
+
+        let (listener, frontend) = bind("frontend", frontend_port).await?;
+        let service = Arc::new(Frontend::new(v1, v2, canary));
         server::spawn(
             listener,
             move |req| {
@@ -145,6 +213,8 @@ impl DemoSystem {
             frontend,
             payments,
             payments_hop,
+            payments_canary_hop,
+            opts: opts.clone(),
             seed,
             tracker: tracker.clone(),
         })
@@ -155,9 +225,9 @@ impl DemoSystem {
         format!("http://{}", self.frontend)
     }
 
-    /// The hops the harness may inject faults into.
+    /// The hops the harness may inject faults into: [`PAYMENTS_HOP`], then [`CANARY_HOP`].
     pub fn proxies(&self) -> Vec<Proxy> {
-        vec![self.payments_hop.clone()]
+        vec![self.payments_hop.clone(), self.payments_canary_hop.clone()]
     }
 
     /// Waits until every task of the system has finished. Only returns after
@@ -170,29 +240,70 @@ impl DemoSystem {
     /// A human-readable map of the running system with example commands.
     pub fn describe(&self) -> String {
         let frontend = self.frontend_url();
-        let hop = &self.payments_hop;
+        let hop_line = |hop: &Proxy| {
+            format!(
+                "{} -> {}  (proxy `{}`)",
+                hop.listen_addr(),
+                hop.upstream(),
+                hop.name()
+            )
+        };
+        let defects = if self.opts.defects.is_empty() {
+            "none".to_string()
+        } else {
+            let keys: Vec<&str> = self.opts.defects.iter().map(|d| d.key()).collect();
+            keys.join(", ")
+        };
         format!(
             "faultline demo system (seed {seed})\n\
              \n  frontend       {frontend}\
-             \n  payments hop   {hop_addr} -> {upstream}  (proxy `{hop_name}`)\
-             \n  payments       http://{payments}\n\
+             \n  payments hop   {stable}\
+             \n  canary hop     {canary}\
+             \n  payments       http://{payments}\
+             \n  canary weight  {weight}% of /checkout to v2 (at start)\
+             \n  defects        {defects}\n\
              \ntry:\
              \n  curl -i {frontend}/checkout\
              \n  curl -i {frontend}/health\
-             \n  curl -i -X POST http://{payments}/pay     # payments directly, bypassing the hop\n\
+             \n  curl -s {frontend}/admin/breaker\
+             \n  curl -s {frontend}/admin/canary\
+             \n  curl -s -X PUT -d '{{\"weight\": 0.5}}' {frontend}/admin/canary\
+             \n  curl -s {frontend}/metrics\
+             \n  curl -i -X POST http://{payments}/pay     # payments directly, bypassing the hops\n\
              \nCtrl-C stops the demo.",
             seed = self.seed,
-            hop_addr = hop.listen_addr(),
-            upstream = hop.upstream(),
-            hop_name = hop.name(),
+            stable = hop_line(&self.payments_hop),
+            canary = hop_line(&self.payments_canary_hop),
             payments = self.payments,
+            // One decimal: 0.1 × 100 is not exactly 10 in binary.
+            weight = (self.opts.canary_weight * 1000.0).round() / 10.0,
         )
     }
 }
 
-/// Binds an ephemeral port on loopback for `service`.
-async fn bind(service: &'static str) -> Result<(TcpListener, SocketAddr), DemoError> {
-    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+/// Starts an HTTP-mode hop named `name` in front of `upstream`.
+async fn hop(
+    name: &str,
+    upstream: SocketAddr,
+    seed: u64,
+    shutdown: &CancellationToken,
+    tracker: &TaskTracker,
+) -> Result<Proxy, DemoError> {
+    let config = ProxyConfig {
+        name: name.to_string(),
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        upstream,
+        // HTTP mode, so that HTTP faults work on the demo's hops; TCP
+        // toxics work as well (they act on the client-facing bytes).
+        mode: ProxyMode::Http,
+        seed,
+    };
+    Ok(Proxy::start(config, shutdown.clone(), tracker).await?)
+}
+
+/// Binds `port` (0: an ephemeral one) on loopback for `service`.
+async fn bind(service: &'static str, port: u16) -> Result<(TcpListener, SocketAddr), DemoError> {
+    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port)))
         .await
         .map_err(|source| DemoError::Bind { service, source })?;
     let addr = listener

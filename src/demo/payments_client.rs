@@ -1,9 +1,9 @@
 //! [`PaymentsClient`]: how the frontend calls `payments` (through its hop).
 //!
-//! The checkout handler only sees [`PaymentsClient::pay`] and the typed
-//! [`PaymentsError`]; that seam is where a circuit breaker (failing fast with
-//! its own error variant) and a canary split (choosing between two clients,
-//! each with its own hop) will go, without touching the HTTP handling.
+//! The checkout path only sees [`PaymentsClient::pay`] (or its unbounded
+//! twin) and the typed [`PaymentsError`]. The breaker, the bulkhead and the
+//! canary split sit around it in `super::path`: one client per version,
+//! each through its own hop.
 
 use std::error::Error as StdError;
 use std::future::Future;
@@ -28,9 +28,13 @@ pub enum PaymentsError {
     /// No complete answer within the per-call timeout.
     #[error("payments did not answer within {0:?}")]
     Timeout(Duration),
-    /// Connect refused, connection reset or closed mid-exchange.
+    /// Connect refused, connection reset, or a body cut off mid-way.
     #[error("payments unreachable: {0}")]
     Unreachable(String),
+    /// The request was sent but the connection closed before any answer
+    /// (a hop that is down, or that dropped a connection it had kept idle).
+    #[error("payments connection closed without an answer: {0}")]
+    Closed(String),
     /// Payments answered, but not with 2xx.
     #[error("payments returned {0}")]
     Status(StatusCode),
@@ -77,11 +81,26 @@ impl PaymentsClient {
         &self.pay_uri
     }
 
+    /// The per-call limit of [`PaymentsClient::pay`].
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// Charges `amount_cents`; returns payments' JSON answer.
     pub async fn pay(&self, amount_cents: u64) -> Result<serde_json::Value, PaymentsError> {
-        tokio::time::timeout(self.timeout, self.call(amount_cents))
+        tokio::time::timeout(self.timeout, self.pay_unbounded(amount_cents))
             .await
             .unwrap_or(Err(PaymentsError::Timeout(self.timeout)))
+    }
+
+    /// [`PaymentsClient::pay`] without the timeout: it waits as long as
+    /// payments takes. The caller bounds it (or, for the `no_timeout`
+    /// defect, deliberately does not).
+    pub async fn pay_unbounded(
+        &self,
+        amount_cents: u64,
+    ) -> Result<serde_json::Value, PaymentsError> {
+        self.call(amount_cents).await
     }
 
     async fn call(&self, amount_cents: u64) -> Result<serde_json::Value, PaymentsError> {
@@ -93,11 +112,13 @@ impl PaymentsClient {
             .headers_mut()
             .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
 
-        let response = self
-            .client
-            .request(request)
-            .await
-            .map_err(|e| PaymentsError::Unreachable(chain(&e)))?;
+        let response = self.client.request(request).await.map_err(|e| {
+            if closed_without_answer(&e) {
+                PaymentsError::Closed(chain(&e))
+            } else {
+                PaymentsError::Unreachable(chain(&e))
+            }
+        })?;
         let status = response.status();
         if !status.is_success() {
             return Err(PaymentsError::Status(status));
@@ -110,6 +131,21 @@ impl PaymentsClient {
             .to_bytes();
         serde_json::from_slice(&bytes).map_err(|e| PaymentsError::InvalidBody(e.to_string()))
     }
+}
+
+/// Whether hyper saw the connection close before the response was complete.
+fn closed_without_answer(error: &(dyn StdError + 'static)) -> bool {
+    let mut source = Some(error);
+    while let Some(cause) = source {
+        if cause
+            .downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_incomplete_message)
+        {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }
 
 /// `error: cause: cause`, because hyper's top-level messages alone

@@ -51,26 +51,73 @@ impl Fault for CommandAction {
 
 /// Runs `sh -c command` with a timeout; a non-zero exit is an error.
 ///
+/// How the shell is run is [`run_captured`]'s; this only judges and reports.
+pub async fn run_shell(command: String, timeout: Duration) -> Result<Evidence, FaultError> {
+    let output = match run_captured(&command, timeout).await {
+        Ok(output) => output,
+        Err(ShellError::Spawn(source)) => return Err(FaultError::Spawn { command, source }),
+        Err(ShellError::Timeout) => return Err(FaultError::Timeout { command, timeout }),
+    };
+    let stdout = clip(&output.stdout);
+    let stderr = clip(&output.stderr);
+    if output.status.success() {
+        Ok(json!({
+            "command": command,
+            "exit_code": output.status.code(),
+            "stdout": stdout,
+            "stderr": stderr,
+        }))
+    } else {
+        Err(FaultError::CommandFailed {
+            command,
+            status: output.status.to_string(),
+            stderr: if stderr.is_empty() { stdout } else { stderr },
+        })
+    }
+}
+
+/// What a shell command left behind once it exited.
+#[derive(Debug)]
+pub struct ShellOutput {
+    pub status: std::process::ExitStatus,
+    /// The first [`MAX_CAPTURE`] bytes or so of each stream (whole reads are
+    /// kept until the limit is passed); later output is dropped.
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+/// Why [`run_captured`] has no [`ShellOutput`].
+#[derive(Debug)]
+pub enum ShellError {
+    /// `sh` could not be started or waited for.
+    Spawn(std::io::Error),
+    /// It ran past its timeout; its whole process group was killed.
+    Timeout,
+}
+
+/// Output captured per stream by [`run_captured`]; the rest is read and dropped.
+pub const MAX_CAPTURE: usize = MAX_OUTPUT * 4;
+
+/// Runs `sh -c command` with a timeout and captures its output (bounded).
+/// Shared by the `command` fault and the `command` probe.
+///
 /// The shell gets its own process group, so a Ctrl-C in the terminal (sent
 /// to faultline's group) does not kill a rollback in flight; on timeout the
 /// whole group is killed. Output is read concurrently and, once the shell has
 /// exited, only briefly: a background process it started may keep the pipes
 /// open forever.
-pub async fn run_shell(command: String, timeout: Duration) -> Result<Evidence, FaultError> {
+pub async fn run_captured(command: &str, timeout: Duration) -> Result<ShellOutput, ShellError> {
     use tokio::io::AsyncReadExt;
     let mut child = tokio::process::Command::new("sh")
         .arg("-c")
-        .arg(&command)
+        .arg(command)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true)
         .spawn()
-        .map_err(|source| FaultError::Spawn {
-            command: command.clone(),
-            source,
-        })?;
+        .map_err(ShellError::Spawn)?;
     let pgid = child.id().and_then(|p| i32::try_from(p).ok());
     type Shared = std::sync::Arc<std::sync::Mutex<Vec<u8>>>;
     // Appends as it reads, so what arrived is kept even if the pipe never closes.
@@ -87,7 +134,7 @@ pub async fn run_shell(command: String, timeout: Duration) -> Result<Evidence, F
                     break;
                 }
                 let mut buf = sink.lock().unwrap_or_else(|p| p.into_inner());
-                if buf.len() < MAX_OUTPUT * 4 {
+                if buf.len() < MAX_CAPTURE {
                     buf.extend_from_slice(&chunk[..n]);
                 }
             }
@@ -98,7 +145,7 @@ pub async fn run_shell(command: String, timeout: Duration) -> Result<Evidence, F
     let (err_buf, mut err_task) = reader(child.stderr.take());
     let status = match tokio::time::timeout(timeout, child.wait()).await {
         Ok(Ok(status)) => status,
-        Ok(Err(source)) => return Err(FaultError::Spawn { command, source }),
+        Ok(Err(source)) => return Err(ShellError::Spawn(source)),
         Err(_) => {
             if let Some(pgid) = pgid {
                 let _ = nix::sys::signal::killpg(
@@ -109,7 +156,7 @@ pub async fn run_shell(command: String, timeout: Duration) -> Result<Evidence, F
             let _ = child.kill().await;
             out_task.abort();
             err_task.abort();
-            return Err(FaultError::Timeout { command, timeout });
+            return Err(ShellError::Timeout);
         }
     };
     let grace = Duration::from_millis(200);
@@ -118,22 +165,11 @@ pub async fn run_shell(command: String, timeout: Duration) -> Result<Evidence, F
     out_task.abort();
     err_task.abort();
     let taken = |b: &Shared| std::mem::take(&mut *b.lock().unwrap_or_else(|p| p.into_inner()));
-    let stdout = clip(&taken(&out_buf));
-    let stderr = clip(&taken(&err_buf));
-    if status.success() {
-        Ok(json!({
-            "command": command,
-            "exit_code": status.code(),
-            "stdout": stdout,
-            "stderr": stderr,
-        }))
-    } else {
-        Err(FaultError::CommandFailed {
-            command,
-            status: status.to_string(),
-            stderr: if stderr.is_empty() { stdout } else { stderr },
-        })
-    }
+    Ok(ShellOutput {
+        status,
+        stdout: taken(&out_buf),
+        stderr: taken(&err_buf),
+    })
 }
 
 fn clip(bytes: &[u8]) -> String {

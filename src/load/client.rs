@@ -2,8 +2,8 @@
 //! (hyper's client), rustls for https, one request with a deadline, and the
 //! classification of what came back.
 
-use crate::config::model::{RequestSpec, StatusMatch};
-use crate::metrics::ErrorClass;
+use crate::config::model::{RequestSpec, StatusMatch, VersionSource};
+use crate::metrics::{ErrorClass, VersionTag};
 use bytes::Bytes;
 use http::{Method, Request, Uri};
 use http_body_util::{BodyExt, Full};
@@ -58,11 +58,26 @@ impl PreparedRequest {
     }
 }
 
+/// A body read for a JSON version field is cut at this size.
+const VERSION_BODY_LIMIT: usize = 64 * 1024;
+
 /// A cloneable client sharing one connection pool.
 #[derive(Clone)]
 pub struct HttpClient {
     client: Client<Connector, Full<Bytes>>,
     timeout: Duration,
+    version: Option<VersionSource>,
+}
+
+/// What one exchange produced.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Reply {
+    /// HTTP status, 0 when there was no response.
+    pub status: u16,
+    /// `None` on success.
+    pub error: Option<ErrorClass>,
+    /// The version that served the response, when the client reads one.
+    pub version: Option<VersionTag>,
 }
 
 impl HttpClient {
@@ -81,20 +96,44 @@ impl HttpClient {
             .pool_max_idle_per_host(pool_size)
             .pool_idle_timeout(Duration::from_secs(30))
             .build(connector);
-        HttpClient { client, timeout }
-    }
-
-    /// Sends the request, reads the whole body, and returns the status (0 if
-    /// none) and the error class (`None` on success).
-    pub async fn send(&self, req: &PreparedRequest) -> (u16, Option<ErrorClass>) {
-        match tokio::time::timeout(self.timeout, self.exchange(req)).await {
-            Ok(Ok(status)) => (status, req.classify(status)),
-            Ok(Err((status, class))) => (status, Some(class)),
-            Err(_) => (0, Some(ErrorClass::Timeout)),
+        HttpClient {
+            client,
+            timeout,
+            version: None,
         }
     }
 
-    async fn exchange(&self, req: &PreparedRequest) -> Result<u16, (u16, ErrorClass)> {
+    /// Also read which version served each response (a header, or a JSON
+    /// field of the body, which then is buffered up to 64 KiB).
+    pub fn reading_version(self, version: Option<VersionSource>) -> HttpClient {
+        HttpClient { version, ..self }
+    }
+
+    /// Sends the request, reads the whole body, and classifies the result.
+    pub async fn send(&self, req: &PreparedRequest) -> Reply {
+        match tokio::time::timeout(self.timeout, self.exchange(req)).await {
+            Ok(Ok((status, version))) => Reply {
+                status,
+                error: req.classify(status),
+                version,
+            },
+            Ok(Err((status, class))) => Reply {
+                status,
+                error: Some(class),
+                version: None,
+            },
+            Err(_) => Reply {
+                status: 0,
+                error: Some(ErrorClass::Timeout),
+                version: None,
+            },
+        }
+    }
+
+    async fn exchange(
+        &self,
+        req: &PreparedRequest,
+    ) -> Result<(u16, Option<VersionTag>), (u16, ErrorClass)> {
         let mut builder = Request::builder()
             .method(req.method.clone())
             .uri(req.uri.clone());
@@ -110,15 +149,51 @@ impl HttpClient {
             .await
             .map_err(|e| (0, classify_client_error(&e)))?;
         let status = response.status().as_u16();
-        // Read the body to the end, frame by frame, without keeping it: the
-        // response is only complete when its body is.
+        let mut version = match &self.version {
+            Some(VersionSource::Header(name)) => response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(VersionTag::new),
+            _ => None,
+        };
+        let pointer = match &self.version {
+            Some(VersionSource::Json(pointer)) => Some(pointer.as_str()),
+            _ => None,
+        };
+        // Read the body to the end, frame by frame, without keeping it
+        // (unless a JSON version field is wanted): the response is only
+        // complete when its body is.
+        let mut kept = Vec::new();
         let mut body = response.into_body();
         while let Some(frame) = body.frame().await {
-            if let Err(e) = frame {
-                return Err((status, classify_source(&e)));
+            match frame {
+                Ok(frame) => {
+                    if let (Some(_), Some(data)) = (pointer, frame.data_ref()) {
+                        let room = VERSION_BODY_LIMIT.saturating_sub(kept.len());
+                        kept.extend_from_slice(&data[..data.len().min(room)]);
+                    }
+                }
+                Err(e) => return Err((status, classify_source(&e))),
             }
         }
-        Ok(status)
+        if let Some(pointer) = pointer {
+            version = json_version(&kept, pointer);
+        }
+        Ok((status, version))
+    }
+}
+
+/// The version at `pointer` in a JSON body: a string as is, a number or
+/// bool as its text; `None` for anything else.
+fn json_version(body: &[u8], pointer: &str) -> Option<VersionTag> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    match value.pointer(pointer)? {
+        serde_json::Value::String(s) => VersionTag::new(s),
+        v @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_)) => {
+            VersionTag::new(&v.to_string())
+        }
+        _ => None,
     }
 }
 

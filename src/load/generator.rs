@@ -16,7 +16,7 @@
 use super::client::{HttpClient, PreparedRequest};
 use super::mix::Mix;
 use super::schedule::Schedule;
-use crate::config::model::{Load, LoadModel};
+use crate::config::model::{Load, LoadModel, VersionSource};
 use crate::metrics::{Event, Outcome};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -43,6 +43,8 @@ pub struct LoadRun {
     pub stop: CancellationToken,
     /// Abandon in-flight requests too (the second Ctrl-C).
     pub abandon: CancellationToken,
+    /// Read which version served each response (for canary verifiers).
+    pub version: Option<VersionSource>,
 }
 
 /// Counts kept by the generator itself.
@@ -79,7 +81,8 @@ pub async fn run(run: LoadRun) -> Result<LoadSummary, LoadError> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     let sender = Sender {
-        client: HttpClient::new(run.load.timeout, pool_size(&run.load.model)),
+        client: HttpClient::new(run.load.timeout, pool_size(&run.load.model))
+            .reading_version(run.version.clone()),
         requests: Arc::new(requests),
         events: run.events.clone(),
         abandon: run.abandon.clone(),
@@ -149,13 +152,13 @@ impl Sender {
             r = self.client.send(req) => r,
             _ = self.abandon.cancelled() => return,
         };
-        let (status, error) = result;
         let _ = self.events.send(Event::Done(Outcome {
             intended,
             started,
             ended: Instant::now(),
-            status,
-            error,
+            status: result.status,
+            error: result.error,
+            version: result.version,
         }));
     }
 }

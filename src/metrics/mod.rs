@@ -9,9 +9,11 @@ pub mod histogram;
 pub mod outcome;
 pub mod recorder;
 pub mod telemetry;
+pub mod timeline;
 pub mod window;
 
 pub use histogram::{LatencyHistogram, LatencySummary};
-pub use outcome::{ErrorClass, Event, Outcome};
+pub use outcome::{ErrorClass, Event, Outcome, VersionTag};
 pub use recorder::{LiveStats, PhaseMetrics, PhaseSlice, Recorder, RecorderOutput};
+pub use timeline::{Classifier, Slot, Timeline, SLOT};
 pub use window::WindowSummary;

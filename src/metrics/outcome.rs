@@ -62,6 +62,9 @@ pub struct Outcome {
     /// HTTP status, 0 when there was no response.
     pub status: u16,
     pub error: Option<ErrorClass>,
+    /// The version that served the response, when the run reads one
+    /// (canary and traffic-shift verifiers).
+    pub version: Option<VersionTag>,
 }
 
 impl Outcome {
@@ -85,4 +88,69 @@ pub enum Event {
     Unsent {
         intended: Instant,
     },
+}
+
+/// A short version label (`v2`, `green`) stored inline, so an [`Outcome`]
+/// stays `Copy` and sending it allocates nothing. Longer labels are cut at
+/// [`VersionTag::MAX`] bytes (on a character boundary).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct VersionTag {
+    len: u8,
+    bytes: [u8; VersionTag::MAX],
+}
+
+impl VersionTag {
+    pub const MAX: usize = 23;
+
+    /// The label, trimmed; `None` when empty.
+    pub fn new(text: &str) -> Option<VersionTag> {
+        let text = text.trim();
+        if text.is_empty() {
+            return None;
+        }
+        let mut end = text.len().min(Self::MAX);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        let mut bytes = [0u8; Self::MAX];
+        bytes[..end].copy_from_slice(&text.as_bytes()[..end]);
+        Some(VersionTag {
+            len: end as u8,
+            bytes,
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Built from a `&str` cut on a char boundary, so always UTF-8.
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or("?")
+    }
+}
+
+impl std::fmt::Debug for VersionTag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.as_str())
+    }
+}
+
+impl std::fmt::Display for VersionTag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_tags_are_trimmed_and_cut_on_char_boundaries() {
+        assert_eq!(
+            VersionTag::new(" v2 ").map(|v| v.to_string()),
+            Some("v2".into())
+        );
+        assert_eq!(VersionTag::new("  "), None);
+        let long = "é".repeat(20); // 40 bytes
+        let tag = VersionTag::new(&long).expect("non-empty");
+        assert_eq!(tag.as_str(), "é".repeat(11)); // 22 bytes fit in 23
+    }
 }

@@ -9,6 +9,7 @@
 
 use super::histogram::LatencyHistogram;
 use super::outcome::{ErrorClass, Event, Outcome};
+use super::timeline::{Classifier, Timeline, TimelineBuilder};
 use super::window::{WindowAccumulator, WindowSummary};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -93,6 +94,8 @@ pub struct RecorderOutput {
     /// Outcomes that completed in a window already closed (only the
     /// per-second series misses them; phases count them).
     pub late_window_events: u64,
+    /// Counts per 100 ms slot, for behaviour verifiers.
+    pub timeline: Timeline,
 }
 
 /// Handles to a running recorder.
@@ -104,11 +107,17 @@ pub struct Recorder {
 
 impl Recorder {
     /// Starts the recorder task. `t0` is the load's start; `late_threshold`
-    /// is how far behind schedule a send may be before it counts as late.
-    pub fn spawn(t0: Instant, phases: Vec<PhaseSlice>, late_threshold: Duration) -> Recorder {
+    /// is how far behind schedule a send may be before it counts as late;
+    /// each of `classifiers` is counted per timeline slot.
+    pub fn spawn(
+        t0: Instant,
+        phases: Vec<PhaseSlice>,
+        late_threshold: Duration,
+        classifiers: Vec<Classifier>,
+    ) -> Recorder {
         let (tx, rx) = mpsc::unbounded_channel();
         let (live_tx, live_rx) = watch::channel(LiveStats::default());
-        let state = State::new(t0, phases, late_threshold);
+        let state = State::new(t0, phases, late_threshold, classifiers);
         let done = tokio::spawn(state.run(rx, live_tx));
         Recorder {
             events: tx,
@@ -131,10 +140,16 @@ struct State {
     late_window_events: u64,
     requests: u64,
     errors: u64,
+    timeline: TimelineBuilder,
 }
 
 impl State {
-    fn new(t0: Instant, slices: Vec<PhaseSlice>, late_threshold: Duration) -> State {
+    fn new(
+        t0: Instant,
+        slices: Vec<PhaseSlice>,
+        late_threshold: Duration,
+        classifiers: Vec<Classifier>,
+    ) -> State {
         let phases = slices.iter().map(|_| PhaseMetrics::default()).collect();
         State {
             t0,
@@ -147,6 +162,7 @@ impl State {
             late_window_events: 0,
             requests: 0,
             errors: 0,
+            timeline: TimelineBuilder::new(classifiers),
         }
     }
 
@@ -196,7 +212,9 @@ impl State {
                 if o.error.is_some() {
                     self.errors += 1;
                 }
-                let second = o.ended.saturating_duration_since(self.t0).as_secs();
+                let completed = o.ended.saturating_duration_since(self.t0);
+                self.timeline.record(completed, &o);
+                let second = completed.as_secs();
                 if second < self.closed_upto {
                     self.late_window_events += 1;
                 } else {
@@ -263,6 +281,7 @@ impl State {
             phases: self.phases,
             series: self.closed,
             late_window_events: self.late_window_events,
+            timeline: self.timeline.finish(),
         }
     }
 }
@@ -294,13 +313,14 @@ mod tests {
             ended: intended + Duration::from_millis(latency_ms),
             status: if err { 503 } else { 200 },
             error: err.then_some(ErrorClass::Http5xx),
+            version: None,
         })
     }
 
     #[tokio::test]
     async fn outcomes_land_in_the_phase_they_were_scheduled_in() {
         let t0 = Instant::now();
-        let rec = Recorder::spawn(t0, slices(), Duration::from_millis(10));
+        let rec = Recorder::spawn(t0, slices(), Duration::from_millis(10), Vec::new());
         // Scheduled at 1.9 s (phase a), completes at 2.4 s (window 2, phase b's time).
         rec.events
             .send(outcome(t0, 1900, 500, false))
@@ -338,7 +358,7 @@ mod tests {
     #[tokio::test]
     async fn a_request_sent_behind_schedule_counts_as_late() {
         let t0 = Instant::now();
-        let rec = Recorder::spawn(t0, slices(), Duration::from_millis(10));
+        let rec = Recorder::spawn(t0, slices(), Duration::from_millis(10), Vec::new());
         let intended = t0;
         rec.events
             .send(Event::Done(Outcome {
@@ -347,6 +367,7 @@ mod tests {
                 ended: intended + Duration::from_millis(60),
                 status: 200,
                 error: None,
+                version: None,
             }))
             .expect("alive");
         drop(rec.events);

@@ -3,6 +3,7 @@
 //! back whatever is left (on every way out), and judge the phases.
 
 use super::journal::{Check, ExperimentReport, ExperimentStatus, LoadInfo, PhaseReport};
+use super::observers::{self, Observed, Observers};
 use super::proxies::RunningProxies;
 use super::signals::StopSignals;
 use super::target::RunningTarget;
@@ -13,7 +14,8 @@ use crate::faults::{self, Ledger};
 use crate::load::{self, LoadRun, LoadSummary, Schedule};
 use crate::metrics::telemetry::{self, Watched};
 use crate::metrics::{LiveStats, PhaseMetrics, PhaseSlice, Recorder, RecorderOutput};
-use crate::verify::{evaluate_threshold, rate_achieved, PhaseView};
+use crate::verify::evidence::PhaseSpan;
+use crate::verify::{self, evaluate_threshold, rate_achieved, Evidence, PhaseView};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -106,7 +108,13 @@ pub async fn run_experiment(exp: &Experiment, ctx: &ExperimentContext<'_>) -> Ex
     let t0 = Instant::now() + START_LEAD;
     let t0_wall = SystemTime::now() + START_LEAD;
     let slices = phase_slices(exp);
-    let recorder = Recorder::spawn(t0, slices.clone(), LATE_THRESHOLD);
+    let recorder = Recorder::spawn(
+        t0,
+        slices.clone(),
+        LATE_THRESHOLD,
+        observers::classifiers(exp),
+    );
+    let observers = Observers::start(exp, t0, &proxies.ctx, &target.base, &ctx.signals.stop);
     let telemetry_stop = tokio_util::sync::CancellationToken::new();
     let sampler = telemetry::spawn(t0, watched.clone(), telemetry_stop.clone());
     let load_stop = ctx.signals.stop.child_token();
@@ -119,6 +127,7 @@ pub async fn run_experiment(exp: &Experiment, ctx: &ExperimentContext<'_>) -> Ex
         events: recorder.events,
         stop: load_stop.clone(),
         abandon: ctx.signals.abandon.clone(),
+        version: exp.verify.iter().find_map(|v| v.version_source()).cloned(),
     }));
 
     let ledger = Arc::new(Mutex::new(Ledger::new(t0, REMOVE_TIMEOUT)));
@@ -162,7 +171,9 @@ pub async fn run_experiment(exp: &Experiment, ctx: &ExperimentContext<'_>) -> Ex
         phases: slices.iter().map(|_| PhaseMetrics::default()).collect(),
         series: Vec::new(),
         late_window_events: 0,
+        timeline: Default::default(),
     });
+    let observed = observers.finish().await;
     telemetry_stop.cancel();
     let samples = sampler.await.unwrap_or_default();
     proxies.stop().await;
@@ -172,6 +183,10 @@ pub async fn run_experiment(exp: &Experiment, ctx: &ExperimentContext<'_>) -> Ex
     report.faults = ledger.events().to_vec();
     report.rollback_failed = ledger.rollback_failed();
     fill_phases(&mut report, exp, &walk, &output, t0_wall, &samples);
+    report.checks.extend(verify::verify(
+        exp,
+        &evidence(exp, &walk, &output, observed),
+    ));
     super::journal::fill_phase(&mut report, samples);
     report.series = output.series;
     report.status = verdict(&report, &walk, ctx.signals);
@@ -267,6 +282,45 @@ async fn walk_phases(
         }
     }
     walk
+}
+
+/// What the behaviour verifiers judge, from the walk, the recorder and the observers.
+fn evidence<'a>(
+    exp: &Experiment,
+    walk: &PhaseWalk,
+    output: &'a RecorderOutput,
+    observed: Observed,
+) -> Evidence<'a> {
+    let mut start = Duration::ZERO;
+    let phases = exp
+        .phases
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let end = start + p.duration;
+            let actual = walk.spans.get(i);
+            let span = PhaseSpan {
+                name: p.name.clone(),
+                start,
+                end,
+                ran: actual.is_some(),
+                completed: actual.is_some_and(|&(_, e)| e >= end),
+            };
+            start = end;
+            span
+        })
+        .collect();
+    let stopped_at = walk.spans.last().map_or(Duration::ZERO, |&(_, e)| e);
+    Evidence {
+        phases,
+        metrics: &output.phases,
+        series: &output.series,
+        timeline: Some(&output.timeline),
+        calls: observed.calls,
+        states: observed.states,
+        probes: observed.probes,
+        end: stopped_at.min(exp.total_duration()),
+    }
 }
 
 fn set_end(walk: &mut PhaseWalk, t0: Instant) {

@@ -8,6 +8,7 @@
 
 pub mod experiment;
 pub mod journal;
+pub mod observers;
 pub mod plan;
 pub mod proxies;
 pub mod signals;

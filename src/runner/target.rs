@@ -275,7 +275,8 @@ async fn wait_ready(
                     });
                 }
             }
-            match client.send(&request).await {
+            let reply = client.send(&request).await;
+            match (reply.status, reply.error) {
                 (_, None) => return Ok(()),
                 (0, Some(class)) => last = class.key().to_string(),
                 (status, Some(_)) => last = format!("status {status}"),

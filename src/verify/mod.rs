@@ -1,7 +1,43 @@
 //! Verification: turning measurements into checks with expected vs observed.
+//!
+//! - `thresholds`: a phase's `expect` (p99 < 100ms, ...) and `rate_achieved`;
+//! - `stats` and `baseline`: statistical comparison against a baseline report;
+//! - behaviour verifiers (`verify:`), each a pure function of [`Evidence`]:
+//!   `recovery`, `breaker`, `versions` (canary and traffic shift), `compare`
+//!   (two phases of one run), and `probe_checks`.
 
 pub mod baseline;
+pub mod breaker;
+pub mod compare;
+pub mod evidence;
+pub mod probe_checks;
+pub mod recovery;
 pub mod stats;
 pub mod thresholds;
+pub mod versions;
 
+pub use evidence::Evidence;
 pub use thresholds::{evaluate_threshold, rate_achieved, PhaseView};
+
+use crate::config::model::{Experiment, Verifier};
+use crate::runner::journal::Check;
+
+/// Judges every `verify` entry of `exp` (one check each; `compare` one per metric).
+pub fn verify(exp: &Experiment, ev: &Evidence<'_>) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let mut classifier = 0;
+    for (index, verifier) in exp.verify.iter().enumerate() {
+        match verifier {
+            Verifier::Recovery(spec) => checks.push(recovery::check(spec, ev)),
+            Verifier::Breaker(spec) => {
+                checks.push(breaker::check(spec, classifier, index, ev));
+                classifier += 1;
+            }
+            Verifier::Canary(spec) => checks.push(versions::canary(spec, ev)),
+            Verifier::TrafficShift(spec) => checks.push(versions::traffic_shift(spec, ev)),
+            Verifier::Compare(spec) => checks.extend(compare::checks(spec, ev)),
+            Verifier::Probe(spec) => checks.push(probe_checks::check(spec, ev)),
+        }
+    }
+    checks
+}

@@ -1,4 +1,13 @@
 //! The embedded demo system, driven over real loopback HTTP.
+//!
+//! This file: the plain request paths and the system's lifecycle. The
+//! resilience mechanisms have their own files: `breaker`, `canary` (split,
+//! rollback, admin API, metrics) and `bulkhead` (the `no_timeout` defect).
+
+mod breaker;
+mod bulkhead;
+mod canary;
+mod support;
 
 use std::time::{Duration, Instant};
 
@@ -12,6 +21,14 @@ use crate::common::{fetch, get};
 /// Upper bound for every test; the demo answers in milliseconds.
 const LIMIT: Duration = Duration::from_secs(15);
 
+/// Every checkout on v1, so that one hop sees all payments calls.
+fn stable_only() -> DemoOptions {
+    DemoOptions {
+        canary_weight: 0.0,
+        ..DemoOptions::default()
+    }
+}
+
 async fn start(opts: DemoOptions) -> (DemoSystem, CancellationToken) {
     let shutdown = CancellationToken::new();
     let demo = DemoSystem::start(&opts, 42, shutdown.clone())
@@ -23,7 +40,7 @@ async fn start(opts: DemoOptions) -> (DemoSystem, CancellationToken) {
 #[tokio::test]
 async fn checkout_returns_a_confirmed_order_paid_through_the_hop() {
     tokio::time::timeout(LIMIT, async {
-        let (demo, _shutdown) = start(DemoOptions::default()).await;
+        let (demo, _shutdown) = start(stable_only()).await;
         let response = get(&format!("{}/checkout", demo.frontend_url())).await;
 
         assert_eq!(response.status, StatusCode::OK);
@@ -32,6 +49,7 @@ async fn checkout_returns_a_confirmed_order_paid_through_the_hop() {
         let order = response.json();
         assert_eq!(order["order_id"], 1);
         assert_eq!(order["status"], "confirmed");
+        assert_eq!(order["version"], "v1");
         let payment = &order["payment"];
         assert_eq!(payment["amount_cents"], 1299);
         assert_eq!(payment["currency"], "EUR");
@@ -48,9 +66,19 @@ async fn checkout_returns_a_confirmed_order_paid_through_the_hop() {
             stats.bytes_upstream > 0 && stats.bytes_downstream > 0,
             "{stats:?}"
         );
-        assert_eq!(demo.proxies().len(), 1);
-        assert_eq!(demo.proxies()[0].name(), "payments");
+        let names: Vec<String> = demo
+            .proxies()
+            .iter()
+            .map(|p| p.name().to_string())
+            .collect();
+        assert_eq!(names, ["payments", "payments-canary"]);
         assert_eq!(demo.payments_hop.upstream(), demo.payments);
+        assert_eq!(demo.payments_canary_hop.upstream(), demo.payments);
+        assert_eq!(
+            demo.payments_canary_hop.stats().accepted,
+            0,
+            "no v2 traffic"
+        );
     })
     .await
     .expect("test timed out");
@@ -59,7 +87,7 @@ async fn checkout_returns_a_confirmed_order_paid_through_the_hop() {
 #[tokio::test]
 async fn order_ids_count_up_and_the_pool_reuses_hop_connections() {
     tokio::time::timeout(LIMIT, async {
-        let (demo, _shutdown) = start(DemoOptions::default()).await;
+        let (demo, _shutdown) = start(stable_only()).await;
         for expected in 1..=5 {
             let order = get(&format!("{}/checkout", demo.frontend_url()))
                 .await
@@ -122,7 +150,7 @@ async fn disabled_hop_makes_checkout_fail_fast_with_502() {
         // A long payments timeout, so a fast 502 cannot be a timeout in disguise.
         let opts = DemoOptions {
             payments_timeout: Duration::from_secs(10),
-            ..DemoOptions::default()
+            ..stable_only()
         };
         let (demo, _shutdown) = start(opts).await;
         let checkout = format!("{}/checkout", demo.frontend_url());
@@ -153,7 +181,7 @@ async fn slow_payments_beyond_the_timeout_gives_504() {
         let opts = DemoOptions {
             payments_latency: Duration::from_millis(500),
             payments_timeout: Duration::from_millis(100),
-            ..DemoOptions::default()
+            ..stable_only()
         };
         let (demo, _shutdown) = start(opts).await;
         let started = Instant::now();
@@ -185,6 +213,7 @@ async fn stopped_waits_for_every_task_and_closes_every_port() {
             demo.frontend,
             demo.payments,
             demo.payments_hop.listen_addr(),
+            demo.payments_canary_hop.listen_addr(),
         ];
 
         shutdown.cancel();
@@ -212,8 +241,20 @@ async fn describe_lists_the_addresses_and_example_commands() {
             text.contains(&format!("curl -i {}/checkout", demo.frontend_url())),
             "{text}"
         );
+        for hop in demo.proxies() {
+            assert!(text.contains(&hop.listen_addr().to_string()), "{text}");
+            assert!(
+                text.contains(&format!("(proxy `{}`)", hop.name())),
+                "{text}"
+            );
+        }
         assert!(
-            text.contains(&demo.payments_hop.listen_addr().to_string()),
+            text.contains(&format!("\n  frontend       {}\n", demo.frontend_url())),
+            "the line tools parse: {text}"
+        );
+        assert!(text.contains("canary weight  10% of /checkout"), "{text}");
+        assert!(
+            text.contains("/admin/breaker") && text.contains("/metrics"),
             "{text}"
         );
         assert!(text.contains(&demo.payments.to_string()), "{text}");

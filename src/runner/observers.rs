@@ -1,0 +1,278 @@
+//! What the run watches beside the load, for the verifiers: calls counted at
+//! a dependency's proxy, a breaker's state endpoint, and probes.
+//!
+//! Each observer is a task on the run's clock (offsets from the load's
+//! start, like the timeline), bounded by the load's planned end and stopped
+//! early with the run. Probes are scheduled on the *planned* phase times:
+//! `start` probes run shortly after a phase begins (once its faults are
+//! applied), `end` probes shortly before it ends (before they are removed),
+//! `every` probes on their interval within the phase.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::model::{Experiment, ProbeCheck, ProbeDecl, ProbeWhen, Verifier};
+use crate::faults::network::ProxyTarget;
+use crate::faults::FaultContext;
+use crate::metrics::Classifier;
+use crate::probes::{self, ProbeContext};
+use crate::proxy::{Proxy, ProxyMode};
+use crate::verify::evidence::{CounterSample, TimedObservation, ValueSample};
+
+/// How often the dependency's call counter is read.
+const CALLS_EVERY: Duration = Duration::from_millis(100);
+/// How often a breaker's state endpoint is read.
+const STATE_EVERY: Duration = Duration::from_millis(250);
+/// A state read gives up after this long.
+const STATE_TIMEOUT: Duration = Duration::from_secs(1);
+/// `start`/`end` probes run this far inside the phase (at most a quarter of it).
+const ONCE_MARGIN: Duration = Duration::from_millis(250);
+
+/// Everything observed, keyed as [`crate::verify::Evidence`] wants it.
+#[derive(Debug, Default)]
+pub struct Observed {
+    pub calls: BTreeMap<String, Vec<CounterSample>>,
+    pub states: BTreeMap<usize, Vec<ValueSample>>,
+    pub probes: BTreeMap<(String, String), Vec<TimedObservation>>,
+}
+
+/// Running observers; [`Observers::finish`] stops them and returns what they saw.
+pub struct Observers {
+    stop: CancellationToken,
+    tracker: TaskTracker,
+    observed: Arc<Mutex<Observed>>,
+}
+
+/// The fast-failure classifier of each `breaker` verifier, in `verify` order.
+pub fn classifiers(exp: &Experiment) -> Vec<Classifier> {
+    exp.verify
+        .iter()
+        .filter_map(|v| match v {
+            Verifier::Breaker(spec) => {
+                let statuses = spec.fast_fail_status.clone();
+                let limit = spec.fast_fail_latency;
+                let classify: Classifier = Arc::new(move |o: &crate::metrics::Outcome| {
+                    o.response_time() < limit && statuses.iter().any(|s| s.matches(o.status))
+                });
+                Some(classify)
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Every probe check of the experiment: phase `expect` probes and `verify` ones.
+pub fn probe_checks(exp: &Experiment) -> Vec<ProbeCheck> {
+    let from_phases = exp.phases.iter().flat_map(|p| p.probes.iter().cloned());
+    let from_verify = exp.verify.iter().filter_map(|v| match v {
+        Verifier::Probe(check) => Some(check.clone()),
+        _ => None,
+    });
+    from_phases.chain(from_verify).collect()
+}
+
+impl Observers {
+    /// Starts every observer the experiment's checks need.
+    pub fn start(
+        exp: &Experiment,
+        t0: Instant,
+        faults: &FaultContext,
+        target_base: &http::Uri,
+        stop: &CancellationToken,
+    ) -> Observers {
+        let observers = Observers {
+            stop: stop.child_token(),
+            tracker: TaskTracker::new(),
+            observed: Arc::new(Mutex::new(Observed::default())),
+        };
+        let end = t0 + exp.total_duration();
+        let ctx = Arc::new(ProbeContext {
+            target_base: Some(target_base.clone()),
+        });
+        for (index, verifier) in exp.verify.iter().enumerate() {
+            let Verifier::Breaker(spec) = verifier else {
+                continue;
+            };
+            if let Some(ProxyTarget::Embedded(proxy)) =
+                spec.dependency.as_ref().and_then(|d| faults.proxies.get(d))
+            {
+                observers.count_calls(
+                    spec.dependency.clone().unwrap_or_default(),
+                    proxy.clone(),
+                    t0,
+                    end,
+                );
+            }
+            if let Some(state) = &spec.state {
+                observers.sample_state(
+                    index,
+                    state.url.clone(),
+                    state.pointer.clone(),
+                    ctx.clone(),
+                    t0,
+                    end,
+                );
+            }
+        }
+        let mut offset = Duration::ZERO;
+        let spans: BTreeMap<&str, (Duration, Duration)> = exp
+            .phases
+            .iter()
+            .map(|p| {
+                let span = (offset, offset + p.duration);
+                offset += p.duration;
+                (p.name.as_str(), span)
+            })
+            .collect();
+        for check in probe_checks(exp) {
+            let (Some(&(start, stop)), Some(decl)) = (
+                spans.get(check.phase.as_str()),
+                exp.probes.iter().find(|d| d.name == check.probe),
+            ) else {
+                continue;
+            };
+            observers.probe(check, decl.clone(), ctx.clone(), t0, (start, stop));
+        }
+        observers
+    }
+
+    fn count_calls(&self, name: String, proxy: Proxy, t0: Instant, end: Instant) {
+        let stop = self.stop.clone();
+        let observed = self.observed.clone();
+        self.tracker.spawn(async move {
+            let mut tick = tokio::time::interval_at(t0.into(), CALLS_EVERY);
+            let mut samples = Vec::new();
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = stop.cancelled() => break,
+                }
+                let now = Instant::now();
+                samples.push(CounterSample {
+                    at: now.saturating_duration_since(t0),
+                    value: calls(&proxy),
+                });
+                if now >= end {
+                    break;
+                }
+            }
+            lock(&observed).calls.insert(name, samples);
+        });
+    }
+
+    fn sample_state(
+        &self,
+        index: usize,
+        url: String,
+        pointer: String,
+        ctx: Arc<ProbeContext>,
+        t0: Instant,
+        end: Instant,
+    ) {
+        let stop = self.stop.clone();
+        let observed = self.observed.clone();
+        self.tracker.spawn(async move {
+            let mut tick = tokio::time::interval_at(t0.into(), STATE_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut samples = Vec::new();
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = stop.cancelled() => break,
+                }
+                let at = Instant::now().saturating_duration_since(t0);
+                let value = tokio::select! {
+                    v = probes::json_value(&url, &pointer, &ctx, STATE_TIMEOUT) => v.ok(),
+                    _ = stop.cancelled() => break,
+                };
+                samples.push(ValueSample {
+                    at,
+                    value: value.map(|v| match v {
+                        serde_json::Value::String(s) => s,
+                        other => other.to_string(),
+                    }),
+                });
+                if Instant::now() >= end {
+                    break;
+                }
+            }
+            lock(&observed).states.insert(index, samples);
+        });
+    }
+
+    fn probe(
+        &self,
+        check: ProbeCheck,
+        decl: ProbeDecl,
+        ctx: Arc<ProbeContext>,
+        t0: Instant,
+        (start, end): (Duration, Duration),
+    ) {
+        let stop = self.stop.clone();
+        let observed = self.observed.clone();
+        self.tracker.spawn(async move {
+            let margin = ONCE_MARGIN.min((end - start) / 4);
+            let times: Vec<Duration> = match check.when {
+                ProbeWhen::Start => vec![start + margin],
+                ProbeWhen::End => vec![end.saturating_sub(margin)],
+                ProbeWhen::Every { interval, .. } => {
+                    let mut times = Vec::new();
+                    let mut t = start + margin;
+                    while t < end {
+                        times.push(t);
+                        t += interval;
+                    }
+                    times
+                }
+            };
+            let key = (check.probe.clone(), check.phase.clone());
+            for at in times {
+                tokio::select! {
+                    _ = tokio::time::sleep_until((t0 + at).into()) => {}
+                    _ = stop.cancelled() => return,
+                }
+                let observation = tokio::select! {
+                    o = probes::observe(&decl, &ctx) => o,
+                    _ = stop.cancelled() => return,
+                };
+                lock(&observed)
+                    .probes
+                    .entry(key.clone())
+                    .or_default()
+                    .push(TimedObservation {
+                        at,
+                        passed: observation.passed,
+                        value: observation.value,
+                        reason: observation.reason,
+                    });
+            }
+        });
+    }
+
+    /// Stops every observer and returns what they saw.
+    pub async fn finish(self) -> Observed {
+        self.stop.cancel();
+        self.tracker.close();
+        self.tracker.wait().await;
+        std::mem::take(&mut *lock(&self.observed))
+    }
+}
+
+/// Calls that reached the proxy: HTTP requests (forwarded, answered by a
+/// fault, or refused while down) in HTTP mode, connections in TCP mode.
+fn calls(proxy: &Proxy) -> u64 {
+    let stats = proxy.stats();
+    match proxy.mode() {
+        ProxyMode::Http => stats.requests + stats.http_faults_applied + stats.refused,
+        ProxyMode::Tcp => stats.accepted,
+    }
+}
+
+fn lock(observed: &Mutex<Observed>) -> std::sync::MutexGuard<'_, Observed> {
+    // A panicking observer leaves its data usable.
+    observed.lock().unwrap_or_else(|e| e.into_inner())
+}

@@ -1,0 +1,205 @@
+//! What behaviour verifiers judge: the run's phases as time spans, their
+//! metrics, the per-second series, the 100 ms timeline, and what was sampled
+//! on the side (dependency calls at a proxy, a breaker's state endpoint,
+//! probe observations).
+//!
+//! Everything is relative to the start of the load stream. Verifiers are pure
+//! functions of this, so they are tested without running anything.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::metrics::{PhaseMetrics, Timeline, WindowSummary};
+
+/// A phase's planned place in the load stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PhaseSpan {
+    pub name: String,
+    pub start: Duration,
+    pub end: Duration,
+    /// Whether the phase began (an aborted run may stop before it).
+    pub ran: bool,
+    /// Whether it ran to its planned end.
+    pub completed: bool,
+}
+
+/// A counter read at an offset (cumulative).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CounterSample {
+    pub at: Duration,
+    pub value: u64,
+}
+
+/// A value read at an offset; `None` when the read failed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValueSample {
+    pub at: Duration,
+    pub value: Option<String>,
+}
+
+/// One probe observation, placed in time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimedObservation {
+    pub at: Duration,
+    pub passed: bool,
+    pub value: Option<String>,
+    pub reason: String,
+}
+
+/// Everything a verifier may look at.
+#[derive(Debug, Default)]
+pub struct Evidence<'a> {
+    pub phases: Vec<PhaseSpan>,
+    /// Per phase, same order as `phases`.
+    pub metrics: &'a [PhaseMetrics],
+    pub series: &'a [WindowSummary],
+    pub timeline: Option<&'a Timeline>,
+    /// Cumulative calls seen at a proxy, by proxy name.
+    pub calls: BTreeMap<String, Vec<CounterSample>>,
+    /// Breaker state samples, by the index of the verifier in `verify`.
+    pub states: BTreeMap<usize, Vec<ValueSample>>,
+    /// Probe observations, by (probe name, phase name).
+    pub probes: BTreeMap<(String, String), Vec<TimedObservation>>,
+    /// When the load stream ended (planned or actual, whichever is earlier).
+    pub end: Duration,
+}
+
+impl Evidence<'_> {
+    /// The span and metrics of phase `name`.
+    pub fn phase(&self, name: &str) -> Option<(&PhaseSpan, &PhaseMetrics)> {
+        let index = self.phases.iter().position(|p| p.name == name)?;
+        Some((&self.phases[index], self.metrics.get(index)?))
+    }
+
+    /// The phase right before `name`, if any.
+    pub fn phase_before(&self, name: &str) -> Option<&PhaseSpan> {
+        let index = self.phases.iter().position(|p| p.name == name)?;
+        index.checked_sub(1).and_then(|i| self.phases.get(i))
+    }
+
+    /// Calls counted at `proxy` between two offsets (nearest samples at or before each).
+    pub fn calls_between(&self, proxy: &str, from: Duration, to: Duration) -> Option<u64> {
+        let samples = self.calls.get(proxy)?;
+        let at = |t: Duration| {
+            samples
+                .iter()
+                .take_while(|s| s.at <= t)
+                .last()
+                .map_or(0, |s| s.value)
+        };
+        Some(at(to).saturating_sub(at(from)))
+    }
+}
+
+/// `1.2s`, `350ms`: an offset or a delay, as reports show it.
+pub fn secs(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s < 1.0 {
+        format!("{:.0}ms", s * 1000.0)
+    } else {
+        format!("{s:.1}s")
+    }
+}
+
+/// `12.5%`.
+pub fn percent(fraction: f64) -> String {
+    let p = fraction * 100.0;
+    if p != 0.0 && p.abs() < 0.1 {
+        format!("{p:.2}%")
+    } else {
+        format!("{p:.1}%")
+    }
+}
+
+/// A check of one verifier, with the common fields filled in.
+pub fn new_check(
+    kind: &str,
+    name: String,
+    phase: Option<&str>,
+    expected: String,
+) -> crate::runner::journal::Check {
+    crate::runner::journal::Check {
+        name,
+        kind: kind.to_string(),
+        phase: phase.map(String::from),
+        passed: true,
+        expected,
+        ..Default::default()
+    }
+}
+
+/// Statuses of a phase, most frequent first: `502×1800, 200×12`.
+pub fn status_mix(metrics: &PhaseMetrics) -> String {
+    let mut counts: Vec<(u16, u64)> = metrics
+        .status_counts
+        .iter()
+        .map(|(s, n)| (*s, *n))
+        .collect();
+    counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let mut parts: Vec<String> = counts
+        .iter()
+        .take(4)
+        .map(|(s, n)| format!("{s}×{n}"))
+        .collect();
+    let no_response: u64 = metrics.requests - counts.iter().map(|(_, n)| n).sum::<u64>();
+    if no_response > 0 {
+        parts.push(format!("no response×{no_response}"));
+    }
+    if parts.is_empty() {
+        "no responses".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calls_between_uses_the_nearest_earlier_samples() {
+        let mut ev = Evidence::default();
+        ev.calls.insert(
+            "payments".into(),
+            vec![
+                CounterSample {
+                    at: Duration::from_millis(0),
+                    value: 0,
+                },
+                CounterSample {
+                    at: Duration::from_millis(100),
+                    value: 10,
+                },
+                CounterSample {
+                    at: Duration::from_millis(200),
+                    value: 15,
+                },
+                CounterSample {
+                    at: Duration::from_millis(300),
+                    value: 40,
+                },
+            ],
+        );
+        let calls = |a, b| {
+            ev.calls_between(
+                "payments",
+                Duration::from_millis(a),
+                Duration::from_millis(b),
+            )
+        };
+        assert_eq!(calls(150, 250), Some(5));
+        assert_eq!(calls(0, 1000), Some(40));
+        assert_eq!(
+            ev.calls_between("other", Duration::ZERO, Duration::ZERO),
+            None
+        );
+    }
+
+    #[test]
+    fn formats_are_short() {
+        assert_eq!(secs(Duration::from_millis(350)), "350ms");
+        assert_eq!(secs(Duration::from_millis(1250)), "1.2s");
+        assert_eq!(percent(0.125), "12.5%");
+        assert_eq!(percent(0.0004), "0.04%");
+    }
+}
