@@ -13,11 +13,21 @@ const MAX_OUTPUT: usize = 4096;
 
 pub struct CommandAction {
     spec: CommandFault,
+    env: Vec<(String, String)>,
 }
 
 impl CommandAction {
     pub fn new(spec: CommandFault) -> CommandAction {
-        CommandAction { spec }
+        CommandAction {
+            spec,
+            env: Vec::new(),
+        }
+    }
+
+    /// Extra environment for both commands (e.g. `FAULTLINE_TARGET_URL`).
+    pub fn with_env(mut self, env: Vec<(String, String)>) -> CommandAction {
+        self.env = env;
+        self
     }
 }
 
@@ -34,15 +44,20 @@ impl Fault for CommandAction {
     }
 
     fn apply(&mut self) -> BoxFuture<'_, Result<Evidence, FaultError>> {
-        Box::pin(run_shell(self.spec.run.clone(), self.spec.timeout))
+        Box::pin(run_shell(
+            self.spec.run.clone(),
+            self.spec.timeout,
+            self.env.clone(),
+        ))
     }
 
     fn remove(&mut self) -> BoxFuture<'_, Result<Evidence, FaultError>> {
         let rollback = self.spec.rollback.clone();
         let timeout = self.spec.timeout;
+        let env = self.env.clone();
         Box::pin(async move {
             match rollback {
-                Some(cmd) => run_shell(cmd, timeout).await,
+                Some(cmd) => run_shell(cmd, timeout, env).await,
                 None => Ok(Evidence::Null),
             }
         })
@@ -52,8 +67,12 @@ impl Fault for CommandAction {
 /// Runs `sh -c command` with a timeout; a non-zero exit is an error.
 ///
 /// How the shell is run is [`run_captured`]'s; this only judges and reports.
-pub async fn run_shell(command: String, timeout: Duration) -> Result<Evidence, FaultError> {
-    let output = match run_captured(&command, timeout).await {
+pub async fn run_shell(
+    command: String,
+    timeout: Duration,
+    env: Vec<(String, String)>,
+) -> Result<Evidence, FaultError> {
+    let output = match run_captured(&command, timeout, &env).await {
         Ok(output) => output,
         Err(ShellError::Spawn(source)) => return Err(FaultError::Spawn { command, source }),
         Err(ShellError::Timeout) => return Err(FaultError::Timeout { command, timeout }),
@@ -106,11 +125,16 @@ pub const MAX_CAPTURE: usize = MAX_OUTPUT * 4;
 /// whole group is killed. Output is read concurrently and, once the shell has
 /// exited, only briefly: a background process it started may keep the pipes
 /// open forever.
-pub async fn run_captured(command: &str, timeout: Duration) -> Result<ShellOutput, ShellError> {
+pub async fn run_captured(
+    command: &str,
+    timeout: Duration,
+    env: &[(String, String)],
+) -> Result<ShellOutput, ShellError> {
     use tokio::io::AsyncReadExt;
     let mut child = tokio::process::Command::new("sh")
         .arg("-c")
         .arg(command)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -187,7 +211,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_successful_command_reports_its_output() {
-        let ev = run_shell("echo hello; echo oops >&2".into(), Duration::from_secs(5))
+        let ev = run_shell("echo hello; echo oops >&2".into(), Duration::from_secs(5), Vec::new())
             .await
             .expect("command succeeds");
         assert_eq!(ev["exit_code"], 0);
@@ -197,7 +221,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_failing_command_is_an_error_with_its_stderr() {
-        let err = run_shell("echo broken >&2; exit 3".into(), Duration::from_secs(5))
+        let err = run_shell("echo broken >&2; exit 3".into(), Duration::from_secs(5), Vec::new())
             .await
             .expect_err("exit 3 fails");
         let msg = err.to_string();
@@ -208,9 +232,18 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn commands_see_the_run_environment() {
+        let env = vec![("FAULTLINE_TARGET_URL".to_string(), "http://127.0.0.1:9".to_string())];
+        let ev = run_shell("echo $FAULTLINE_TARGET_URL".into(), Duration::from_secs(5), env)
+            .await
+            .expect("command succeeds");
+        assert_eq!(ev["stdout"], "http://127.0.0.1:9");
+    }
+
+    #[tokio::test]
     async fn a_command_over_its_timeout_is_killed() {
         let start = std::time::Instant::now();
-        let err = run_shell("sleep 10".into(), Duration::from_millis(200))
+        let err = run_shell("sleep 10".into(), Duration::from_millis(200), Vec::new())
             .await
             .expect_err("times out");
         assert!(matches!(err, FaultError::Timeout { .. }));
@@ -220,7 +253,7 @@ mod tests {
     #[tokio::test]
     async fn a_background_process_does_not_hold_the_command_up() {
         let start = std::time::Instant::now();
-        let ev = run_shell("sleep 5 & echo started".into(), Duration::from_secs(3))
+        let ev = run_shell("sleep 5 & echo started".into(), Duration::from_secs(3), Vec::new())
             .await
             .expect("the shell itself exits at once");
         assert_eq!(ev["stdout"], "started");

@@ -87,6 +87,24 @@ pub struct FaultContext {
     pub watched: Option<crate::metrics::telemetry::Watched>,
     /// Agents by name, for faults with `host:`.
     pub agents: HashMap<String, crate::agent::AgentClient>,
+    /// The target's base URL, given to local commands as `FAULTLINE_TARGET_URL`.
+    pub target_url: Option<http::Uri>,
+}
+
+/// The environment local commands (faults and probes) run with:
+/// `FAULTLINE_TARGET_URL`, the target's base URL without a trailing slash
+/// (so `curl -X PUT $FAULTLINE_TARGET_URL/admin/canary` works against the
+/// demo, whose port is only known at run time).
+pub fn command_env(target: Option<&http::Uri>) -> Vec<(String, String)> {
+    target
+        .map(|url| {
+            let text = url.to_string();
+            vec![(
+                "FAULTLINE_TARGET_URL".to_string(),
+                text.trim_end_matches('/').to_string(),
+            )]
+        })
+        .unwrap_or_default()
 }
 
 /// How long an agent keeps a fault without renewal.
@@ -209,7 +227,9 @@ fn build_host_fault(
         ))));
     }
     let local: Box<dyn Fault> = match spec {
-        FaultSpec::Command(c) => Box::new(command::CommandAction::new(c.clone())),
+        FaultSpec::Command(c) => Box::new(
+            command::CommandAction::new(c.clone()).with_env(command_env(ctx.target_url.as_ref())),
+        ),
         FaultSpec::Cpu { load, cores, .. } => {
             Box::new(stress::StressFault::cpu(*load, *cores, ctx.watched.clone()))
         }

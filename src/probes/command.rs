@@ -18,13 +18,18 @@ use crate::faults::command::{run_captured, ShellError};
 const LINE: usize = 200;
 
 /// Observes one `command` probe within `timeout`.
-pub(super) async fn observe(probe: &CommandProbe, timeout: Duration) -> Observation {
+/// `env` is the run's environment for commands (`FAULTLINE_TARGET_URL`).
+pub(super) async fn observe(
+    probe: &CommandProbe,
+    timeout: Duration,
+    env: &[(String, String)],
+) -> Observation {
     // Compiled before running: a bad pattern should not run the command.
     let stdout_regex = match probe.stdout.as_deref().map(check::regex).transpose() {
         Ok(regex) => regex,
         Err(reason) => return Observation::fail(None, reason),
     };
-    let output = match run_captured(&probe.run, timeout).await {
+    let output = match run_captured(&probe.run, timeout, env).await {
         Ok(output) => output,
         Err(ShellError::Spawn(e)) => return Observation::fail(None, format!("cannot run sh: {e}")),
         Err(ShellError::Timeout) => {

@@ -70,7 +70,9 @@ pub async fn observe(decl: &ProbeDecl, ctx: &ProbeContext) -> Observation {
     let mut observation = match &decl.kind {
         // A command bounds itself: on timeout it must kill its process
         // group, which dropping its future would not do.
-        ProbeKind::Command(probe) => command::observe(probe, decl.timeout).await,
+        ProbeKind::Command(probe) => {
+            command::observe(probe, decl.timeout, &crate::faults::command_env(ctx.target_base.as_ref())).await
+        }
         ProbeKind::Http(probe) => bounded(decl.timeout, http::observe(probe, ctx)).await,
         ProbeKind::Prometheus(probe) => bounded(decl.timeout, prometheus::observe(probe)).await,
         ProbeKind::Tcp(probe) => bounded(decl.timeout, tcp::observe(probe)).await,

@@ -43,6 +43,7 @@ impl RunningProxies {
                 .clone()
                 .map(|p| p as Arc<dyn crate::faults::kill::TargetProcess>),
             watched: Some(watched),
+            target_url: Some(target.base.clone()),
             ..FaultContext::default()
         };
         for agent in &exp.agents {

@@ -22,9 +22,15 @@ pub use thresholds::{evaluate_threshold, rate_achieved, PhaseView};
 use crate::config::model::{Experiment, Verifier};
 use crate::runner::journal::Check;
 
-/// Judges every `verify` entry of `exp` (one check each; `compare` one per metric).
+/// Judges the probes of every phase's `expect`, then every `verify` entry
+/// of `exp` (one check each; `compare` one per metric).
 pub fn verify(exp: &Experiment, ev: &Evidence<'_>) -> Vec<Check> {
-    let mut checks = Vec::new();
+    let mut checks: Vec<Check> = exp
+        .phases
+        .iter()
+        .flat_map(|p| p.probes.iter())
+        .map(|probe| probe_checks::check(probe, ev))
+        .collect();
     let mut classifier = 0;
     for (index, verifier) in exp.verify.iter().enumerate() {
         match verifier {

@@ -4,6 +4,7 @@
 mod command_probe;
 mod fixture;
 mod http_probe;
+mod in_a_run;
 mod prometheus_probe;
 mod prometheus_server;
 mod tcp_probe;

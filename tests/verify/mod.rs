@@ -90,6 +90,31 @@ verify:
     )
 }
 
+fn promotion(canary_broken: bool) -> String {
+    let fault = if canary_broken {
+        "      - { type: http_error, proxy: payments-canary, status: 500 }\n"
+    } else {
+        ""
+    };
+    format!(
+        r#"
+name: promotion
+target: {{ demo: {{ canary_weight: 10% }} }}
+load: {{ rate: 200, timeout: 2s, requests: [ {{ path: /checkout }} ] }}
+phases:
+  - {{ name: canary, duration: 2s }}
+  - name: promote
+    duration: 3s
+    inject:
+      - type: command
+        run: >-
+          curl -fsS -X PUT -d '{{"weight": 1.0}}' "$FAULTLINE_TARGET_URL/admin/canary"
+{fault}verify:
+  - traffic_shift: {{ phase: promote, version: v2, from: 10%, to: 100%, within: 1s, max_errors: 0 }}
+"#
+    )
+}
+
 const COMPARE: &str = r#"
 name: compare
 target: { demo: { canary_weight: 0% } }
@@ -141,7 +166,12 @@ async fn healthy_demo_passes_every_verifier_five_rounds_in_a_row() {
     let _cpu = CPU_HEAVY.lock().await;
     let mut wrong = Vec::new();
     for round in 1..=5 {
-        let (b, c, r) = tokio::join!(run(breaker(&[])), run(canary(&[])), run(recovery(&[])),);
+        let (b, c, r, p) = tokio::join!(
+            run(breaker(&[])),
+            run(canary(&[])),
+            run(recovery(&[])),
+            run(promotion(false)),
+        );
         // Alone: millisecond-level latency verdicts must not be judging
         // which other experiments happened to share the two cores.
         let m = run(COMPARE.to_string()).await;
@@ -149,6 +179,7 @@ async fn healthy_demo_passes_every_verifier_five_rounds_in_a_row() {
             (&b, "breaker"),
             (&c, "canary"),
             (&r, "recovery"),
+            (&p, "traffic_shift"),
             (&m, "compare"),
         ] {
             for check in checks(report, kind) {
@@ -219,14 +250,23 @@ async fn canary_checks_catch_a_missing_and_a_slow_rollback() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn recovery_and_compare_checks_fail_when_the_system_does_not_behave() {
+async fn recovery_compare_and_shift_checks_fail_when_the_system_does_not_behave() {
     let _cpu = CPU_HEAVY.lock().await;
     // Expecting the slowed phase to be the same as the baseline must fail.
     let wrong_expectation = COMPARE.replace(
         "metric: latency, expect: worse",
         "metric: latency, expect: same",
     );
-    let (hung, compared) = tokio::join!(run(recovery(&["no_timeout"])), run(wrong_expectation),);
+    let (hung, compared, bumpy) = tokio::join!(
+        run(recovery(&["no_timeout"])),
+        run(wrong_expectation),
+        run(promotion(true)),
+    );
+    assert_fails_with(
+        &bumpy,
+        "traffic_shift",
+        &["requests failed during the switch"],
+    );
     assert_fails_with(
         &hung,
         "recovery",
