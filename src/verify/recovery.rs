@@ -15,9 +15,10 @@ use crate::config::model::{LatencyTolerance, RecoverySpec};
 use crate::metrics::WindowSummary;
 use crate::runner::journal::Check;
 
-/// A relative p99 tolerance is never tighter than this: on a busy machine a
-/// one-second p99 moves by a few ms without anything being wrong.
-pub const MIN_P99_SLACK: Duration = Duration::from_millis(5);
+/// A relative p99 tolerance is never tighter than this: on a busy 2-core
+/// machine the p99 of one second (often the slowest of 50–100 requests)
+/// moves by 10 ms without anything being wrong.
+pub const MIN_P99_SLACK: Duration = Duration::from_millis(10);
 
 /// The bounds a window must meet to count as recovered.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -59,7 +60,18 @@ pub fn check(spec: &RecoverySpec, ev: &Evidence<'_>) -> Check {
             format!("not judged: baseline `{}` has no responses", spec.baseline),
         );
     }
-    let base_p99 = base.response.quantile_ms(0.99);
+    // The reference is the baseline's p99, or the p99 of its slowest second
+    // if higher: a one-second window is compared with the baseline's own
+    // second-to-second spread, not only with its pooled p99.
+    let base_p99 = ev
+        .series
+        .iter()
+        .filter(|w| {
+            Duration::from_secs(w.t) >= base_span.start
+                && Duration::from_secs(w.t + 1) <= base_span.end
+        })
+        .filter_map(|w| w.p99)
+        .fold(base.response.quantile_ms(0.99), f64::max);
     let base_errors = base.error_rate();
     let bounds = Bounds {
         p99_ms: base_p99 + slack_ms(spec.tolerance.p99, base_p99),

@@ -342,7 +342,7 @@ fn the_demo_suite_passes() {
         faultline()
             .args(["run", "suites/demo.yaml", "--out"])
             .arg(dir.path()),
-        Duration::from_secs(180),
+        Duration::from_secs(300),
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
@@ -353,7 +353,27 @@ fn the_demo_suite_passes() {
     );
     assert!(stdout.contains("checkout-baseline  PASSED"), "{stdout}");
     let json = report(dir.path());
-    assert_eq!(json["summary"]["passed"], 8, "{}", json["summary"]);
+    assert_eq!(json["summary"]["passed"], 13, "{}", json["summary"]);
+    // The behaviour verdicts carry their numbers: when the breaker opened
+    // and closed, when the canary rolled back, the recovery time, p-values.
+    let measured: Vec<String> = json["experiments"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|e| e["checks"].as_array().cloned().unwrap_or_default())
+        .filter_map(|c| c["measured"].as_object().cloned())
+        .flat_map(|m| m.keys().cloned().collect::<Vec<_>>())
+        .collect();
+    for key in [
+        "opened_after_s",
+        "closed_after_s",
+        "rolled_back_after_s",
+        "switched_after_s",
+        "recovery_s",
+        "p_value",
+    ] {
+        assert!(measured.iter().any(|k| k == key), "no `{key}` in {measured:?}");
+    }
     let phase = &json["experiments"][0]["phases"][0];
     for key in [
         "name",

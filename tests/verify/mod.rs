@@ -128,7 +128,7 @@ phases:
   - { name: recovery, duration: 2s }
 verify:
   - compare: { baseline: baseline, current: slow, metric: latency, expect: worse }
-  - compare: { baseline: baseline, current: recovery, expect: same }
+  - compare: { baseline: baseline, current: recovery, expect: same, min_effect: { latency: 50% } }
 "#;
 
 /// Runs one experiment (owning its YAML, so runs can be joined).
