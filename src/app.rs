@@ -3,8 +3,8 @@
 //! the end of a command is printed here.
 
 use crate::cli::{
-    AgentArgs, Cli, Command, DemoArgs, FilesArgs, MergeArgs, ProxyArgs, ReportArgs, RollbackArgs,
-    RunArgs,
+    AgentArgs, Cli, Command, CompletionsArgs, DemoArgs, FilesArgs, InitArgs, MergeArgs, ProxyArgs,
+    ReportArgs, RollbackArgs, RunArgs, SchemaArgs, SchemaKind,
 };
 use crate::config::{self, model::Document, model::Experiment, model::LoadModel, model::RateShape};
 use crate::exit::ExitCode;
@@ -27,7 +27,74 @@ pub fn execute(cli: Cli) -> ExitCode {
         Command::Agent(args) => with_runtime(|| agent(args)),
         Command::Stress { args } => stress(&args),
         Command::Merge(args) => with_runtime(|| merge(args)),
+        Command::Schema(args) => schema(&args),
+        Command::Init(args) => init(&args),
+        Command::Completions(args) => completions(&args),
     }
+}
+
+/// `faultline schema`: a JSON Schema for editors, or the Markdown reference.
+fn schema(args: &SchemaArgs) -> ExitCode {
+    use config::schema;
+    if args.markdown {
+        print!("{}", schema::reference_markdown());
+    } else {
+        let value = match args.kind {
+            SchemaKind::Experiment => schema::experiment_schema(),
+            SchemaKind::Suite => schema::suite_schema(),
+        };
+        print!("{}", schema::to_pretty(&value));
+    }
+    ExitCode::Passed
+}
+
+/// `faultline init`: a starter experiment from a template, never over an
+/// existing file unless `--force`.
+fn init(args: &InitArgs) -> ExitCode {
+    use crate::authoring;
+    let Some(template) = authoring::template(&args.template) else {
+        let names: Vec<&str> = authoring::TEMPLATES.iter().map(|t| t.name).collect();
+        let hint = config::did_you_mean(&args.template, names.iter().copied())
+            .map(|s| format!(" (did you mean `{s}`?)"))
+            .unwrap_or_default();
+        eprintln!(
+            "error: unknown template `{}`{hint}; templates: {}",
+            args.template,
+            config::one_of(&names)
+        );
+        return ExitCode::InvalidInput;
+    };
+    if args.file.exists() && !args.force {
+        eprintln!(
+            "error: {} already exists; pass --force to overwrite it",
+            args.file.display()
+        );
+        return ExitCode::InvalidInput;
+    }
+    if let Err(e) = write_text(&args.file, template.text) {
+        eprintln!("error: cannot write {}: {e}", args.file.display());
+        return ExitCode::InvalidInput;
+    }
+    println!(
+        "wrote {} (template `{}`: {}); check it with `faultline validate {0}`, run it with `faultline run {0}`",
+        args.file.display(),
+        template.name,
+        template.summary
+    );
+    ExitCode::Passed
+}
+
+/// `faultline completions SHELL`: the completion script on stdout.
+fn completions(args: &CompletionsArgs) -> ExitCode {
+    use clap::CommandFactory;
+    let mut command = Cli::command();
+    clap_complete::generate(
+        args.shell,
+        &mut command,
+        "faultline",
+        &mut std::io::stdout(),
+    );
+    ExitCode::Passed
 }
 
 fn with_runtime<F, Fut>(f: F) -> ExitCode
@@ -230,6 +297,10 @@ async fn run(args: RunArgs) -> ExitCode {
         .filter(|p| p.skip.is_none())
         .map(|p| &p.experiment)
         .collect();
+    if let Err(why) = runner::safety::production_guard(&selected, args.allow_production) {
+        eprintln!("error: {why}");
+        return ExitCode::InvalidInput;
+    }
     let name = run_name(&docs, &selected);
     let out_dir = args.out.clone().unwrap_or_else(|| default_out_dir(&name));
     let outputs = Outputs {

@@ -47,6 +47,49 @@ pub enum Command {
     /// Remove what a killed run left on Toxiproxy servers (from its rollback journal).
     #[command(after_help = ExitCode::HELP)]
     Rollback(RollbackArgs),
+    /// Print the JSON Schema of experiment or suite files (for editors), or the YAML reference.
+    Schema(SchemaArgs),
+    /// Write a commented starter experiment from a template.
+    #[command(after_help = ExitCode::HELP)]
+    Init(InitArgs),
+    /// Print a shell completion script.
+    Completions(CompletionsArgs),
+}
+
+/// Which file format `faultline schema` describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SchemaKind {
+    Experiment,
+    Suite,
+}
+
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    #[arg(value_enum, default_value = "experiment")]
+    pub kind: SchemaKind,
+    /// Print the Markdown YAML reference (docs/reference.md) instead.
+    #[arg(long)]
+    pub markdown: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The template: latency, errors, outage, cpu, memory, breaker, canary, recovery.
+    #[arg(long, short, value_name = "NAME", default_value = "latency")]
+    pub template: String,
+    /// Where to write the experiment.
+    #[arg(value_name = "FILE", default_value = "experiment.yaml")]
+    pub file: PathBuf,
+    /// Overwrite FILE if it exists.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]
@@ -185,6 +228,10 @@ pub struct RunArgs {
     /// No progress and no tables: only the final summary line.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Allow experiments with `safety.environment: production` (they must
+    /// also say `allow_production: true`).
+    #[arg(long)]
+    pub allow_production: bool,
     /// Seed of the run's RNG (request mix, later jitter and fault
     /// probabilities) [default: random, printed and saved in the report].
     #[arg(long)]

@@ -1,6 +1,7 @@
 //! The one integration-test binary: a `mod` per area, sharing `common`.
 
 mod agent;
+mod authoring;
 mod cli;
 mod common;
 mod demo;
@@ -14,6 +15,7 @@ mod reports_html;
 mod reports_junit;
 mod reports_merge;
 mod resources;
+mod safety;
 mod stress;
 mod telemetry;
 mod verify;

@@ -19,12 +19,14 @@
 
 pub mod model;
 pub mod model_verify;
+pub mod schema;
 pub mod units;
 
 mod decode;
 mod diagnostics;
 mod locate;
 mod raw;
+mod raw_safety;
 mod raw_verify;
 mod source;
 mod suite;
@@ -32,6 +34,7 @@ mod validate;
 mod validate_faults;
 mod validate_load;
 pub mod validate_resources;
+mod validate_safety;
 mod validate_verify;
 
 #[cfg(test)]

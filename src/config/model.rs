@@ -26,6 +26,8 @@ pub struct SuiteInfo {
     pub name: String,
     pub description: Option<String>,
     pub tags: Vec<String>,
+    /// The suite's own `safety` (its `max_duration` bounds the whole suite).
+    pub safety: Option<Safety>,
 }
 
 /// A validated experiment: a target, one load stream, and phases that slice it in time.
@@ -50,6 +52,50 @@ pub struct Experiment {
     pub probes: Vec<ProbeDecl>,
     /// Behaviour checks judged after the run (`verify:`).
     pub verify: Vec<Verifier>,
+    /// Guard rails: environment, allowed hosts, caps, stop conditions.
+    pub safety: Safety,
+}
+
+/// `safety:`: what a run may touch and when it stops by itself.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Safety {
+    /// Free text such as `staging`; `production` needs two explicit switches.
+    pub environment: Option<String>,
+    pub allow_production: bool,
+    /// Non-loopback hosts the run may reach.
+    pub allowed_hosts: Vec<String>,
+    pub max_duration: Option<Duration>,
+    /// Cap on requested requests per second.
+    pub max_rate: Option<f64>,
+    /// Evaluated every second of the run; the first to hold for its
+    /// duration aborts the run.
+    pub abort_if: Vec<StopCondition>,
+}
+
+impl Safety {
+    pub fn is_production(&self) -> bool {
+        self.environment
+            .as_deref()
+            .is_some_and(|e| e.trim().eq_ignore_ascii_case("production"))
+    }
+}
+
+/// One `abort_if` entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StopCondition {
+    pub when: StopWhen,
+    /// How long it must hold (every second in a row) before the run stops.
+    pub hold: Duration,
+    /// As written, e.g. `error_rate > 50% for 5s`.
+    pub source: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum StopWhen {
+    /// A metric of the last second (error_rate, p50, p99, rate).
+    Metric(Threshold),
+    /// A probe failing.
+    ProbeFails(String),
 }
 
 /// An agent declared under `agents:`.

@@ -14,6 +14,7 @@
 
 use std::fmt;
 
+use schemars::JsonSchema;
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
@@ -24,133 +25,251 @@ pub type Scalar = serde_yaml::Value;
 pub type List<T> = Vec<Option<T>>;
 
 /// A suite file: a mapping with an `experiments` key.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Suite")]
 pub struct RawSuite {
+    /// Name of the suite, shown in reports.
+    #[schemars(extend("examples" = ["nightly"]))]
     pub name: Option<String>,
+    /// One sentence on what the suite checks.
+    #[schemars(extend("examples" = ["Every resilience check of the demo system."]))]
     pub description: Option<String>,
+    /// Tags added to every experiment of the suite (for `--tag` / `--skip-tag`).
+    #[schemars(with = "Option<Vec<String>>", extend("examples" = [["demo", "nightly"]]))]
     pub tags: Option<List<String>>,
+    /// `target` and `load` lent to experiments that do not set them.
+    #[schemars(extend("examples" = [{"target": {"demo": {}}, "load": {"rate": 100, "timeout": "2s"}}]))]
     pub defaults: Option<RawDefaults>,
     /// Experiment files, relative to the suite file.
+    #[schemars(with = "Option<Vec<String>>", extend("examples" = [["../experiments/demo-baseline.yaml", "../experiments/network-*.yaml"]]))]
     pub experiments: Option<List<String>>,
+    /// Safety for every experiment that has none of its own; its
+    /// `max_duration` also bounds the whole suite.
+    #[schemars(extend("examples" = [{"environment": "staging", "max_duration": "30m"}]))]
+    pub safety: Option<super::raw_safety::RawSafety>,
 }
 
 /// What a suite lends to experiments that do not set it themselves.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Defaults")]
 pub struct RawDefaults {
+    /// The target of experiments without one.
+    #[schemars(extend("examples" = [{"demo": {}}]))]
     pub target: Option<RawTarget>,
+    /// The load of experiments without one.
+    #[schemars(extend("examples" = [{"rate": 100, "timeout": "2s"}]))]
     pub load: Option<RawLoad>,
 }
 
 /// An experiment file: a mapping without an `experiments` key.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Experiment")]
 pub struct RawExperiment {
+    /// Name of the experiment (required), used in reports and `--only`.
+    #[schemars(extend("examples" = ["checkout-latency"]))]
     pub name: Option<String>,
+    /// One sentence on what the experiment shows.
+    #[schemars(extend("examples" = ["Checkout stays fast while payments is slow."]))]
     pub description: Option<String>,
+    /// Tags for `--tag` / `--skip-tag`.
+    #[schemars(with = "Option<Vec<String>>", extend("examples" = [["demo", "smoke"]]))]
     pub tags: Option<List<String>>,
+    /// A threshold over fewer samples fails with `no data` (default 1); phases may override.
+    #[schemars(extend("examples" = [1]))]
     pub min_samples: Option<u64>,
+    /// The system under test: exactly one of `demo`, `url` or `command`.
+    #[schemars(extend("examples" = [{"demo": {}}]))]
     pub target: Option<RawTarget>,
     /// Proxy name → an embedded proxy or an existing Toxiproxy proxy.
+    #[schemars(extend("examples" = [{"db": {"listen": "127.0.0.1:6380", "upstream": "127.0.0.1:6379"}}]))]
     pub proxies: Option<std::collections::BTreeMap<String, RawProxy>>,
     /// Agent name → a `faultline agent` on another host.
+    #[schemars(extend("examples" = [{"db-host": {"url": "http://10.0.0.5:7070", "token_env": "FAULTLINE_AGENT_TOKEN"}}]))]
     pub agents: Option<std::collections::BTreeMap<String, RawAgent>>,
+    /// The load: `rate` (open model) or `concurrency` (closed model), the timeout and the request mix.
+    #[schemars(extend("examples" = [{"rate": 100, "timeout": "2s", "requests": [{"path": "/checkout"}]}]))]
     pub load: Option<RawLoad>,
+    /// Time slices of one continuous load stream, each with its faults and thresholds.
+    #[schemars(with = "Option<Vec<RawPhase>>", extend("examples" = [[{"name": "baseline", "duration": "3s", "expect": {"error_rate": "< 1%"}}]]))]
     pub phases: Option<List<RawPhase>>,
     /// Probe name → what it observes.
+    #[schemars(extend("examples" = [{"payments-port": {"tcp": {"address": "127.0.0.1:8080"}}}]))]
     pub probes: Option<std::collections::BTreeMap<String, super::raw_verify::RawProbe>>,
     /// Behaviour checks judged after the run.
+    #[schemars(with = "Option<Vec<super::raw_verify::RawVerifier>>", extend("examples" = [[{"recovery": {"baseline": "baseline", "after": "fault", "within": "8s"}}]]))]
     pub verify: Option<List<super::raw_verify::RawVerifier>>,
+    /// Guard rails: environment, allowed hosts, caps and stop conditions.
+    #[schemars(extend("examples" = [{"environment": "staging", "abort_if": [{"error_rate": "> 50%", "for": "5s"}]}]))]
+    pub safety: Option<super::raw_safety::RawSafety>,
 }
 
 /// One entry of `agents`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Agent")]
 pub struct RawAgent {
+    /// Base URL of the agent.
+    #[schemars(with = "Option<super::schema::Text>", extend("examples" = ["http://10.0.0.5:7070"]))]
     pub url: Option<Scalar>,
     /// Environment variable holding the bearer token (never the token itself).
+    #[schemars(with = "Option<super::schema::Text>", extend("examples" = ["FAULTLINE_AGENT_TOKEN"]))]
     pub token_env: Option<Scalar>,
 }
 
 /// One entry of `proxies`: embedded (`listen`, `upstream`, `mode`) or
 /// external (`toxiproxy`, `name`); which one is checked in validation.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Proxy")]
 pub struct RawProxy {
+    /// Embedded proxy: the address it listens on (port 0 picks a free one).
+    #[schemars(with = "Option<super::schema::Text>", extend("examples" = ["127.0.0.1:6380"]))]
     pub listen: Option<Scalar>,
+    /// Embedded proxy: the address it forwards to.
+    #[schemars(with = "Option<super::schema::Text>", extend("examples" = ["127.0.0.1:6379"]))]
     pub upstream: Option<Scalar>,
+    /// Embedded proxy: `tcp` (default) or `http` (parses HTTP/1.1, for HTTP faults).
+    #[schemars(with = "Option<super::schema::Text>", extend("examples" = ["http"]))]
     pub mode: Option<Scalar>,
+    /// External proxy: the admin URL of a Toxiproxy server (or `faultline proxy`).
+    #[schemars(with = "Option<super::schema::Text>", extend("examples" = ["http://127.0.0.1:8474"]))]
     pub toxiproxy: Option<Scalar>,
+    /// External proxy: its name on that server.
+    #[schemars(with = "Option<super::schema::Text>", extend("examples" = ["inventory"]))]
     pub name: Option<Scalar>,
 }
 
 /// `target`: exactly one of `demo`, `url` or `command` (checked in validation).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Target")]
 pub struct RawTarget {
     /// `Some(None)` for a bare `demo:`, which means "the demo with defaults".
     #[serde(default, deserialize_with = "present")]
+    #[schemars(
+        description = "The embedded demo system (`demo: {}` or a bare `demo:` for its defaults).",
+        extend("examples" = [{}, {"payments_latency": "2ms"}])
+    )]
     pub demo: Option<Option<RawDemo>>,
+    /// Base URL of a running system (or of the one `command` starts).
+    #[schemars(extend("examples" = ["http://127.0.0.1:8080"]))]
     pub url: Option<String>,
+    /// A local process to start (`sh -c`), stopped at the end.
+    #[schemars(extend("examples" = ["./my-service --port 8080"]))]
     pub command: Option<String>,
+    /// Wait until `GET path` answers 2xx/3xx before the load starts.
+    #[schemars(extend("examples" = [{"path": "/health", "timeout": "20s", "interval": "100ms"}]))]
     pub ready: Option<RawReady>,
 }
 
 /// `target.demo`: knobs of the embedded demo system.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Demo")]
 pub struct RawDemo {
+    /// Service time of payments per call (±10% seeded jitter).
+    #[schemars(with = "Option<super::schema::Duration>", extend("examples" = ["2ms"]))]
     pub payments_latency: Option<Scalar>,
+    /// Time bound of one checkout, bulkhead slot wait included.
+    #[schemars(with = "Option<super::schema::Duration>", extend("examples" = ["1s"]))]
     pub payments_timeout: Option<Scalar>,
     /// `10%` or `0.1`.
+    #[schemars(with = "Option<super::schema::Percent>", extend("examples" = ["10%", 0.1]))]
     pub canary_weight: Option<Scalar>,
     /// Defect names (`no_breaker`, ...), checked in validation.
+    #[schemars(
+        with = "Option<Vec<super::schema::Text>>",
+        description = "Deliberate defects: `no_breaker`, `breaker_never_closes`, `no_rollback`, `slow_rollback`, `no_timeout`.",
+        extend("examples" = [["no_breaker"]])
+    )]
     pub defects: Option<List<Scalar>>,
+    /// The frontend's circuit breaker (all optional).
+    #[schemars(extend("examples" = [{"consecutive_failures": 5, "open_for": "2s"}]))]
     pub breaker: Option<RawBreaker>,
+    /// The canary rollback controller (all optional).
+    #[schemars(extend("examples" = [{"error_rate": "5%", "window": "10s", "min_requests": 100}]))]
     pub rollback: Option<RawRollback>,
 }
 
 /// `target.demo.breaker`: the frontend's circuit breaker (all optional).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "DemoBreaker")]
 pub struct RawBreaker {
+    /// Opens after this many failures in a row.
+    #[schemars(extend("examples" = [5]))]
     pub consecutive_failures: Option<u64>,
     /// `50%` or `0.5`.
+    #[schemars(with = "Option<super::schema::Percent>", extend("examples" = ["50%"]))]
     pub failure_rate: Option<Scalar>,
+    /// Window of `failure_rate`.
+    #[schemars(with = "Option<super::schema::Duration>", extend("examples" = ["10s"]))]
     pub window: Option<Scalar>,
+    /// Calls in `window` before `failure_rate` applies.
+    #[schemars(extend("examples" = [20]))]
     pub min_calls: Option<u64>,
+    /// How long it stays open before half-opening.
+    #[schemars(with = "Option<super::schema::Duration>", extend("examples" = ["2s"]))]
     pub open_for: Option<Scalar>,
+    /// Calls let through while half-open.
+    #[schemars(extend("examples" = [3]))]
     pub trial_calls: Option<u64>,
 }
 
 /// `target.demo.rollback`: the canary rollback controller (all optional).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Rollback")]
 pub struct RawRollback {
     /// `5%` or `0.05`.
+    #[schemars(with = "Option<super::schema::Percent>", extend("examples" = ["5%"]))]
     pub error_rate: Option<Scalar>,
+    /// Window of `error_rate`.
+    #[schemars(with = "Option<super::schema::Duration>", extend("examples" = ["10s"]))]
     pub window: Option<Scalar>,
+    /// Canary requests in the window before it may act.
+    #[schemars(extend("examples" = [100]))]
     pub min_requests: Option<u64>,
 }
 
 /// `target.ready`: the readiness poll.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Ready")]
 pub struct RawReady {
+    /// Path polled with GET.
+    #[schemars(extend("examples" = ["/health"]))]
     pub path: Option<String>,
+    /// Give up (exit 4) after this long.
+    #[schemars(with = "Option<super::schema::Duration>", extend("examples" = ["20s"]))]
     pub timeout: Option<Scalar>,
+    /// Time between polls.
+    #[schemars(with = "Option<super::schema::Duration>", extend("examples" = ["100ms"]))]
     pub interval: Option<Scalar>,
 }
 
 /// `load`: `rate` or `concurrency`, the timeout and the request mix.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Load")]
 pub struct RawLoad {
+    /// Open model: arrivals per second, or a linear ramp then constant.
+    #[schemars(extend("examples" = [200, {"from": 10, "to": 500, "over": "30s"}]))]
     pub rate: Option<RawRate>,
+    /// Closed model: N workers sending back to back (instead of `rate`).
+    #[schemars(extend("examples" = [32]))]
     pub concurrency: Option<u64>,
+    /// Open model: cap on concurrent requests (default 1024).
+    #[schemars(extend("examples" = [1024]))]
     pub max_in_flight: Option<u64>,
+    /// Per request (default 5s); an expired request is a `timeout` error.
+    #[schemars(with = "Option<super::schema::Duration>", extend("examples" = ["2s"]))]
     pub timeout: Option<Scalar>,
+    /// The weighted request mix.
+    #[schemars(with = "Option<Vec<RawRequest>>", extend("examples" = [[{"path": "/checkout", "weight": 3}, {"path": "/health"}]]))]
     pub requests: Option<List<RawRequest>>,
 }
 
@@ -162,46 +281,86 @@ pub enum RawRate {
 }
 
 /// `rate: { from, to, over }`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Ramp")]
 pub struct RawRamp {
+    /// Rate at the start (requests per second).
+    #[schemars(extend("examples" = [10]))]
     pub from: Option<f64>,
+    /// Rate at the end of the ramp, kept afterwards.
+    #[schemars(extend("examples" = [500]))]
     pub to: Option<f64>,
+    /// Length of the ramp.
+    #[schemars(with = "Option<super::schema::Duration>", extend("examples" = ["30s"]))]
     pub over: Option<Scalar>,
 }
 
 /// One entry of `load.requests`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Request")]
 pub struct RawRequest {
+    /// Name in reports (default `METHOD path`).
+    #[schemars(extend("examples" = ["health"]))]
     pub name: Option<String>,
+    /// HTTP method (default GET).
+    #[schemars(extend("examples" = ["POST"]))]
     pub method: Option<String>,
+    /// Path (joined to the target's URL).
+    #[schemars(extend("examples" = ["/checkout"]))]
     pub path: Option<String>,
     /// Kept as YAML so keys and values can be checked (and located) one by one.
+    #[schemars(
+        with = "Option<super::schema::Headers>",
+        description = "Request headers.",
+        extend("examples" = [{"x-user": "alice"}]))]
     pub headers: Option<serde_yaml::Mapping>,
+    /// Request body.
+    #[schemars(extend("examples" = ["{\"a\": 1}"]))]
     pub body: Option<String>,
+    /// Relative weight in the mix (default 1).
+    #[schemars(extend("examples" = [3]))]
     pub weight: Option<u64>,
     /// Integers (`404`) or classes (`2xx`).
+    #[schemars(with = "Option<Vec<super::schema::Status>>", extend("examples" = [[200, "2xx", 404]]))]
     pub expect_status: Option<Vec<Scalar>>,
 }
 
 /// One entry of `phases`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Phase")]
 pub struct RawPhase {
+    /// Name of the phase, unique in the experiment.
+    #[schemars(extend("examples" = ["baseline"]))]
     pub name: Option<String>,
+    /// How long the phase lasts.
+    #[schemars(with = "Option<super::schema::Duration>", extend("examples" = ["5s"]))]
     pub duration: Option<Scalar>,
+    /// Overrides the experiment's `min_samples`.
+    #[schemars(extend("examples" = [50]))]
     pub min_samples: Option<u64>,
     /// Metric name → threshold; kept as YAML so an unknown metric gets a
     /// did-you-mean against the metric catalogue.
+    #[schemars(
+        with = "Option<super::schema::Expect>",
+        description = "Metric → threshold (`p99: \"< 100ms\"`), plus `probes` judged in the phase.",
+        extend("examples" = [{"p99": "< 100ms", "error_rate": "< 1%"}]))]
     pub expect: Option<serde_yaml::Mapping>,
+    /// Faults applied at phase start and removed at its end, always.
+    #[schemars(with = "Option<Vec<RawFault>>", extend("examples" = [[{"type": "latency", "proxy": "payments", "latency": "200ms"}]]))]
     pub inject: Option<List<RawFault>>,
 }
 
 /// A fault in `inject`, chosen by its `type`. Adding a fault kind is one
 /// variant here and one arm in [`super::validate`].
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
+#[schemars(
+    rename = "Fault",
+    description = "A fault in `inject`, chosen by its `type`: applied at phase start, removed at phase end."
+)]
 pub enum RawFault {
     Command(RawCommandFault),
     Latency(RawLatency),
@@ -248,143 +407,272 @@ impl RawFault {
 // because serde cannot combine `flatten` with `deny_unknown_fields`.
 
 /// `latency`: `latency`, `jitter`, `distribution`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Latency")]
 pub struct RawLatency {
+    /// The proxy the fault acts on (the demo brings `payments` and `payments-canary`).
+    #[schemars(with = "Option<super::schema::Text>", extend("examples" = ["payments"]))]
     pub proxy: Option<Scalar>,
+    /// `downstream` (server → client, default) or `upstream`.
+    #[schemars(with = "Option<super::schema::Text>", extend("examples" = ["downstream"]))]
     pub stream: Option<Scalar>,
+    /// Share of connections affected, decided per connection (default 100%).
+    #[schemars(with = "Option<super::schema::Percent>", extend("examples" = ["50%"]))]
     pub toxicity: Option<Scalar>,
+    /// Delay added to every chunk of data.
+    #[schemars(with = "Option<super::schema::Duration>", extend("examples" = ["200ms"]))]
     pub latency: Option<Scalar>,
+    /// Random variation around the delay (±).
+    #[schemars(with = "Option<super::schema::Duration>", extend("examples" = ["20ms"]))]
     pub jitter: Option<Scalar>,
+    /// `uniform` (default), `normal` or `pareto` (a heavy tail).
+    #[schemars(with = "Option<super::schema::Text>", extend("examples" = ["uniform"]))]
     pub distribution: Option<Scalar>,
 }
 
 /// `bandwidth`: `rate` (KB/s).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Bandwidth")]
 pub struct RawBandwidth {
+    /// The proxy the fault acts on (the demo brings `payments` and `payments-canary`).
+    #[schemars(with = "Option<super::schema::Text>", extend("examples" = ["payments"]))]
     pub proxy: Option<Scalar>,
+    /// `downstream` (server → client, default) or `upstream`.
+    #[schemars(with = "Option<super::schema::Text>", extend("examples" = ["downstream"]))]
     pub stream: Option<Scalar>,
+    /// Share of connections affected, decided per connection (default 100%).
+    #[schemars(with = "Option<super::schema::Percent>", extend("examples" = ["50%"]))]
     pub toxicity: Option<Scalar>,
+    /// Throughput limit: `100KB/s` or a number of KB/s.
+    #[schemars(with = "Option<super::schema::Number>", extend("examples" = ["100KB/s", 100]))]
     pub rate: Option<Scalar>,
 }
 
 /// `slow_close`: `delay`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "SlowClose")]
 pub struct RawSlowClose {
+    /// The proxy the fault acts on (the demo brings `payments` and `payments-canary`).
+    #[schemars(with = "Option<super::schema::Text>", extend("examples" = ["payments"]))]
     pub proxy: Option<Scalar>,
+    /// `downstream` (server → client, default) or `upstream`.
+    #[schemars(with = "Option<super::schema::Text>", extend("examples" = ["downstream"]))]
     pub stream: Option<Scalar>,
+    /// Share of connections affected, decided per connection (default 100%).
+    #[schemars(with = "Option<super::schema::Percent>", extend("examples" = ["50%"]))]
     pub toxicity: Option<Scalar>,
+    /// Delay before the connection is closed.
+    #[schemars(with = "Option<super::schema::Duration>", extend("examples" = ["2s"]))]
     pub delay: Option<Scalar>,
 }
 
 /// `timeout` and `reset_peer`: `timeout`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "TimeoutToxic")]
 pub struct RawTimeout {
+    /// The proxy the fault acts on (the demo brings `payments` and `payments-canary`).
+    #[schemars(with = "Option<super::schema::Text>", extend("examples" = ["payments"]))]
     pub proxy: Option<Scalar>,
+    /// `downstream` (server → client, default) or `upstream`.
+    #[schemars(with = "Option<super::schema::Text>", extend("examples" = ["downstream"]))]
     pub stream: Option<Scalar>,
+    /// Share of connections affected, decided per connection (default 100%).
+    #[schemars(with = "Option<super::schema::Percent>", extend("examples" = ["50%"]))]
     pub toxicity: Option<Scalar>,
+    /// `timeout`: close after this long (`0s` = never); `reset_peer`: reset after this long.
+    #[schemars(with = "Option<super::schema::Duration>", extend("examples" = ["5s", "0s"]))]
     pub timeout: Option<Scalar>,
 }
 
 /// `slicer`: `average_size`, `size_variation`, `delay`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Slicer")]
 pub struct RawSlicer {
+    /// The proxy the fault acts on (the demo brings `payments` and `payments-canary`).
+    #[schemars(with = "Option<super::schema::Text>", extend("examples" = ["payments"]))]
     pub proxy: Option<Scalar>,
+    /// `downstream` (server → client, default) or `upstream`.
+    #[schemars(with = "Option<super::schema::Text>", extend("examples" = ["downstream"]))]
     pub stream: Option<Scalar>,
+    /// Share of connections affected, decided per connection (default 100%).
+    #[schemars(with = "Option<super::schema::Percent>", extend("examples" = ["50%"]))]
     pub toxicity: Option<Scalar>,
+    /// Average chunk size in bytes.
+    #[schemars(with = "Option<super::schema::Number>", extend("examples" = [64]))]
     pub average_size: Option<Scalar>,
+    /// Variation of the chunk size in bytes.
+    #[schemars(with = "Option<super::schema::Number>", extend("examples" = [16]))]
     pub size_variation: Option<Scalar>,
+    /// Delay between chunks.
+    #[schemars(with = "Option<super::schema::Duration>", extend("examples" = ["100us"]))]
     pub delay: Option<Scalar>,
 }
 
 /// `limit_data`: `bytes`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "LimitData")]
 pub struct RawLimitData {
+    /// The proxy the fault acts on (the demo brings `payments` and `payments-canary`).
+    #[schemars(with = "Option<super::schema::Text>", extend("examples" = ["payments"]))]
     pub proxy: Option<Scalar>,
+    /// `downstream` (server → client, default) or `upstream`.
+    #[schemars(with = "Option<super::schema::Text>", extend("examples" = ["downstream"]))]
     pub stream: Option<Scalar>,
+    /// Share of connections affected, decided per connection (default 100%).
+    #[schemars(with = "Option<super::schema::Percent>", extend("examples" = ["50%"]))]
     pub toxicity: Option<Scalar>,
+    /// Close the connection after this many bytes.
+    #[schemars(with = "Option<super::schema::Size>", extend("examples" = ["64KiB"]))]
     pub bytes: Option<Scalar>,
 }
 
 /// `down`: the proxy refuses and closes connections.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Down")]
 pub struct RawDown {
+    /// The proxy the fault acts on (the demo brings `payments` and `payments-canary`).
+    #[schemars(with = "Option<super::schema::Text>", extend("examples" = ["payments"]))]
     pub proxy: Option<Scalar>,
 }
 
 /// `match` of an HTTP fault.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Match")]
 pub struct RawMatch {
+    /// HTTP method to match.
+    #[schemars(with = "Option<super::schema::Text>", extend("examples" = ["POST"]))]
     pub method: Option<Scalar>,
+    /// Path glob (`*`, `?`).
+    #[schemars(with = "Option<super::schema::Text>", extend("examples" = ["/pay*"]))]
     pub path: Option<Scalar>,
+    /// Headers that must be present with these values.
+    #[schemars(with = "Option<super::schema::Headers>", extend("examples" = [{"x-user": "alice"}]))]
     pub headers: Option<serde_yaml::Mapping>,
 }
 
 /// `http_error`: `status`, `body`, `retry_after`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "HttpError")]
 pub struct RawHttpError {
+    /// The proxy the fault acts on (the demo brings `payments` and `payments-canary`).
+    #[schemars(with = "Option<super::schema::Text>", extend("examples" = ["payments"]))]
     pub proxy: Option<Scalar>,
+    /// Share of requests affected, decided per request (default 100%).
+    #[schemars(with = "Option<super::schema::Percent>", extend("examples" = ["10%"]))]
     pub probability: Option<Scalar>,
     #[serde(rename = "match")]
+    /// Which requests the fault applies to (all by default).
+    #[schemars(extend("examples" = [{"path": "/pay*"}]))]
     pub matcher: Option<RawMatch>,
+    /// Status answered at once (the upstream is not called).
+    #[schemars(with = "Option<super::schema::Status>", extend("examples" = [503]))]
     pub status: Option<Scalar>,
+    /// Body of the answer.
+    #[schemars(with = "Option<super::schema::Text>", extend("examples" = ["payments unavailable"]))]
     pub body: Option<Scalar>,
+    /// A `Retry-After` header.
+    #[schemars(with = "Option<super::schema::Duration>", extend("examples" = ["2s"]))]
     pub retry_after: Option<Scalar>,
 }
 
 /// `http_delay`: `delay`, `jitter`, `distribution`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "HttpDelay")]
 pub struct RawHttpDelay {
+    /// The proxy the fault acts on (the demo brings `payments` and `payments-canary`).
+    #[schemars(with = "Option<super::schema::Text>", extend("examples" = ["payments"]))]
     pub proxy: Option<Scalar>,
+    /// Share of requests affected, decided per request (default 100%).
+    #[schemars(with = "Option<super::schema::Percent>", extend("examples" = ["10%"]))]
     pub probability: Option<Scalar>,
     #[serde(rename = "match")]
+    /// Which requests the fault applies to (all by default).
+    #[schemars(extend("examples" = [{"path": "/pay*"}]))]
     pub matcher: Option<RawMatch>,
+    /// Wait before forwarding the request.
+    #[schemars(with = "Option<super::schema::Duration>", extend("examples" = ["300ms"]))]
     pub delay: Option<Scalar>,
+    /// Random variation around the delay (±).
+    #[schemars(with = "Option<super::schema::Duration>", extend("examples" = ["20ms"]))]
     pub jitter: Option<Scalar>,
+    /// `uniform` (default), `normal` or `pareto` (a heavy tail).
+    #[schemars(with = "Option<super::schema::Text>", extend("examples" = ["uniform"]))]
     pub distribution: Option<Scalar>,
 }
 
 /// `abort`: `when` (`before_response` or `mid_body`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Abort")]
 pub struct RawAbort {
+    /// The proxy the fault acts on (the demo brings `payments` and `payments-canary`).
+    #[schemars(with = "Option<super::schema::Text>", extend("examples" = ["payments"]))]
     pub proxy: Option<Scalar>,
+    /// Share of requests affected, decided per request (default 100%).
+    #[schemars(with = "Option<super::schema::Percent>", extend("examples" = ["10%"]))]
     pub probability: Option<Scalar>,
     #[serde(rename = "match")]
+    /// Which requests the fault applies to (all by default).
+    #[schemars(extend("examples" = [{"path": "/pay*"}]))]
     pub matcher: Option<RawMatch>,
+    /// `before_response` or `mid_body`.
+    #[schemars(with = "Option<super::schema::Text>", extend("examples" = ["before_response"]))]
     pub when: Option<Scalar>,
 }
 
 /// `corrupt`: `mode` and `fields`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Corrupt")]
 pub struct RawCorrupt {
+    /// The proxy the fault acts on (the demo brings `payments` and `payments-canary`).
+    #[schemars(with = "Option<super::schema::Text>", extend("examples" = ["payments"]))]
     pub proxy: Option<Scalar>,
+    /// Share of requests affected, decided per request (default 100%).
+    #[schemars(with = "Option<super::schema::Percent>", extend("examples" = ["10%"]))]
     pub probability: Option<Scalar>,
     #[serde(rename = "match")]
+    /// Which requests the fault applies to (all by default).
+    #[schemars(extend("examples" = [{"path": "/pay*"}]))]
     pub matcher: Option<RawMatch>,
+    /// `truncate`, `flip_bytes` or `null_fields`.
+    #[schemars(with = "Option<super::schema::Text>", extend("examples" = ["null_fields"]))]
     pub mode: Option<Scalar>,
+    /// JSON fields set to null (dotted paths allowed).
+    #[schemars(with = "Option<Vec<super::schema::Text>>", extend("examples" = [["email", "card.number"]]))]
     pub fields: Option<Vec<Scalar>>,
 }
 
 /// Fields are all [`Scalar`]s: inside an internally tagged enum serde loses
 /// the field path, so type errors are left to validation, which knows it.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(
+    rename = "CommandFault",
+    description = "`command`: `run` at phase start, `rollback` at phase end, each with a `timeout`."
+)]
 pub struct RawCommandFault {
     /// Run on an agent's host instead of locally.
+    #[schemars(with = "Option<super::schema::Text>", extend("examples" = ["db-host"]))]
     pub host: Option<Scalar>,
+    /// Shell command run at phase start.
+    #[schemars(with = "Option<super::schema::Text>", extend("examples" = ["systemctl stop redis"]))]
     pub run: Option<Scalar>,
+    /// Shell command run at phase end (and on every way out).
+    #[schemars(with = "Option<super::schema::Text>", extend("examples" = ["systemctl start redis"]))]
     pub rollback: Option<Scalar>,
+    /// Time limit of each command (default 30s).
+    #[schemars(with = "Option<super::schema::Duration>", extend("examples" = ["30s"]))]
     pub timeout: Option<Scalar>,
 }
 
@@ -431,33 +719,64 @@ impl<'de> Deserialize<'de> for RawRate {
 }
 
 /// `cpu`: `load` per core on `cores` cores (default all).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Cpu")]
 pub struct RawCpu {
+    /// An agent's name (from `agents`) to act on that host instead of this one.
+    #[schemars(with = "Option<super::schema::Text>", extend("examples" = ["db-host"]))]
     pub host: Option<Scalar>,
+    /// Busy share of each core.
+    #[schemars(with = "Option<super::schema::Percent>", extend("examples" = ["80%"]))]
     pub load: Option<Scalar>,
+    /// Number of cores kept busy (default all).
+    #[schemars(with = "Option<super::schema::Integer>", extend("examples" = [1]))]
     pub cores: Option<Scalar>,
 }
 
 /// `memory`: `size` or `percent` of total memory, optionally ramped.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Memory")]
 pub struct RawMemory {
+    /// An agent's name (from `agents`) to act on that host instead of this one.
+    #[schemars(with = "Option<super::schema::Text>", extend("examples" = ["db-host"]))]
     pub host: Option<Scalar>,
+    /// Memory to allocate and hold.
+    #[schemars(with = "Option<super::schema::Size>", extend("examples" = ["256MiB"]))]
     pub size: Option<Scalar>,
+    /// ... or this share of the host's total memory.
+    #[schemars(with = "Option<super::schema::Percent>", extend("examples" = ["20%"]))]
     pub percent: Option<Scalar>,
+    /// Allocate gradually over this long.
+    #[schemars(with = "Option<super::schema::Duration>", extend("examples" = ["5s"]))]
     pub ramp: Option<Scalar>,
+    /// Allow more than 80% of memory or leaving less than 1 GiB available.
+    #[schemars(with = "Option<super::schema::Flag>", extend("examples" = [false]))]
     pub force: Option<Scalar>,
 }
 
 /// `kill`: a signal to the target (default), a pidfile's process or a process by name.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Kill")]
 pub struct RawKill {
+    /// An agent's name (from `agents`) to act on that host instead of this one.
+    #[schemars(with = "Option<super::schema::Text>", extend("examples" = ["db-host"]))]
     pub host: Option<Scalar>,
+    /// `TERM`, `KILL`, `STOP` (undone with `CONT`) or `CONT`.
+    #[schemars(with = "Option<super::schema::Text>", extend("examples" = ["KILL"]))]
     pub signal: Option<Scalar>,
+    /// Signal the process in this pidfile instead of the target.
+    #[schemars(with = "Option<super::schema::Text>", extend("examples" = ["/run/redis.pid"]))]
     pub pidfile: Option<Scalar>,
+    /// Signal every process with this exact name instead of the target.
+    #[schemars(with = "Option<super::schema::Text>", extend("examples" = ["redis-server"]))]
     pub name: Option<Scalar>,
+    /// Start the target again at phase end (or `after`).
+    #[schemars(with = "Option<super::schema::Flag>", extend("examples" = [true]))]
     pub restart: Option<Scalar>,
+    /// Restart this long after the kill instead of at phase end.
+    #[schemars(with = "Option<super::schema::Duration>", extend("examples" = ["2s"]))]
     pub after: Option<Scalar>,
 }

@@ -36,6 +36,7 @@ pub fn load(value: Value, file: &mut SourceFile, diags: &mut Vec<Diagnostic>) ->
         load: raw_defaults
             .and_then(|d| d.load.as_ref())
             .map(|l| (l, defaults_node.at("load"))),
+        safety: raw.safety.as_ref().map(|s| (s, root.at("safety"))),
         tags: tags.clone(),
     };
     // Check the defaults on their own too, so a mistake there is reported
@@ -47,7 +48,23 @@ pub fn load(value: Value, file: &mut SourceFile, diags: &mut Vec<Diagnostic>) ->
         validate_load::load(None, Some((load, at.clone())), &root, false, diags);
     }
 
+    // The suite's own safety, checked once on its own (its probe references
+    // are checked per experiment), for the suite-wide duration cap.
+    let safety = raw
+        .safety
+        .as_ref()
+        .map(|s| super::validate_safety::safety(s, &root.at("safety"), &[], &mut Vec::new()));
     let mut experiments = experiments(raw.experiments.as_ref(), &root, &defaults, diags);
+    if let (Some(Some(safety)), Some(list)) = (&safety, experiments.as_ref()) {
+        let total: std::time::Duration = list.iter().map(|e| e.total_duration()).sum();
+        if let Some(max) = safety.max_duration.filter(|max| total > *max) {
+            diags.push(root.at("safety").at("max_duration").error(format!(
+                "the suite's experiments last {} in all, longer than `max_duration` {}",
+                super::units::format_duration(total),
+                super::units::format_duration(max)
+            )));
+        }
+    }
     if let (Some(list), Some(name)) = (experiments.as_mut(), name.as_ref()) {
         for e in list {
             e.suite = Some(name.clone());
@@ -59,6 +76,7 @@ pub fn load(value: Value, file: &mut SourceFile, diags: &mut Vec<Diagnostic>) ->
             name: name?,
             description: raw.description.clone(),
             tags,
+            safety: safety.flatten(),
         }),
         experiments: experiments?,
     })

@@ -28,6 +28,8 @@ use super::validate_load::load;
 pub struct Defaults<'a> {
     pub target: Option<(&'a RawTarget, Node<'a>)>,
     pub load: Option<(&'a RawLoad, Node<'a>)>,
+    /// The suite's `safety`, for experiments without their own.
+    pub safety: Option<(&'a super::raw_safety::RawSafety, Node<'a>)>,
     pub tags: Vec<String>,
 }
 
@@ -107,9 +109,21 @@ pub fn experiment(
         }
     }
 
+    let probe_names: Vec<String> = raw
+        .probes
+        .iter()
+        .flatten()
+        .map(|(n, _)| n.clone())
+        .collect();
+    let safety = match (&raw.safety, &defaults.safety) {
+        (Some(r), _) => super::validate_safety::safety(r, &node.at("safety"), &probe_names, diags),
+        (None, Some((r, at))) => super::validate_safety::safety(r, at, &probe_names, diags),
+        (None, None) => Some(super::model::Safety::default()),
+    };
+
     min_samples?;
     phase_probes?;
-    Some(Experiment {
+    let experiment = Experiment {
         name: name?,
         description: raw.description.clone(),
         tags,
@@ -122,7 +136,11 @@ pub fn experiment(
         phases: phases?,
         probes: probes?,
         verify: verify?,
-    })
+        safety: safety?,
+    };
+    let before = diags.len();
+    super::validate_safety::enforce(&experiment, node, diags);
+    (diags.len() == before).then_some(experiment)
 }
 
 /// `tags`, without duplicates, in the order written.

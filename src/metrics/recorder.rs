@@ -80,6 +80,7 @@ pub struct LiveStats {
     pub errors: u64,
     /// Completions in the last full second.
     pub rate: f64,
+    pub p50_ms: Option<f64>,
     pub p99_ms: Option<f64>,
     pub error_rate: f64,
 }
@@ -239,6 +240,9 @@ impl State {
             requests: self.requests,
             errors: self.errors,
             rate: last.map_or(0.0, |w| w.requests as f64),
+            p50_ms: last
+                .filter(|w| !w.histogram.is_empty())
+                .map(|w| w.histogram.quantile_ms(0.5)),
             p99_ms: last
                 .filter(|w| !w.histogram.is_empty())
                 .map(|w| w.histogram.quantile_ms(0.99)),

@@ -130,6 +130,14 @@ pub async fn run_experiment(exp: &Experiment, ctx: &ExperimentContext<'_>) -> Ex
         version: exp.verify.iter().find_map(|v| v.version_source()).cloned(),
     }));
 
+    let monitor_done = tokio_util::sync::CancellationToken::new();
+    let monitor = super::safety::spawn_monitor(
+        exp,
+        recorder.live.clone(),
+        &target.base,
+        ctx.signals,
+        monitor_done.clone(),
+    );
     let ledger = Arc::new(Mutex::new(Ledger::new(t0, REMOVE_TIMEOUT)));
     let walk = tokio::spawn(walk_phases(
         exp.clone(),
@@ -149,6 +157,10 @@ pub async fn run_experiment(exp: &Experiment, ctx: &ExperimentContext<'_>) -> Ex
         },
     };
 
+    monitor_done.cancel();
+    if let Some(monitor) = monitor {
+        let _ = monitor.await;
+    }
     // Every way out comes through here: remove whatever is still applied.
     let mut ledger = ledger.lock().await;
     if ledger.active_count() > 0 {

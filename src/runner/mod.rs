@@ -11,6 +11,7 @@ pub mod journal;
 pub mod observers;
 pub mod plan;
 pub mod proxies;
+pub mod safety;
 pub mod signals;
 pub mod target;
 

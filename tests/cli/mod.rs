@@ -8,14 +8,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn faultline() -> Command {
+pub(crate) fn faultline() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_faultline"));
     cmd.current_dir(env!("CARGO_MANIFEST_DIR"));
     cmd
 }
 
 /// Runs the binary with a time limit (the CLI tests must never hang CI).
-fn run_bounded(cmd: &mut Command, limit: Duration) -> Output {
+pub(crate) fn run_bounded(cmd: &mut Command, limit: Duration) -> Output {
     let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -1,0 +1,195 @@
+//! JSON Schemas of the experiment and suite files, and the YAML reference
+//! (`docs/reference.md`) rendered from them.
+//!
+//! The schemas are derived (schemars) from the raw serde structs, so they
+//! say exactly what may appear where. They are deliberately no stricter
+//! than those structs: units, names and cross-references are checked by
+//! validation, which explains mistakes better than an editor can. Leaves
+//! that validation parses later (durations, percentages, thresholds) get
+//! the small "leaf" schemas below: a type, a description and examples.
+
+use std::borrow::Cow;
+
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
+use serde_json::Value;
+
+use super::raw::{RawExperiment, RawRamp, RawRate, RawSuite};
+use super::raw_verify::RawProbeUse;
+
+mod reference;
+#[cfg(test)]
+mod tests;
+
+pub use reference::reference_markdown;
+
+/// Where editors find the committed schemas (the README shows the
+/// `# yaml-language-server: $schema=...` line that uses them).
+pub const EXPERIMENT_SCHEMA_FILE: &str = "schema/experiment.schema.json";
+/// See [`EXPERIMENT_SCHEMA_FILE`].
+pub const SUITE_SCHEMA_FILE: &str = "schema/suite.schema.json";
+
+/// The JSON Schema of an experiment file.
+pub fn experiment_schema() -> Value {
+    let mut schema = schemars::schema_for!(RawExperiment);
+    schema.insert("title".into(), "faultline experiment".into());
+    schema.to_value()
+}
+
+/// The JSON Schema of a suite file.
+pub fn suite_schema() -> Value {
+    let mut schema = schemars::schema_for!(RawSuite);
+    schema.insert("title".into(), "faultline suite".into());
+    schema.to_value()
+}
+
+/// Pretty JSON with a trailing newline: the form of the committed files.
+pub fn to_pretty(schema: &Value) -> String {
+    let mut text = serde_json::to_string_pretty(schema).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// Declares a leaf schema: a marker type used only in `#[schemars(with = ...)]`,
+/// inlined where it is used so each field shows its type directly.
+macro_rules! leaf {
+    ($(#[doc = $doc:literal])+ $name:ident => $($schema:tt)+) => {
+        $(#[doc = $doc])+
+        pub(super) struct $name;
+
+        impl JsonSchema for $name {
+            fn inline_schema() -> bool {
+                true
+            }
+
+            fn schema_name() -> Cow<'static, str> {
+                stringify!($name).into()
+            }
+
+            fn json_schema(_: &mut SchemaGenerator) -> Schema {
+                json_schema!($($schema)+)
+            }
+        }
+    };
+}
+
+leaf! {
+    /// A number of seconds or a string such as `250ms`, `10s`, `2m`.
+    Duration => { "title": "duration", "type": ["string", "number"], "examples": ["250ms", "10s", "2m", 5] }
+}
+leaf! {
+    /// A percentage such as `5%` (or a fraction from 0 to 1).
+    Percent => { "title": "percentage", "type": ["string", "number"], "examples": ["5%", 0.05] }
+}
+leaf! {
+    /// `<op> <value>` with `<`, `<=`, `>`, `>=`, such as `< 100ms`.
+    Threshold => { "title": "threshold", "type": ["string", "number"], "examples": ["< 100ms", "< 1%", "> 150/s"] }
+}
+leaf! {
+    /// A number of bytes or a size such as `512MiB`, `100KB`.
+    Size => { "title": "size", "type": ["string", "integer"], "examples": ["512MiB", "64KiB", 1024] }
+}
+leaf! {
+    /// Text (a name, a command, an address).
+    Text => { "type": ["string", "number", "boolean"] }
+}
+leaf! {
+    /// A number, or a string with a unit.
+    Number => { "type": ["number", "string"] }
+}
+leaf! {
+    /// A whole number.
+    Integer => { "type": ["integer", "string"] }
+}
+leaf! {
+    /// `true` or `false`.
+    Flag => { "type": "boolean" }
+}
+leaf! {
+    /// An HTTP status (`503`) or a class (`5xx`).
+    Status => { "title": "status", "type": ["integer", "string"], "examples": [503, "5xx"] }
+}
+leaf! {
+    /// A value of any type.
+    AnyValue => true
+}
+leaf! {
+    /// Header name → value.
+    Headers => {
+        "type": "object",
+        "additionalProperties": { "type": ["string", "number", "boolean"] }
+    }
+}
+leaf! {
+    /// A word or a list of words.
+    Words => {
+        "anyOf": [{ "type": "string" }, { "type": "array", "items": { "type": "string" } }]
+    }
+}
+
+/// A status or a list of statuses (`503`, `[500, 5xx]`).
+pub(super) struct Statuses;
+
+impl JsonSchema for Statuses {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        "Statuses".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let one = generator.subschema_for::<Status>();
+        json_schema!({ "anyOf": [one, { "type": "array", "items": one }] })
+    }
+}
+
+/// A phase's `expect`: metric → threshold, plus probes judged in the phase.
+pub(super) struct Expect;
+
+impl JsonSchema for Expect {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        "Expect".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let probe = generator.subschema_for::<RawProbeUse>();
+        let threshold = generator.subschema_for::<Threshold>();
+        json_schema!({
+            "description": "Metric → threshold (`p50` `p90` `p95` `p99` `p99.9` `max` `mean` \
+                            `error_rate` `rate` `requests` `host_cpu` `host_memory`), \
+                            plus `probes` judged in the phase.",
+            "type": "object",
+            "properties": {
+                "probes": {
+                    "description": "Probes observed in this phase.",
+                    "type": "array",
+                    "items": probe,
+                    "examples": [[{ "name": "payments-port", "every": "1s", "pass_ratio": "90%" }]]
+                }
+            },
+            "additionalProperties": threshold
+        })
+    }
+}
+
+/// `rate` has a hand-written `Deserialize` (a number or a ramp), so its
+/// schema is written by hand too.
+impl JsonSchema for RawRate {
+    fn schema_name() -> Cow<'static, str> {
+        "Rate".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let ramp = generator.subschema_for::<RawRamp>();
+        json_schema!({
+            "description": "Requests per second, or a linear ramp `{ from, to, over }` \
+                            followed by a constant rate.",
+            "anyOf": [{ "type": "number", "exclusiveMinimum": 0 }, ramp]
+        })
+    }
+}

@@ -1,0 +1,188 @@
+//! Safety guards: the production guard, caps and the host allow-list refuse
+//! a run before anything starts; stop conditions halt a running one.
+
+use std::time::Duration;
+
+use crate::cli::{faultline, run_bounded};
+use crate::load::run_yaml;
+use faultline::runner::journal::ExperimentStatus;
+
+/// A one-phase demo experiment with a `safety` block.
+fn with_safety(safety: &str) -> String {
+    format!(
+        "name: guarded\ntarget: {{ demo: {{}} }}\n\
+         load: {{ rate: 20, timeout: 2s, requests: [ {{ path: /checkout }} ] }}\n\
+         safety:\n{safety}\nphases: [ {{ name: only, duration: 1s }} ]\n"
+    )
+}
+
+fn write_temp(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("x.yaml");
+    std::fs::write(&path, text).expect("write");
+    (dir, path)
+}
+
+#[test]
+fn production_is_refused_without_both_switches_and_runs_with_them() {
+    let cases = [
+        (
+            "  environment: production\n",
+            false,
+            "allow_production: true` in the file",
+        ),
+        (
+            "  environment: production\n  allow_production: true\n",
+            false,
+            "no `--allow-production`",
+        ),
+        ("  environment: production\n", true, "does not say"),
+    ];
+    for (safety, flag, expected) in cases {
+        let (dir, file) = write_temp(&with_safety(safety));
+        let mut cmd = faultline();
+        cmd.arg("run").arg(&file).arg("--out").arg(dir.path());
+        if flag {
+            cmd.arg("--allow-production");
+        }
+        let out = run_bounded(&mut cmd, Duration::from_secs(30));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains("refusing to run experiment `guarded` against production"),
+            "{stderr}"
+        );
+        assert!(stderr.contains(expected), "`{expected}` missing: {stderr}");
+        assert!(!dir.path().join("report.json").exists(), "nothing ran");
+    }
+    let (dir, file) = write_temp(&with_safety(
+        "  environment: production\n  allow_production: true\n",
+    ));
+    let out = run_bounded(
+        faultline()
+            .arg("run")
+            .arg(&file)
+            .arg("--allow-production")
+            .arg("--out")
+            .arg(dir.path()),
+        Duration::from_secs(60),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn caps_and_unlisted_hosts_are_refused_before_anything_runs() {
+    let cases = [
+        (with_safety("  max_rate: 10\n"), "more than `max_rate` 10/s"),
+        (with_safety("  max_duration: 500ms\n"), "longer than `max_duration` 500ms"),
+        (
+            "name: remote\ntarget: { url: \"http://staging.example.com:8080\" }\n\
+             load: { rate: 20, requests: [ { path: / } ] }\n\
+             safety: { allowed_hosts: [ other.example.com ] }\n\
+             phases: [ { name: only, duration: 1s } ]\n"
+                .to_string(),
+            "the target is on `staging.example.com`, which is not loopback and not in `allowed_hosts`",
+        ),
+    ];
+    for (yaml, expected) in cases {
+        let (_dir, file) = write_temp(&yaml);
+        let out = run_bounded(
+            faultline().arg("validate").arg(&file),
+            Duration::from_secs(30),
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(expected), "`{expected}` missing: {stderr}");
+    }
+    // Listed (here by a wildcard), the same target validates.
+    let listed = "name: remote\ntarget: { url: \"http://staging.example.com:8080\" }\n\
+                  load: { rate: 20, requests: [ { path: / } ] }\n\
+                  safety: { allowed_hosts: [ \"*.example.com\" ] }\n\
+                  phases: [ { name: only, duration: 1s } ]\n";
+    let (_dir, file) = write_temp(listed);
+    let out = run_bounded(
+        faultline().arg("validate").arg(&file),
+        Duration::from_secs(30),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stop_condition_rolls_back_and_aborts_within_two_seconds() {
+    let yaml = r#"
+name: halt
+target: { demo: { canary_weight: 0%, defects: [no_breaker] } }
+load: { rate: 100, timeout: 2s, requests: [ { path: /checkout } ] }
+safety:
+  abort_if:
+    - { p99: "> 5s", for: 1s }
+    - { error_rate: "> 50%", for: 2s }
+phases:
+  - { name: baseline, duration: 2s }
+  - name: broken
+    duration: 20s
+    inject: [ { type: http_error, proxy: payments, status: 500 } ]
+"#;
+    let report = run_yaml(yaml).await;
+    assert_eq!(report.status, ExperimentStatus::Aborted, "{report:#?}");
+    let why = report.error.clone().unwrap_or_default();
+    assert!(
+        why.contains("stop condition `error_rate > 50% for 2s` met (observed 100.0"),
+        "{why}"
+    );
+    let at = |action: &str| {
+        report
+            .faults
+            .iter()
+            .find(|f| f.action == action)
+            .map(|f| (f.at_s, f.ok))
+            .unwrap_or_else(|| panic!("no `{action}` in {:#?}", report.faults))
+    };
+    let (applied, _) = at("apply");
+    let (removed, ok) = at("remove");
+    assert!(ok, "the fault was removed");
+    // Failing from `applied`; met for 2 s at applied + 2 s; halted within 2 s of that.
+    let held = applied + 2.0;
+    assert!(
+        removed >= held - 0.1 && removed <= held + 2.0,
+        "applied at {applied:.2}s, removed at {removed:.2}s"
+    );
+    assert!(report.duration_s < 10.0, "the 20 s phase was cut short");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_probe_can_be_a_stop_condition() {
+    let yaml = r#"
+name: probe-halt
+target: { demo: {} }
+load: { rate: 20, timeout: 2s, requests: [ { path: /checkout } ] }
+probes:
+  dependency-port:
+    tcp: { address: "127.0.0.1:9" }
+    timeout: 500ms
+safety:
+  abort_if:
+    - { probe: dependency-port, for: 2s }
+phases:
+  - { name: only, duration: 15s }
+"#;
+    let report = run_yaml(yaml).await;
+    assert_eq!(report.status, ExperimentStatus::Aborted);
+    let why = report.error.clone().unwrap_or_default();
+    assert!(
+        why.contains("probe `dependency-port` failing for 2s"),
+        "{why}"
+    );
+    assert!(why.contains("refused"), "{why}");
+    assert!(report.duration_s < 8.0, "{}", report.duration_s);
+}
