@@ -19,6 +19,7 @@ pub fn execute(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Validate(args) => validate(&args),
         Command::List(args) => list(&args),
+        Command::Plan(args) => with_runtime(|| plan(args.files.clone())),
         Command::Run(args) => with_runtime(|| run(args)),
         Command::Demo(args) => with_runtime(|| demo(args)),
         Command::Proxy(args) => with_runtime(|| proxy(args)),
@@ -262,7 +263,27 @@ fn list(args: &FilesArgs) -> ExitCode {
     ExitCode::Passed
 }
 
+/// `faultline plan` and `run --dry-run`: exit 0 when everything needed is
+/// reachable, 4 when something is not, 2 on invalid input.
+async fn plan(files: Vec<PathBuf>) -> ExitCode {
+    let docs = match load_all(&files) {
+        Ok(d) => d,
+        Err(code) => return code,
+    };
+    let experiments: Vec<&Experiment> = docs.iter().flat_map(|d| d.experiments.iter()).collect();
+    let (text, reachable) = runner::dry_run::plan_with_reachability(&experiments).await;
+    print!("{text}");
+    if reachable {
+        ExitCode::Passed
+    } else {
+        ExitCode::CouldNotRun
+    }
+}
+
 async fn run(args: RunArgs) -> ExitCode {
+    if args.dry_run {
+        return plan(args.files.clone()).await;
+    }
     let docs = match load_all(&args.files) {
         Ok(d) => d,
         Err(code) => return code,

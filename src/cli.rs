@@ -26,6 +26,11 @@ pub enum Command {
     Validate(FilesArgs),
     /// Show the experiments and phases the files would run.
     List(FilesArgs),
+    /// Print what a run would do (targets, load, phases, faults with their
+    /// blast radius, checks, stop conditions) and check that what it needs
+    /// is reachable, without sending a request or touching a proxy.
+    #[command(after_help = ExitCode::HELP)]
+    Plan(FilesArgs),
     /// Start the embedded demo system in the foreground (Ctrl-C to stop).
     Demo(DemoArgs),
     /// Serve fault proxies with a Toxiproxy-compatible admin API.
@@ -228,6 +233,9 @@ pub struct RunArgs {
     /// No progress and no tables: only the final summary line.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Print the plan and check reachability instead of running (see `faultline plan`).
+    #[arg(long)]
+    pub dry_run: bool,
     /// Allow experiments with `safety.environment: production` (they must
     /// also say `allow_production: true`).
     #[arg(long)]

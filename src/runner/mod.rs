@@ -6,6 +6,7 @@
 //! ([`signals::StopSignals`]), and each experiment removes its faults on
 //! every path out ([`experiment`]).
 
+pub mod dry_run;
 pub mod experiment;
 pub mod journal;
 pub mod observers;

@@ -186,3 +186,55 @@ phases:
     assert!(why.contains("refused"), "{why}");
     assert!(report.duration_s < 8.0, "{}", report.duration_s);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dry_run_sends_nothing_and_lists_what_is_unreachable() {
+    let bed = crate::common::TestBed::fixed_delay(Duration::ZERO);
+    let yaml = format!(
+        r#"
+name: planned
+target: {{ url: "{url}" }}
+load: {{ rate: 50, requests: [ {{ path: /pay }} ] }}
+agents:
+  db-host: {{ url: "http://127.0.0.1:1", token_env: FAULTLINE_TEST_NO_SUCH_TOKEN }}
+phases:
+  - {{ name: baseline, duration: 2s, expect: {{ p99: "< 100ms" }} }}
+  - name: stressed
+    duration: 3s
+    inject: [ {{ type: cpu, load: 50%, cores: 1, host: db-host }} ]
+"#,
+        url = bed.url()
+    );
+    let (_dir, file) = write_temp(&yaml);
+    for args in [vec!["run", "--dry-run"], vec!["plan"]] {
+        let out = tokio::task::spawn_blocking({
+            let file = file.clone();
+            move || run_bounded(faultline().args(&args).arg(&file), Duration::from_secs(30))
+        })
+        .await
+        .expect("join");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(4), "{stdout}");
+        assert!(stdout.contains(": 250 requests"), "{stdout}");
+        assert!(
+            stdout.contains("phase `stressed` at +2s for 3s"),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains("blast radius: every process on agent `db-host`'s host"),
+            "{stdout}"
+        );
+        assert!(stdout.contains("check: p99 < 100ms"), "{stdout}");
+        assert!(
+            stdout.contains("UNREACHABLE  agent `db-host` (http://127.0.0.1:1/)"),
+            "{stdout}"
+        );
+        assert!(stdout.contains("ok           target"), "{stdout}");
+    }
+    assert_eq!(
+        bed.requests(),
+        0,
+        "a dry run sends no request to the target"
+    );
+    bed.stop().await;
+}
