@@ -526,3 +526,29 @@ fn hostile_shapes_are_handled_without_panicking() {
         must_not_panic(case);
     }
 }
+
+/// The newer sections (`verify`, `probes`, `safety`) under the same abuse.
+#[test]
+fn mutated_verify_probe_and_safety_sections_are_handled_without_panicking() {
+    let base = format!(
+        "{}{}",
+        include_str!("../../experiments/demo-breaker.yaml"),
+        "probes:\n  p: { http: { url: /health, json: { pointer: /status, equals: ok } }, timeout: 1s }\n\
+         safety:\n  environment: staging\n  allowed_hosts: [a.example.com]\n  max_rate: 500\n  \
+         abort_if: [ { error_rate: \"> 50%\", for: 2s }, { probe: p, for: 1s } ]\n"
+    );
+    for (end, _) in base.char_indices().step_by(3) {
+        must_not_panic(&base[..end]);
+    }
+    let mut rng = Lcg(0xfa17);
+    let alphabet: Vec<char> = "ab:-{}[],'\"&*!|>#%@ \n\t0.9<>?~\\é5s%".chars().collect();
+    let chars: Vec<char> = base.chars().collect();
+    for _ in 0..400 {
+        let mut mutated = chars.clone();
+        for _ in 0..1 + rng.next() % 4 {
+            let at = (rng.next() as usize) % mutated.len();
+            mutated[at] = alphabet[(rng.next() as usize) % alphabet.len()];
+        }
+        must_not_panic(&mutated.into_iter().collect::<String>());
+    }
+}

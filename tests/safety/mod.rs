@@ -238,3 +238,63 @@ phases:
     );
     bed.stop().await;
 }
+
+/// Malformed files of every kind given to the `validate` binary: exit 2 and a
+/// message for each file, never a panic.
+#[test]
+fn validate_answers_malformed_files_with_exit_2_and_a_message() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let valid = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/demo-breaker.yaml"),
+    )
+    .expect("read");
+    let mut cases: Vec<Vec<u8>> = Vec::new();
+    // Truncated at many points (cut mid-key, mid-value, mid-list).
+    for cut in (40..valid.len()).step_by(97) {
+        let end = (0..=cut)
+            .rev()
+            .find(|i| valid.is_char_boundary(*i))
+            .unwrap_or(0);
+        let mut text = valid[..end].to_string();
+        text.push_str("\n  bogus_key: [");
+        cases.push(text.into_bytes());
+    }
+    cases.extend(
+        [
+            "name: 42\ntarget: []\nload: 7\nphases: {}\n".to_string(),
+            "name: x\nload: { rate: 1e400, requests: [ { path: / } ] }\n".to_string(),
+            "name: x\nmin_samples: 99999999999999999999999\n".to_string(),
+            format!("name: x\nphases: {}", "[".repeat(5_000)),
+            format!("name: x\nverify: {}", "{ a: ".repeat(3_000)),
+            "verify: [ { breaker: { phase: 5, max_dependency_calls: -1 } } ]\n".to_string(),
+            "safety: { abort_if: [ { error_rate: yes, for: forever } ] }\n".to_string(),
+            "probes: { p: { http: { url: 'not a url' }, tcp: { address: x } } }\n".to_string(),
+        ]
+        .map(String::into_bytes),
+    );
+    cases.push((0..=255u8).cycle().take(4096).collect()); // binary garbage
+    cases.push(vec![0xff, 0xfe, 0x00, 0x41, 0x0a]);
+    let files: Vec<std::path::PathBuf> = cases
+        .iter()
+        .enumerate()
+        .map(|(i, bytes)| {
+            let path = dir.path().join(format!("case-{i:03}.yaml"));
+            std::fs::write(&path, bytes).expect("write");
+            path
+        })
+        .collect();
+    let out = run_bounded(
+        faultline().arg("validate").args(&files),
+        Duration::from_secs(60),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    for file in &files {
+        let name = file
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        assert!(stderr.contains(name), "no message for {name}:\n{stderr}");
+    }
+}
