@@ -370,6 +370,14 @@ async fn run(args: RunArgs) -> ExitCode {
         files: args.files.iter().map(|f| f.display().to_string()).collect(),
         fail_fast: args.fail_fast,
     };
+    let notifier = crate::report::notify::Notifier::wrap(progress.clone(), &selected);
+    let progress: Arc<dyn Progress> = match &notifier {
+        Some(n) => {
+            n.run_started(&selected, seed);
+            n.clone()
+        }
+        None => progress,
+    };
     let mut report = runner::run(&plan, &settings, &signals, progress).await;
     report.suite = match docs.as_slice() {
         [doc] => doc.suite.as_ref().map(|s| s.name.clone()),
@@ -378,6 +386,9 @@ async fn run(args: RunArgs) -> ExitCode {
     report.shard = args.shard.map(|(i, n)| format!("{i}/{n}"));
     if let Some(baseline) = &baseline {
         crate::verify::baseline::apply(&mut report, baseline, args.baseline_alpha);
+    }
+    if let Some(n) = &notifier {
+        n.finish(&report).await;
     }
     finish(&report, &outputs, args.quiet)
 }

@@ -54,6 +54,8 @@ pub struct Experiment {
     pub verify: Vec<Verifier>,
     /// Guard rails: environment, allowed hosts, caps, stop conditions.
     pub safety: Safety,
+    /// A webhook that receives run events (`notify.webhook`).
+    pub notify: Option<http::Uri>,
 }
 
 /// `safety:`: what a run may touch and when it stops by itself.

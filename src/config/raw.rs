@@ -48,6 +48,9 @@ pub struct RawSuite {
     /// `max_duration` also bounds the whole suite.
     #[schemars(extend("examples" = [{"environment": "staging", "max_duration": "30m"}]))]
     pub safety: Option<super::raw_safety::RawSafety>,
+    /// Where run events are posted, for every experiment without its own `notify`.
+    #[schemars(extend("examples" = [{"webhook": "https://hooks.slack.com/services/T000/B000/XXXX"}]))]
+    pub notify: Option<super::raw_safety::RawNotify>,
 }
 
 /// What a suite lends to experiments that do not set it themselves.
@@ -104,6 +107,9 @@ pub struct RawExperiment {
     /// Guard rails: environment, allowed hosts, caps and stop conditions.
     #[schemars(extend("examples" = [{"environment": "staging", "abort_if": [{"error_rate": "> 50%", "for": "5s"}]}]))]
     pub safety: Option<super::raw_safety::RawSafety>,
+    /// Where run events are posted (a Slack-compatible webhook).
+    #[schemars(extend("examples" = [{"webhook": "https://hooks.slack.com/services/T000/B000/XXXX"}]))]
+    pub notify: Option<super::raw_safety::RawNotify>,
 }
 
 /// One entry of `agents`.

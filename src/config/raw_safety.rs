@@ -62,3 +62,14 @@ pub struct RawStopCondition {
     #[schemars(with = "Option<super::schema::Duration>", extend("examples" = ["5s"]))]
     pub hold: Option<Scalar>,
 }
+
+/// `notify: { webhook: URL }`: where a game day's events are posted.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Notify")]
+pub struct RawNotify {
+    /// Receives a JSON POST (with a Slack-compatible `text` field) at run
+    /// start, each fault applied and removed, an abort, and the end.
+    #[schemars(extend("examples" = ["https://hooks.slack.com/services/T000/B000/XXXX"]))]
+    pub webhook: Option<String>,
+}

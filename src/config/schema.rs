@@ -90,7 +90,7 @@ leaf! {
 }
 leaf! {
     /// Text (a name, a command, an address).
-    Text => { "type": ["string", "number", "boolean"] }
+    Text => { "title": "text", "type": ["string", "number", "boolean"] }
 }
 leaf! {
     /// A number, or a string with a unit.

@@ -37,6 +37,7 @@ pub fn load(value: Value, file: &mut SourceFile, diags: &mut Vec<Diagnostic>) ->
             .and_then(|d| d.load.as_ref())
             .map(|l| (l, defaults_node.at("load"))),
         safety: raw.safety.as_ref().map(|s| (s, root.at("safety"))),
+        notify: raw.notify.as_ref().map(|n| (n, root.at("notify"))),
         tags: tags.clone(),
     };
     // Check the defaults on their own too, so a mistake there is reported

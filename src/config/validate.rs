@@ -30,6 +30,8 @@ pub struct Defaults<'a> {
     pub load: Option<(&'a RawLoad, Node<'a>)>,
     /// The suite's `safety`, for experiments without their own.
     pub safety: Option<(&'a super::raw_safety::RawSafety, Node<'a>)>,
+    /// The suite's `notify`, for experiments without their own.
+    pub notify: Option<(&'a super::raw_safety::RawNotify, Node<'a>)>,
     pub tags: Vec<String>,
 }
 
@@ -121,6 +123,12 @@ pub fn experiment(
         (None, None) => Some(super::model::Safety::default()),
     };
 
+    let notify = match (&raw.notify, &defaults.notify) {
+        (Some(n), _) => notify(n, &node.at("notify"), diags),
+        (None, Some((n, at))) => notify(n, at, diags),
+        (None, None) => Some(None),
+    };
+
     min_samples?;
     phase_probes?;
     let experiment = Experiment {
@@ -137,10 +145,27 @@ pub fn experiment(
         probes: probes?,
         verify: verify?,
         safety: safety?,
+        notify: notify?,
     };
     let before = diags.len();
     super::validate_safety::enforce(&experiment, node, diags);
     (diags.len() == before).then_some(experiment)
+}
+
+/// `notify: { webhook: URL }`.
+fn notify(
+    raw: &super::raw_safety::RawNotify,
+    node: &Node<'_>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Option<http::Uri>> {
+    match &raw.webhook {
+        Some(text) => url(text, &node.at("webhook"), diags).map(Some),
+        None => {
+            diags
+                .extend(node.missing("webhook", "missing `webhook`: the URL events are posted to"));
+            None
+        }
+    }
 }
 
 /// `tags`, without duplicates, in the order written.

@@ -9,6 +9,7 @@ pub mod json;
 pub mod junit;
 pub mod markdown;
 pub mod merge;
+pub mod notify;
 pub mod progress;
 
 pub use progress::ConsoleProgress;

@@ -212,6 +212,7 @@ pub async fn run_experiment(exp: &Experiment, ctx: &ExperimentContext<'_>) -> Ex
         };
     }
     report.duration_s = wall.elapsed().as_secs_f64();
+    ctx.progress.experiment_finished(&report);
     report
 }
 
@@ -263,6 +264,7 @@ async fn walk_phases(
                 ));
                 break;
             }
+            progress.fault_applied(&exp.name, phase, &description);
         }
         if walk.fault_error.is_some() || walk.stopped {
             set_end(&mut walk, t0);
@@ -287,6 +289,7 @@ async fn walk_phases(
         set_end(&mut walk, t0);
         if !phase.inject.is_empty() {
             ledger.lock().await.remove_phase(&phase.name).await;
+            progress.faults_removed(&exp.name, phase);
         }
         progress.phase_ended(phase);
         if walk.stopped {

@@ -35,6 +35,12 @@ pub trait Progress: Send + Sync {
     fn tick(&self, _phase: &Phase, _elapsed_in_phase: Duration, _live: &LiveStats) {}
     fn phase_ended(&self, _phase: &Phase) {}
     fn message(&self, _text: &str) {}
+    /// A fault of `phase` was applied (after the fact, described).
+    fn fault_applied(&self, _exp: &str, _phase: &Phase, _fault: &str) {}
+    /// Every fault of `phase` was removed (or its removal was attempted).
+    fn faults_removed(&self, _exp: &str, _phase: &Phase) {}
+    /// An experiment's report is complete (any status).
+    fn experiment_finished(&self, _report: &journal::ExperimentReport) {}
 }
 
 /// A progress sink that shows nothing (`--quiet`, tests).

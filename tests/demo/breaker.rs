@@ -39,10 +39,12 @@ async fn the_breaker_opens_under_payments_500s_fails_fast_and_closes_after_remov
         for _ in 0..6 {
             statuses.push(demo.checkout().await.status.as_u16());
         }
-        assert_eq!(
-            statuses,
-            [502, 502, 502, 502, 502, 503],
-            "opens after 5 failures"
+        // Five failed calls (502; a 504 only if the machine stalled for the
+        // 1 s payments timeout), then the breaker's 503.
+        let failed = statuses[..5].iter().all(|s| *s == 502 || *s == 504);
+        assert!(
+            failed && statuses[5] == 503,
+            "opens after 5 failures: {statuses:?}"
         );
 
         let calls_before = Demo::hop_calls(hop);

@@ -135,4 +135,3 @@ async fn with_no_timeout_a_blackhole_leaves_checkout_broken_after_it_ends() {
     .await
     .expect("test timed out");
 }
-

@@ -27,6 +27,15 @@ fn canary_opts(defects: Vec<Defect>) -> DemoOptions {
     }
 }
 
+/// The defaults with a 5 s payments timeout, so that a stalled machine
+/// does not turn a test that expects only 200s into one that sees a 504.
+fn patient() -> DemoOptions {
+    DemoOptions {
+        payments_timeout: Duration::from_secs(5),
+        ..DemoOptions::default()
+    }
+}
+
 /// Sends checkouts from 4 workers until `stop` is set; returns the
 /// `(version, status)` of each.
 fn background_load(
@@ -53,7 +62,7 @@ fn background_load(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_canary_serves_its_share_of_checkouts_through_its_own_hop() {
     tokio::time::timeout(LIMIT, async {
-        let demo = Arc::new(Demo::start(DemoOptions::default()).await);
+        let demo = Arc::new(Demo::start(patient()).await);
         let mut workers = tokio::task::JoinSet::new();
         for _ in 0..8 {
             let demo = Arc::clone(&demo);
@@ -313,7 +322,7 @@ fn sample(line: &str) -> (String, BTreeMap<String, String>, f64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_are_prometheus_text_and_count_only_traffic() {
     tokio::time::timeout(LIMIT, async {
-        let demo = Demo::start(DemoOptions::default()).await;
+        let demo = Demo::start(patient()).await;
         for _ in 0..20 {
             assert_eq!(demo.checkout().await.status, StatusCode::OK);
         }

@@ -298,3 +298,118 @@ fn validate_answers_malformed_files_with_exit_2_and_a_message() {
         assert!(stderr.contains(name), "no message for {name}:\n{stderr}");
     }
 }
+
+/// Collects the JSON bodies POSTed to it.
+struct Webhook {
+    url: String,
+    bodies: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+    shutdown: tokio_util::sync::CancellationToken,
+}
+
+impl Webhook {
+    async fn start() -> Webhook {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+        let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let tracker = tokio_util::task::TaskTracker::new();
+        let sink = bodies.clone();
+        faultline::server::spawn(
+            listener,
+            move |req: http::Request<hyper::body::Incoming>| {
+                let sink = sink.clone();
+                async move {
+                    let body = faultline::server::read_body(req.into_body(), 64 * 1024).await;
+                    if let Some(v) = body.and_then(|b| serde_json::from_slice(&b).ok()) {
+                        sink.lock().expect("lock").push(v);
+                    }
+                    faultline::server::json(http::StatusCode::OK, &serde_json::json!({"ok": true}))
+                }
+            },
+            shutdown.clone(),
+            &tracker,
+        );
+        Webhook {
+            url,
+            bodies,
+            shutdown,
+        }
+    }
+
+    fn events(&self) -> Vec<serde_json::Value> {
+        self.bodies.lock().expect("lock").clone()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn webhook_hears_start_faults_abort_and_finish() {
+    let hook = Webhook::start().await;
+    let yaml = format!(
+        r#"
+name: game-day
+target: {{ demo: {{ canary_weight: 0%, defects: [no_breaker] }} }}
+load: {{ rate: 50, timeout: 2s, requests: [ {{ path: /checkout }} ] }}
+notify: {{ webhook: "{url}" }}
+safety:
+  abort_if: [ {{ error_rate: "> 50%", for: 1s }} ]
+phases:
+  - name: slow
+    duration: 1s
+    inject: [ {{ type: latency, proxy: payments, latency: 5ms }} ]
+  - name: broken
+    duration: 10s
+    inject: [ {{ type: http_error, proxy: payments, status: 500 }} ]
+"#,
+        url = hook.url
+    );
+    let (dir, file) = write_temp(&yaml);
+    let out = tokio::task::spawn_blocking(move || {
+        run_bounded(
+            faultline()
+                .arg("run")
+                .arg(&file)
+                .arg("--out")
+                .arg(dir.path()),
+            Duration::from_secs(60),
+        )
+    })
+    .await
+    .expect("join");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let events = hook.events();
+    let kinds: Vec<&str> = events.iter().filter_map(|e| e["event"].as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "run_started",
+            "fault_applied",
+            "faults_removed",
+            "fault_applied",
+            "faults_removed",
+            "aborted",
+            "run_finished"
+        ],
+        "{events:#?}"
+    );
+    for e in &events {
+        assert!(
+            e["text"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("faultline: ")),
+            "{e}"
+        );
+    }
+    assert!(events[5]["text"]
+        .as_str()
+        .unwrap_or("")
+        .contains("error_rate > 50% for 1s"));
+    assert_eq!(events[6]["exit_code"], 3);
+    hook.shutdown.cancel();
+}

@@ -82,9 +82,11 @@ phases:
   - name: blackhole
     duration: 3s
     inject: [ {{ type: timeout, proxy: payments, timeout: 0s }} ]
-  - {{ name: recovery, duration: 8s }}
+  - {{ name: recovery, duration: 11s }}
 verify:
-  - recovery: {{ baseline: baseline, after: blackhole, within: 6s }}
+  # A healthy demo needs up to ~5 s: the breaker's 2 s open time, a trial
+  # call, then three healthy seconds in a row are what recovery means.
+  - recovery: {{ baseline: baseline, after: blackhole, within: 7s }}
 "#,
         target = demo(defects, "")
     )
