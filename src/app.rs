@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 /// Runs a parsed command line.
 pub fn execute(cli: Cli) -> ExitCode {
+    crate::logging::init(cli.verbose);
     match cli.command {
         Command::Validate(args) => validate(&args),
         Command::List(args) => list(&args),

@@ -14,6 +14,11 @@ use std::path::PathBuf;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// More log lines on stderr: -v for what happens (faults, targets,
+    /// stop conditions), -vv for details (probe observations, proxies).
+    /// `FAULTLINE_LOG` (e.g. `faultline=debug`) overrides both.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
 }
 
 #[derive(Debug, Subcommand)]

@@ -23,16 +23,19 @@
 //! - [`demo`]: the embedded demo system (frontend → payments hop → payments).
 //! - [`server`]: the small HTTP/1.1 server loop the demo and the admin API run on.
 //! - [`exit`]: the documented process exit codes.
+//! - [`authoring`]: the starter experiments of `faultline init`.
 //! - [`cli`], [`app`]: the command line and the commands behind it (`main.rs` only calls them).
 
 pub mod agent;
 pub mod app;
+pub mod authoring;
 pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod exit;
 pub mod faults;
 pub mod glob;
+pub mod logging;
 pub mod load;
 pub mod metrics;
 pub mod probes;

@@ -119,6 +119,15 @@ impl Ledger {
         action: &str,
         result: &Result<Evidence, FaultError>,
     ) {
+        match result {
+            Ok(_) => tracing::info!(phase, fault = %fault, action, "fault {action}"),
+            Err(e) if action == "remove" => {
+                tracing::error!(phase, fault = %fault, error = %e, "fault removal failed")
+            }
+            Err(e) => {
+                tracing::warn!(phase, fault = %fault, action, error = %e, "fault {action} failed")
+            }
+        }
         self.events.push(FaultEvent {
             phase: phase.to_string(),
             fault,

@@ -90,12 +90,20 @@ impl Progress for ConsoleProgress {
             }
             *last = Some(elapsed);
         }
+        let done = elapsed.as_secs_f64().min(phase.duration.as_secs_f64());
+        let faults = match phase.inject.len() {
+            0 => String::new(),
+            1 => "  1 fault active".to_string(),
+            n => format!("  {n} faults active"),
+        };
         self.line(&format!(
-            "    {} {:>4.0}s/{:.0}s  rate {:>7.1}/s  p99 {:>8}  errors {} ({:.1}% last 1s)",
+            "    {} {:>4.0}s/{:.0}s ({:.0}s left)  rate {:>7.1}/s  p50 {:>8}  p99 {:>8}  errors {} ({:.1}% last 1s){faults}",
             phase.name,
-            elapsed.as_secs_f64().min(phase.duration.as_secs_f64()),
+            done,
             phase.duration.as_secs_f64(),
+            phase.duration.as_secs_f64() - done,
             live.rate,
+            live.p50_ms.map_or("-".into(), format_ms),
             live.p99_ms.map_or("-".into(), format_ms),
             live.errors,
             live.error_rate * 100.0

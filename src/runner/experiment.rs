@@ -75,6 +75,7 @@ pub async fn run_experiment(exp: &Experiment, ctx: &ExperimentContext<'_>) -> Ex
                 return report;
             }
         };
+    tracing::info!(experiment = %exp.name, target = %target.description, "target ready");
     report.target = target.description.clone();
     ctx.progress
         .message(&format!("target ready: {}", target.description));
@@ -212,6 +213,12 @@ pub async fn run_experiment(exp: &Experiment, ctx: &ExperimentContext<'_>) -> Ex
         };
     }
     report.duration_s = wall.elapsed().as_secs_f64();
+    tracing::info!(
+        experiment = %exp.name,
+        status = report.status.as_str(),
+        duration_s = report.duration_s,
+        "experiment finished"
+    );
     ctx.progress.experiment_finished(&report);
     report
 }

@@ -239,6 +239,13 @@ impl Observers {
                     o = probes::observe(&decl, &ctx) => o,
                     _ = stop.cancelled() => return,
                 };
+                tracing::debug!(
+                    probe = %decl.name,
+                    phase = %check.phase,
+                    passed = observation.passed,
+                    reason = %observation.reason,
+                    "probe observed"
+                );
                 lock(&observed)
                     .probes
                     .entry(key.clone())

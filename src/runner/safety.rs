@@ -113,6 +113,7 @@ async fn monitor(
             // now has held since one second ago.
             let start = *since[i].get_or_insert_with(|| Instant::now() - Duration::from_secs(1));
             if start.elapsed() + Duration::from_millis(50) >= condition.hold {
+                tracing::warn!(condition = %condition.source, observed = %observed, "stop condition met: aborting");
                 signals.trigger(&format!(
                     "stop condition `{}` met (observed {observed}): faults rolled back, load stopped",
                     condition.source

@@ -413,3 +413,39 @@ phases:
     assert_eq!(events[6]["exit_code"], 3);
     hook.shutdown.cancel();
 }
+
+#[test]
+fn verbose_runs_log_faults_and_quiet_ones_do_not() {
+    let yaml = "name: logged\ntarget: { demo: {} }\n\
+                load: { rate: 20, timeout: 2s, requests: [ { path: /checkout } ] }\n\
+                phases:\n  - name: slow\n    duration: 1s\n    \
+                inject: [ { type: latency, proxy: payments, latency: 1ms } ]\n";
+    let (dir, file) = write_temp(yaml);
+    let run = |verbose: bool, env: Option<&str>| {
+        let mut cmd = faultline();
+        if verbose {
+            cmd.arg("-v");
+        }
+        cmd.env_remove("FAULTLINE_LOG");
+        if let Some(filter) = env {
+            cmd.env("FAULTLINE_LOG", filter);
+        }
+        cmd.arg("run")
+            .arg(&file)
+            .arg("--quiet")
+            .arg("--out")
+            .arg(dir.path());
+        let out = run_bounded(&mut cmd, Duration::from_secs(60));
+        assert_eq!(out.status.code(), Some(0));
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    let verbose = run(true, None);
+    assert!(verbose.contains("fault apply"), "{verbose}");
+    assert!(verbose.contains("fault remove"), "{verbose}");
+    assert!(verbose.contains("target ready"), "{verbose}");
+    let quiet = run(false, None);
+    assert!(!quiet.contains("fault apply"), "{quiet}");
+    let filtered = run(false, Some("faultline::faults=info"));
+    assert!(filtered.contains("fault apply"), "{filtered}");
+    assert!(!filtered.contains("target ready"), "{filtered}");
+}
