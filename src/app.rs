@@ -379,7 +379,10 @@ async fn run(args: RunArgs) -> ExitCode {
         }
         None => progress,
     };
-    let mut report = runner::run(&plan, &settings, &signals, progress).await;
+    let interactive = args
+        .interactive
+        .then(runner::interactive::Interactive::from_stdin);
+    let mut report = runner::run_with(&plan, &settings, &signals, progress, interactive).await;
     report.suite = match docs.as_slice() {
         [doc] => doc.suite.as_ref().map(|s| s.name.clone()),
         _ => None,

@@ -238,6 +238,11 @@ pub struct RunArgs {
     /// No progress and no tables: only the final summary line.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Game-day mode: ask before each phase that injects faults (`y` go, `s`
+    /// skip its faults, `a` abort), wait at `pause: true` phases, and save
+    /// `n <text>` lines as timestamped notes in the report.
+    #[arg(long)]
+    pub interactive: bool,
     /// Print the plan and check reachability instead of running (see `faultline plan`).
     #[arg(long)]
     pub dry_run: bool,

@@ -368,6 +368,8 @@ pub struct Phase {
     pub expect: Vec<Threshold>,
     /// Probes observed during this phase (`expect: { probes: [...] }`).
     pub probes: Vec<ProbeCheck>,
+    /// With `run --interactive`, wait for Enter at the phase's start.
+    pub pause: bool,
     /// A threshold over fewer samples fails with "no data".
     pub min_samples: u64,
 }

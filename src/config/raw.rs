@@ -354,6 +354,10 @@ pub struct RawPhase {
         description = "Metric → threshold (`p99: \"< 100ms\"`), plus `probes` judged in the phase.",
         extend("examples" = [{"p99": "< 100ms", "error_rate": "< 1%"}]))]
     pub expect: Option<serde_yaml::Mapping>,
+    /// With `run --interactive`: wait for Enter at the start of this phase
+    /// (time to look at dashboards; the load keeps running).
+    #[schemars(extend("examples" = [true]))]
+    pub pause: Option<bool>,
     /// Faults applied at phase start and removed at its end, always.
     #[schemars(with = "Option<Vec<RawFault>>", extend("examples" = [[{"type": "latency", "proxy": "payments", "latency": "200ms"}]]))]
     pub inject: Option<List<RawFault>>,

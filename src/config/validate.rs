@@ -611,6 +611,7 @@ fn phase(
         inject: inject?,
         expect: expect?,
         probes: Vec::new(),
+        pause: raw.pause.unwrap_or(false),
         min_samples: min_samples?,
     })
 }

@@ -2,6 +2,7 @@
 //! the load stream, walk the phases applying and removing faults, then roll
 //! back whatever is left (on every way out), and judge the phases.
 
+use super::interactive::Decision;
 use super::journal::{Check, ExperimentReport, ExperimentStatus, LoadInfo, PhaseReport};
 use super::observers::{self, Observed, Observers};
 use super::proxies::RunningProxies;
@@ -37,6 +38,8 @@ pub struct ExperimentContext<'a> {
     pub progress: Arc<dyn Progress>,
     /// Prefix of the names of toxics and HTTP faults this run adds.
     pub run_id: String,
+    /// With `run --interactive`: the operator's prompts and notes.
+    pub interactive: Option<Arc<super::interactive::Interactive>>,
 }
 
 /// How the phase walk ended.
@@ -140,7 +143,11 @@ pub async fn run_experiment(exp: &Experiment, ctx: &ExperimentContext<'_>) -> Ex
         monitor_done.clone(),
     );
     let ledger = Arc::new(Mutex::new(Ledger::new(t0, REMOVE_TIMEOUT)));
+    if let Some(i) = &ctx.interactive {
+        i.set_experiment(&exp.name);
+    }
     let walk = tokio::spawn(walk_phases(
+        ctx.interactive.clone(),
         exp.clone(),
         t0,
         proxies.ctx.clone(),
@@ -226,6 +233,7 @@ pub async fn run_experiment(exp: &Experiment, ctx: &ExperimentContext<'_>) -> Ex
 /// Walks the phases by the clock: apply faults at a phase's start, remove
 /// them at its end. Stops early on a signal or a fault that cannot be applied.
 async fn walk_phases(
+    interactive: Option<Arc<super::interactive::Interactive>>,
     exp: Experiment,
     t0: Instant,
     faults_ctx: faults::FaultContext,
@@ -248,7 +256,33 @@ async fn walk_phases(
         }
         walk.spans.push((start - t0, start - t0));
         progress.phase_started(phase, index, total);
-        for (i, spec) in phase.inject.iter().enumerate() {
+        let mut inject: &[crate::config::model::FaultSpec] = &phase.inject;
+        if let (Some(operator), false) = (&interactive, inject.is_empty()) {
+            let described: Vec<String> = inject.iter().map(faults::describe).collect();
+            match operator
+                .confirm(&phase.name, &described, &signals.stop)
+                .await
+            {
+                Decision::Go => {}
+                Decision::Skip => {
+                    progress.message(&format!(
+                        "phase {}: faults skipped by the operator",
+                        phase.name
+                    ));
+                    inject = &[];
+                }
+                Decision::Abort => {
+                    signals.trigger(&format!(
+                        "aborted by the operator before phase `{}`",
+                        phase.name
+                    ));
+                    walk.stopped = true;
+                    set_end(&mut walk, t0);
+                    break;
+                }
+            }
+        }
+        for (i, spec) in inject.iter().enumerate() {
             // A signal during an earlier apply: apply nothing more.
             if signals.stop.is_cancelled() {
                 walk.stopped = true;
@@ -276,6 +310,14 @@ async fn walk_phases(
         if walk.fault_error.is_some() || walk.stopped {
             set_end(&mut walk, t0);
             break;
+        }
+        if let (Some(operator), true) = (&interactive, phase.pause) {
+            if !operator.pause(&phase.name, &signals.stop).await && !signals.stop.is_cancelled() {
+                signals.trigger(&format!(
+                    "input ended while paused in phase `{}`",
+                    phase.name
+                ));
+            }
         }
         loop {
             tokio::select! {

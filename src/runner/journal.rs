@@ -48,6 +48,9 @@ pub struct RunReport {
     /// `faultline merge` (which numbers are exact, which were dropped).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Notes typed by the operator during an `--interactive` run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub operator_notes: Vec<super::interactive::OperatorNote>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

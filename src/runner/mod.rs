@@ -8,6 +8,7 @@
 
 pub mod dry_run;
 pub mod experiment;
+pub mod interactive;
 pub mod journal;
 pub mod observers;
 pub mod plan;
@@ -85,6 +86,17 @@ pub async fn run(
     signals: &StopSignals,
     progress: Arc<dyn Progress>,
 ) -> RunReport {
+    run_with(plan, settings, signals, progress, None).await
+}
+
+/// [`run`], asking `interactive`'s operator before each fault phase.
+pub async fn run_with(
+    plan: &[Planned],
+    settings: &RunSettings,
+    signals: &StopSignals,
+    progress: Arc<dyn Progress>,
+    interactive: Option<Arc<interactive::Interactive>>,
+) -> RunReport {
     let started_at = SystemTime::now();
     let wall = Instant::now();
     let mut reports = Vec::new();
@@ -105,6 +117,7 @@ pub async fn run(
             signals,
             progress: progress.clone(),
             run_id: run_id.clone(),
+            interactive: interactive.clone(),
         };
         let report = experiment::run_experiment(exp, &ctx).await;
         if settings.fail_fast && report.status != ExperimentStatus::Passed && stop_reason.is_none()
@@ -143,6 +156,7 @@ pub async fn run(
         experiments: reports,
         summary,
         notes: Vec::new(),
+        operator_notes: interactive.map(|i| i.notes()).unwrap_or_default(),
     }
 }
 

@@ -381,6 +381,7 @@ mod tests {
             experiments: vec![exp],
             summary: Summary::default(),
             notes: vec![],
+            operator_notes: vec![],
         };
         refresh_summary(&mut r);
         r

@@ -449,3 +449,79 @@ fn verbose_runs_log_faults_and_quiet_ones_do_not() {
     assert!(filtered.contains("fault apply"), "{filtered}");
     assert!(!filtered.contains("target ready"), "{filtered}");
 }
+
+/// Runs `yaml` with `--interactive`, typing `input` on stdin; returns the
+/// exit code and the JSON report.
+fn interactive_run(yaml: &str, input: &str) -> (Option<i32>, serde_json::Value) {
+    use std::io::Write;
+    let (dir, file) = write_temp(yaml);
+    let mut child = faultline()
+        .args(["run", "--interactive", "--quiet"])
+        .arg(&file)
+        .arg("--out")
+        .arg(dir.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start faultline");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(input.as_bytes()).expect("type");
+    drop(stdin);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while child.try_wait().expect("poll").is_none() {
+        assert!(std::time::Instant::now() < deadline, "interactive run hung");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let code = child.wait().expect("wait").code();
+    let report = std::fs::read_to_string(dir.path().join("report.json")).expect("report");
+    (code, serde_json::from_str(&report).expect("json"))
+}
+
+const GAME_DAY: &str = r#"
+name: game-day
+target: { demo: { canary_weight: 0% } }
+load: { rate: 50, timeout: 2s, requests: [ { path: /checkout } ] }
+phases:
+  - { name: baseline, duration: 1s, pause: true }
+  - name: broken
+    duration: 2s
+    inject: [ { type: http_error, proxy: payments, status: 500 } ]
+    expect: { error_rate: "< 1%" }
+"#;
+
+#[test]
+fn interactive_skip_runs_the_phase_without_its_faults_and_keeps_notes() {
+    // Enter at the pause, a note, then `s` at the fault phase's prompt.
+    let (code, report) = interactive_run(GAME_DAY, "\nn dashboards look normal\ns\n");
+    let exp = &report["experiments"][0];
+    assert_eq!(code, Some(0), "{exp}");
+    assert_eq!(exp["faults"].as_array().map(Vec::len), Some(0), "{exp}");
+    assert_eq!(
+        report["operator_notes"][0]["text"],
+        "dashboards look normal"
+    );
+    assert!(report["operator_notes"][0]["at"]
+        .as_str()
+        .is_some_and(|t| t.ends_with('Z')));
+}
+
+#[test]
+fn interactive_abort_rolls_back_and_exits_3() {
+    let (code, report) = interactive_run(GAME_DAY, "\na\n");
+    let exp = &report["experiments"][0];
+    assert_eq!(code, Some(3), "{exp}");
+    assert_eq!(exp["status"], "aborted");
+    assert!(
+        exp["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("aborted by the operator before phase `broken`"),
+        "{exp}"
+    );
+    assert_eq!(
+        exp["faults"].as_array().map(Vec::len),
+        Some(0),
+        "nothing was applied: {exp}"
+    );
+}

@@ -194,6 +194,10 @@ pub fn merge(reports: &[RunReport]) -> Result<RunReport, MergeError> {
         experiments,
         summary: Summary::default(),
         notes: notes.finish(reports),
+        operator_notes: reports
+            .iter()
+            .flat_map(|r| r.operator_notes.iter().cloned())
+            .collect(),
     };
     merged.duration_s = wall_duration(&merged.started_at, &merged.finished_at)
         .unwrap_or_else(|| reports.iter().map(|r| r.duration_s).fold(0.0, f64::max));

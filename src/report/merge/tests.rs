@@ -115,6 +115,7 @@ fn run(seed: u64, experiments: Vec<ExperimentReport>) -> RunReport {
         experiments,
         summary: Summary::default(),
         notes: vec![],
+        operator_notes: vec![],
     };
     refresh_summary(&mut r);
     r
