@@ -500,7 +500,7 @@ fn count(
     }
 }
 
-fn url(text: &str, node: &Node<'_>, diags: &mut Vec<Diagnostic>) -> Option<http::Uri> {
+pub fn url(text: &str, node: &Node<'_>, diags: &mut Vec<Diagnostic>) -> Option<http::Uri> {
     let parsed = text.trim().parse::<http::Uri>().ok().filter(|uri| {
         matches!(uri.scheme_str(), Some("http") | Some("https"))
             && uri.host().is_some_and(|h| !h.is_empty())

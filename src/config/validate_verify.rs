@@ -144,7 +144,7 @@ fn probe(
             "the Prometheus server, e.g. http://127.0.0.1:9090",
             diags,
         )
-        .and_then(|u| absolute_url(&u, &at.at("url"), diags));
+        .and_then(|u| super::validate::url(&u, &at.at("url"), diags));
         let query = required(p.query.as_ref(), &at, "query", "a PromQL expression", diags);
         let expect = match &p.value {
             Some(v) => comparison(v, &at.at("value"), diags),
@@ -310,19 +310,7 @@ fn probe_url(text: &str, node: &Node<'_>, diags: &mut Vec<Diagnostic>) -> Option
     if text.starts_with('/') {
         return super::validate::request_path(text, node, diags);
     }
-    absolute_url(text, node, diags).map(|u| u.to_string())
-}
-
-fn absolute_url(text: &str, node: &Node<'_>, diags: &mut Vec<Diagnostic>) -> Option<http::Uri> {
-    let parsed = text.trim().parse::<http::Uri>().ok().filter(|u| {
-        matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some_and(|h| !h.is_empty())
-    });
-    if parsed.is_none() {
-        diags.push(node.error(format!(
-            "expected an http:// or https:// URL with a host, found `{text}`"
-        )));
-    }
-    parsed
+    super::validate::url(text, node, diags).map(|u| u.to_string())
 }
 
 fn pointer(text: &str, node: &Node<'_>, diags: &mut Vec<Diagnostic>) -> Option<String> {

@@ -333,14 +333,7 @@ mod tests {
     const FAIL: Result<(), &str> = Err("payments returned 500");
 
     fn opts() -> BreakerOptions {
-        BreakerOptions {
-            consecutive_failures: 5,
-            failure_rate: 0.5,
-            window: Duration::from_secs(10),
-            min_calls: 20,
-            open_for: Duration::from_secs(2),
-            trial_calls: 3,
-        }
+        BreakerOptions::default()
     }
 
     /// One admitted call with its result; panics if the breaker refuses.

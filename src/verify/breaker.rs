@@ -17,7 +17,7 @@
 
 use std::time::Duration;
 
-use super::evidence::{new_check, percent, secs, status_mix, Evidence, ValueSample};
+use super::evidence::{fail, new_check, percent, secs, status_mix, Evidence, ValueSample};
 use crate::config::model::BreakerSpec;
 use crate::metrics::{Slot, Timeline};
 use crate::runner::journal::Check;
@@ -278,31 +278,12 @@ fn share(part: u32, whole: u32) -> f64 {
     }
 }
 
-fn fail(mut check: Check, why: String) -> Check {
-    check.passed = false;
-    if check.observed.is_empty() {
-        check.observed = "not judged".into();
-    }
-    check.message = Some(why);
-    check
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::model::StatusMatch;
     use crate::metrics::PhaseMetrics;
-    use crate::verify::evidence::{CounterSample, PhaseSpan};
-
-    fn span(name: &str, start: u64, end: u64) -> PhaseSpan {
-        PhaseSpan {
-            name: name.into(),
-            start: Duration::from_secs(start),
-            end: Duration::from_secs(end),
-            ran: true,
-            completed: true,
-        }
-    }
+    use crate::verify::evidence::{span, CounterSample};
 
     fn spec() -> BreakerSpec {
         BreakerSpec {

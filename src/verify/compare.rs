@@ -9,7 +9,7 @@
 //! `inconclusive`, which fails unless the check says otherwise.
 
 use super::baseline::format_p;
-use super::evidence::{new_check, percent, Evidence};
+use super::evidence::{fail, new_check, percent, Evidence};
 use super::stats::{self, Direction, Rule, Verdict};
 use crate::config::model::{CompareMetric, CompareSpec, Expectation, LatencyTolerance};
 use crate::metrics::PhaseMetrics;
@@ -168,28 +168,11 @@ fn expectation(verdict: Verdict) -> Option<Expectation> {
     }
 }
 
-fn fail(mut check: Check, why: String) -> Check {
-    check.passed = false;
-    check.observed = "not judged".into();
-    check.message = Some(why);
-    check
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::verify::evidence::PhaseSpan;
+    use crate::verify::evidence::span;
     use std::time::Duration;
-
-    fn span(name: &str, start: u64, end: u64) -> PhaseSpan {
-        PhaseSpan {
-            name: name.into(),
-            start: Duration::from_secs(start),
-            end: Duration::from_secs(end),
-            ran: true,
-            completed: true,
-        }
-    }
 
     /// `n` requests spread 2–4 ms plus `shift_ms`, `errors` of them failed.
     fn phase(n: u64, shift_ms: u64, errors: u64) -> PhaseMetrics {

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::metrics::{PhaseMetrics, Timeline, WindowSummary};
+use crate::runner::journal::Check;
 
 /// A phase's planned place in the load stream.
 #[derive(Debug, Clone, PartialEq)]
@@ -112,19 +113,36 @@ pub fn percent(fraction: f64) -> String {
 }
 
 /// A check of one verifier, with the common fields filled in.
-pub fn new_check(
-    kind: &str,
-    name: String,
-    phase: Option<&str>,
-    expected: String,
-) -> crate::runner::journal::Check {
-    crate::runner::journal::Check {
+pub fn new_check(kind: &str, name: String, phase: Option<&str>, expected: String) -> Check {
+    Check {
         name,
         kind: kind.to_string(),
         phase: phase.map(String::from),
         passed: true,
         expected,
         ..Default::default()
+    }
+}
+
+/// Marks `check` failed for `why` (observed `not judged` if nothing was).
+pub fn fail(mut check: Check, why: String) -> Check {
+    check.passed = false;
+    if check.observed.is_empty() {
+        check.observed = "not judged".into();
+    }
+    check.message = Some(why);
+    check
+}
+
+/// A completed phase from `start` to `end` seconds (verifier tests).
+#[cfg(test)]
+pub fn span(name: &str, start: u64, end: u64) -> PhaseSpan {
+    PhaseSpan {
+        name: name.into(),
+        start: Duration::from_secs(start),
+        end: Duration::from_secs(end),
+        ran: true,
+        completed: true,
     }
 }
 

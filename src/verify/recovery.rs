@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use super::evidence::{new_check, percent, secs, Evidence};
+use super::evidence::{fail, new_check, percent, secs, Evidence};
 use crate::config::model::{LatencyTolerance, RecoverySpec};
 use crate::metrics::WindowSummary;
 use crate::runner::journal::Check;
@@ -197,31 +197,12 @@ fn describe_unhealthy(windows: &[&WindowSummary], bounds: Bounds) -> String {
     }
 }
 
-fn fail(mut check: Check, why: String) -> Check {
-    check.passed = false;
-    if check.observed.is_empty() {
-        check.observed = "not judged".into();
-    }
-    check.message = Some(why);
-    check
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::model::Tolerance;
     use crate::metrics::PhaseMetrics;
-    use crate::verify::evidence::PhaseSpan;
-
-    fn span(name: &str, start: u64, end: u64) -> PhaseSpan {
-        PhaseSpan {
-            name: name.into(),
-            start: Duration::from_secs(start),
-            end: Duration::from_secs(end),
-            ran: true,
-            completed: true,
-        }
-    }
+    use crate::verify::evidence::span;
 
     fn window(t: u64, requests: u64, errors: u64, p99: f64) -> WindowSummary {
         WindowSummary {

@@ -15,7 +15,7 @@
 
 use std::time::Duration;
 
-use super::evidence::{new_check, percent, secs, Evidence};
+use super::evidence::{fail, new_check, percent, secs, Evidence};
 use crate::config::model::{CanarySpec, TrafficShiftSpec};
 use crate::metrics::{Timeline, SLOT};
 use crate::runner::journal::Check;
@@ -306,32 +306,13 @@ pub fn traffic_shift(spec: &TrafficShiftSpec, ev: &Evidence<'_>) -> Check {
     check
 }
 
-fn fail(mut check: Check, why: String) -> Check {
-    check.passed = false;
-    if check.observed.is_empty() {
-        check.observed = "not judged".into();
-    }
-    check.message = Some(why);
-    check
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::model::VersionSource;
     use crate::metrics::timeline::VersionCount;
     use crate::metrics::{PhaseMetrics, Slot, VersionTag};
-    use crate::verify::evidence::PhaseSpan;
-
-    fn span(name: &str, start: u64, end: u64) -> PhaseSpan {
-        PhaseSpan {
-            name: name.into(),
-            start: Duration::from_secs(start),
-            end: Duration::from_secs(end),
-            ran: true,
-            completed: true,
-        }
-    }
+    use crate::verify::evidence::span;
 
     /// 20 responses per slot over 0–15 s; `split(second)` gives (v2 responses, v2 errors, v1 errors).
     fn timeline(split: impl Fn(f64) -> (u32, u32, u32)) -> Timeline {
