@@ -2,7 +2,8 @@
 # The README's test command: installs what the tests need from the package
 # registries (Debian's chromium for the HTML report screenshot test, xmllint
 # for JUnit well-formedness, Debian's prometheus for the prometheus probe
-# tests, the junitparser Python package as an external JUnit consumer), then
+# tests, curl for command faults in the demo suite, the junitparser Python
+# package as an external JUnit consumer), then
 # runs the whole test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +14,8 @@ command -v xmllint >/dev/null 2>&1 || apt_missing+=(libxml2-utils)
 # The tests start their own Prometheus on a free loopback port; the package's
 # system service (on :9090) is neither wanted nor started, see below.
 command -v prometheus >/dev/null 2>&1 || apt_missing+=(prometheus)
+# The promotion experiment and its tests drive the demo's admin API with curl.
+command -v curl >/dev/null 2>&1 || apt_missing+=(curl)
 if [ "${#apt_missing[@]}" -gt 0 ]; then
     echo "installing ${apt_missing[*]} (Debian packages)..."
     sudo_cmd=""
