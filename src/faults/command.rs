@@ -211,9 +211,13 @@ mod tests {
 
     #[tokio::test]
     async fn a_successful_command_reports_its_output() {
-        let ev = run_shell("echo hello; echo oops >&2".into(), Duration::from_secs(5), Vec::new())
-            .await
-            .expect("command succeeds");
+        let ev = run_shell(
+            "echo hello; echo oops >&2".into(),
+            Duration::from_secs(5),
+            Vec::new(),
+        )
+        .await
+        .expect("command succeeds");
         assert_eq!(ev["exit_code"], 0);
         assert_eq!(ev["stdout"], "hello");
         assert_eq!(ev["stderr"], "oops");
@@ -221,9 +225,13 @@ mod tests {
 
     #[tokio::test]
     async fn a_failing_command_is_an_error_with_its_stderr() {
-        let err = run_shell("echo broken >&2; exit 3".into(), Duration::from_secs(5), Vec::new())
-            .await
-            .expect_err("exit 3 fails");
+        let err = run_shell(
+            "echo broken >&2; exit 3".into(),
+            Duration::from_secs(5),
+            Vec::new(),
+        )
+        .await
+        .expect_err("exit 3 fails");
         let msg = err.to_string();
         assert!(
             msg.contains("exit status: 3") && msg.contains("broken"),
@@ -233,10 +241,17 @@ mod tests {
 
     #[tokio::test]
     async fn commands_see_the_run_environment() {
-        let env = vec![("FAULTLINE_TARGET_URL".to_string(), "http://127.0.0.1:9".to_string())];
-        let ev = run_shell("echo $FAULTLINE_TARGET_URL".into(), Duration::from_secs(5), env)
-            .await
-            .expect("command succeeds");
+        let env = vec![(
+            "FAULTLINE_TARGET_URL".to_string(),
+            "http://127.0.0.1:9".to_string(),
+        )];
+        let ev = run_shell(
+            "echo $FAULTLINE_TARGET_URL".into(),
+            Duration::from_secs(5),
+            env,
+        )
+        .await
+        .expect("command succeeds");
         assert_eq!(ev["stdout"], "http://127.0.0.1:9");
     }
 
@@ -253,9 +268,13 @@ mod tests {
     #[tokio::test]
     async fn a_background_process_does_not_hold_the_command_up() {
         let start = std::time::Instant::now();
-        let ev = run_shell("sleep 5 & echo started".into(), Duration::from_secs(3), Vec::new())
-            .await
-            .expect("the shell itself exits at once");
+        let ev = run_shell(
+            "sleep 5 & echo started".into(),
+            Duration::from_secs(3),
+            Vec::new(),
+        )
+        .await
+        .expect("the shell itself exits at once");
         assert_eq!(ev["stdout"], "started");
         assert!(
             start.elapsed() < Duration::from_secs(2),

@@ -71,7 +71,12 @@ pub async fn observe(decl: &ProbeDecl, ctx: &ProbeContext) -> Observation {
         // A command bounds itself: on timeout it must kill its process
         // group, which dropping its future would not do.
         ProbeKind::Command(probe) => {
-            command::observe(probe, decl.timeout, &crate::faults::command_env(ctx.target_base.as_ref())).await
+            command::observe(
+                probe,
+                decl.timeout,
+                &crate::faults::command_env(ctx.target_base.as_ref()),
+            )
+            .await
         }
         ProbeKind::Http(probe) => bounded(decl.timeout, http::observe(probe, ctx)).await,
         ProbeKind::Prometheus(probe) => bounded(decl.timeout, prometheus::observe(probe)).await,

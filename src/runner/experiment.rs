@@ -146,15 +146,18 @@ pub async fn run_experiment(exp: &Experiment, ctx: &ExperimentContext<'_>) -> Ex
     if let Some(i) = &ctx.interactive {
         i.set_experiment(&exp.name);
     }
+    let people = People {
+        progress: ctx.progress.clone(),
+        interactive: ctx.interactive.clone(),
+    };
     let walk = tokio::spawn(walk_phases(
-        ctx.interactive.clone(),
         exp.clone(),
         t0,
         proxies.ctx.clone(),
         ledger.clone(),
         ctx.signals.clone(),
         recorder.live,
-        ctx.progress.clone(),
+        people,
     ));
     let walk = match walk.await {
         Ok(w) => w,
@@ -230,18 +233,27 @@ pub async fn run_experiment(exp: &Experiment, ctx: &ExperimentContext<'_>) -> Ex
     report
 }
 
+/// Who the phase walk reports to, and (with `--interactive`) asks.
+struct People {
+    progress: Arc<dyn Progress>,
+    interactive: Option<Arc<super::interactive::Interactive>>,
+}
+
 /// Walks the phases by the clock: apply faults at a phase's start, remove
 /// them at its end. Stops early on a signal or a fault that cannot be applied.
 async fn walk_phases(
-    interactive: Option<Arc<super::interactive::Interactive>>,
     exp: Experiment,
     t0: Instant,
     faults_ctx: faults::FaultContext,
     ledger: Arc<Mutex<Ledger>>,
     signals: StopSignals,
     mut live: watch::Receiver<LiveStats>,
-    progress: Arc<dyn Progress>,
+    people: People,
 ) -> PhaseWalk {
+    let People {
+        progress,
+        interactive,
+    } = people;
     let mut walk = PhaseWalk::default();
     let mut live_open = true;
     let mut offset = Duration::ZERO;

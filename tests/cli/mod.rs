@@ -372,7 +372,10 @@ fn the_demo_suite_passes() {
         "recovery_s",
         "p_value",
     ] {
-        assert!(measured.iter().any(|k| k == key), "no `{key}` in {measured:?}");
+        assert!(
+            measured.iter().any(|k| k == key),
+            "no `{key}` in {measured:?}"
+        );
     }
     let phase = &json["experiments"][0]["phases"][0];
     for key in [
