@@ -145,11 +145,10 @@ READING = [
     "hyper's connection API. The open model's dispatcher sleeps on its own thread, because "
     "tokio's millisecond timer woke it 0-2 ms late and that lateness was added to every "
     "latency measured from the intended start (p50 0.9 ms at 1,000 req/s before, about "
-    "0.2 ms after). The proxy's toxic path still waits on tokio's millisecond timer: a "
-    "0 ms latency toxic adds about a millisecond per response, and a 100 ms latency toxic "
-    "measures about 101 ms. A precise per-hop timer thread removed both in a trial, but it "
-    "reordered toxic changes against data already queued on a connection (a toxic added "
-    "between two requests did not always act on the second), so it was not kept.",
+    "0.2 ms after). In the proxy, a piece already due under a toxic is written at once "
+    "(a 0 ms latency toxic used to add 1.2 ms per response through tokio's timer), and toxic "
+    "delays wait on a precise per-hop timer thread instead of tokio's timer, which made a "
+    "100 ms latency measure 101.1 ms.",
     "**Coordinated omission.** Only the measurements that count from the scheduled send "
     "time see the stall for what it is: faultline's open model and oha with "
     "`--latency-correction`. faultline's closed model and oha (closed loop, or `-q` "

@@ -777,10 +777,26 @@ pub fn required_text(
     field: &str,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<String> {
+    required_described(value, node, field, "", diags)
+}
+
+/// [`required_text`] whose "missing" message also says `what` it is.
+pub fn required_described(
+    value: Option<&String>,
+    node: &Node<'_>,
+    field: &str,
+    what: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<String> {
     match value {
         Some(text) => non_empty(text, &node.at(field), diags),
         None => {
-            diags.extend(node.missing(field, format!("missing `{field}`")));
+            let message = if what.is_empty() {
+                format!("missing `{field}`")
+            } else {
+                format!("missing `{field}`: {what}")
+            };
+            diags.extend(node.missing(field, message));
             None
         }
     }

@@ -25,7 +25,7 @@ use super::raw_verify::{
 };
 use super::source::Node;
 use super::units::parse_percent;
-use super::validate::{duration, items, non_empty};
+use super::validate::{duration, items};
 use super::validate_faults::{ProxyCatalog, ProxyRole};
 use super::validate_load::{headers, method, status};
 use super::validate_resources::unknown_reference;
@@ -137,7 +137,7 @@ fn probe(
         http_probe(h, &node.at("http"), diags).map(ProbeKind::Http)
     } else if let Some(p) = &raw.prometheus {
         let at = node.at("prometheus");
-        let url = required(
+        let url = super::validate::required_described(
             p.url.as_ref(),
             &at,
             "url",
@@ -145,7 +145,13 @@ fn probe(
             diags,
         )
         .and_then(|u| super::validate::url(&u, &at.at("url"), diags));
-        let query = required(p.query.as_ref(), &at, "query", "a PromQL expression", diags);
+        let query = super::validate::required_described(
+            p.query.as_ref(),
+            &at,
+            "query",
+            "a PromQL expression",
+            diags,
+        );
         let expect = match &p.value {
             Some(v) => comparison(v, &at.at("value"), diags),
             None => {
@@ -198,7 +204,13 @@ fn probe(
         }))
     } else if let Some(t) = &raw.tcp {
         let at = node.at("tcp");
-        let address = required(t.address.as_ref(), &at, "address", "`host:port`", diags)?;
+        let address = super::validate::required_described(
+            t.address.as_ref(),
+            &at,
+            "address",
+            "`host:port`",
+            diags,
+        )?;
         let valid = address.rsplit_once(':').is_some_and(|(host, port)| {
             !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
         });
@@ -225,7 +237,7 @@ fn http_probe(
     node: &Node<'_>,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<HttpProbe> {
-    let url = required(
+    let url = super::validate::required_described(
         raw.url.as_ref(),
         node,
         "url",
@@ -245,7 +257,7 @@ fn http_probe(
     let json = match &raw.json {
         Some(j) => {
             let at = node.at("json");
-            let pointer = required(
+            let pointer = super::validate::required_described(
                 j.pointer.as_ref(),
                 &at,
                 "pointer",
@@ -286,23 +298,6 @@ fn http_probe(
         json: json?,
         body: body?,
     })
-}
-
-/// `Some(None)`-style helper for a required text field.
-fn required(
-    value: Option<&String>,
-    node: &Node<'_>,
-    field: &str,
-    what: &str,
-    diags: &mut Vec<Diagnostic>,
-) -> Option<String> {
-    match value {
-        Some(text) => non_empty(text, &node.at(field), diags),
-        None => {
-            diags.extend(node.missing(field, format!("missing `{field}`: {what}")));
-            None
-        }
-    }
 }
 
 /// A probe URL: a path joined to the target, or an absolute http(s) URL.
@@ -782,7 +777,7 @@ fn breaker(
     let state = match &raw.state {
         Some(s) => {
             let at = node.at("state");
-            let url = required(
+            let url = super::validate::required_described(
                 s.url.as_ref(),
                 &at,
                 "url",

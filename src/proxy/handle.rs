@@ -16,6 +16,7 @@ use tokio_util::task::TaskTracker;
 use super::http::HttpState;
 use super::spec::{HttpFaultSpec, SpecError, ToxicSpec};
 use super::stats::{Counters, ProxyStats};
+use super::timer::PreciseTimer;
 use super::{listener, ProxyConfig, ProxyError};
 
 /// What a hop speaks on its client side.
@@ -81,6 +82,8 @@ pub(crate) struct Shared {
     /// HTTP faults and the HTTP client (used in HTTP mode only; the fault list
     /// is always empty on a TCP hop).
     pub(crate) http: HttpState,
+    /// The clock toxic delays wait on (started on first use).
+    pub(crate) timer: PreciseTimer,
     gate: Mutex<Gate>,
 }
 
@@ -130,6 +133,7 @@ impl Proxy {
             counters: Counters::default(),
             toxics: watch::Sender::new(Arc::new(Vec::new())),
             http: HttpState::new(cfg.upstream, cfg.seed),
+            timer: PreciseTimer::default(),
             gate: Mutex::new(Gate {
                 enabled: true,
                 links: shutdown.child_token(),

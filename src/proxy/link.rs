@@ -93,7 +93,7 @@ async fn forward<S>(
         let counters = &shared.counters;
         let pump = |direction, bytes| {
             let chain = Chain::new(direction, connection_rng(shared.seed, conn, direction));
-            Pump::new(shared.toxics.subscribe(), chain, bytes)
+            Pump::new(shared.toxics.subscribe(), chain, bytes, &shared.timer)
         };
         let up = pump(Direction::Upstream, &counters.bytes_upstream).run(client_read, server_write);
         let down =

@@ -15,6 +15,7 @@
 //! - [`Proxy`] (in `handle`): the cloneable handle the harness holds: address,
 //!   stats, the enabled switch ("down" in Toxiproxy terms), toxics and HTTP faults.
 //! - `stats`: live counters, updated per chunk so a verifier can read them mid-run.
+//! - `timer`: the precise clock toxic delays wait on (tokio's rounds up to 1-2 ms).
 //! - `registry`, `api`: the named proxies of `faultline proxy` and their
 //!   Toxiproxy-compatible admin API.
 //! - [`spec`]: the plain-data descriptions of toxics and HTTP faults.
@@ -32,6 +33,7 @@ mod pump;
 pub mod registry;
 pub mod spec;
 mod stats;
+mod timer;
 mod toxics;
 
 #[cfg(test)]

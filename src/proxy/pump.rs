@@ -19,13 +19,14 @@ use std::future::pending;
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use bytes::BytesMut;
+use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
 use tokio::time::{sleep_until, Instant};
 
 use super::chain::Chain;
 use super::handle::ToxicList;
+use super::timer::PreciseTimer;
 use super::toxics::{Ending, Payload, Piece};
 
 /// Per-direction read size; large enough that bulk transfers are not syscall-bound.
@@ -53,18 +54,26 @@ pub(super) struct Pump<'a> {
     watching: bool,
     chain: Chain,
     bytes: &'a AtomicU64,
+    /// The hop's clock for the delays toxics plan.
+    timer: &'a PreciseTimer,
 }
 
 /// What the pump does next after a stretch of plain or toxic forwarding.
 type Step = io::Result<Option<PumpEnd>>;
 
 impl<'a> Pump<'a> {
-    pub fn new(toxics: watch::Receiver<ToxicList>, chain: Chain, bytes: &'a AtomicU64) -> Pump<'a> {
+    pub fn new(
+        toxics: watch::Receiver<ToxicList>,
+        chain: Chain,
+        bytes: &'a AtomicU64,
+        timer: &'a PreciseTimer,
+    ) -> Pump<'a> {
         Pump {
             toxics,
             watching: true,
             chain,
             bytes,
+            timer,
         }
     }
 
@@ -150,6 +159,12 @@ impl<'a> Pump<'a> {
     }
 
     /// The writer half of the pipeline.
+    ///
+    /// The watch on the toxic list lives across chunks (one waiter
+    /// registration per list version, not one per chunk). A piece that is
+    /// already due is written without a timer, and a later one waits on the
+    /// hop's [`PreciseTimer`]: tokio's timer would make every delay 0-2 ms
+    /// longer than planned (a 0 ms latency toxic cost over a millisecond).
     async fn write_through<W>(&mut self, to: &mut W, queued: &mut mpsc::Receiver<Piece>) -> Step
     where
         W: AsyncWrite + Unpin,
@@ -157,47 +172,52 @@ impl<'a> Pump<'a> {
         // What the chain made of the current chunk, waiting to be due.
         let mut planned: VecDeque<Piece> = VecDeque::new();
         loop {
-            let deadline = self.chain.deadline();
-            let next_due = planned.front().map(|p| p.due);
-            tokio::select! {
-                biased;
-                ending = until(deadline) => return Ok(Some(PumpEnd::Ended(ending))),
-                () = changed(&mut self.toxics, &mut self.watching) => {
-                    let list = ToxicList::clone(&self.toxics.borrow_and_update());
-                    let now = Instant::now();
-                    if !self.chain.update(&list, now) {
-                        continue;
-                    }
-                    // Like Toxiproxy's interrupted toxics: what is in flight
-                    // goes on without the rest of its delay.
-                    for piece in &mut planned {
-                        piece.due = now;
-                    }
-                    if !self.chain.is_active() {
-                        while let Some(piece) = planned.pop_front() {
-                            if let Some(end) = deliver(to, piece, self.bytes).await? {
-                                return Ok(Some(end));
+            {
+                let list_changed = changed(&mut self.toxics, &mut self.watching);
+                tokio::pin!(list_changed);
+                loop {
+                    let deadline = self.chain.deadline();
+                    let next_due = planned.front().map(|p| p.due);
+                    tokio::select! {
+                        biased;
+                        ending = until(deadline) => return Ok(Some(PumpEnd::Ended(ending))),
+                        () = &mut list_changed => break,
+                        () = due(next_due, self.timer), if next_due.is_some() => {
+                            let Some(piece) = planned.pop_front() else { continue };
+                            // A write the peer does not drain must not hold off a reset.
+                            let end = tokio::select! {
+                                end = deliver(to, piece, self.bytes) => end?,
+                                ending = until(deadline) => Some(PumpEnd::Ended(ending)),
+                            };
+                            if end.is_some() {
+                                return Ok(end);
                             }
                         }
-                        return Ok(None);
+                        piece = queued.recv(), if planned.is_empty() => {
+                            // The reader's sender lives as long as this future.
+                            let Some(piece) = piece else { return Ok(Some(PumpEnd::Finished)) };
+                            planned.extend(self.chain.pipe(piece, Instant::now()));
+                        }
                     }
                 }
-                () = sleep_until(next_due.unwrap_or_else(Instant::now)), if next_due.is_some() => {
-                    let Some(piece) = planned.pop_front() else { continue };
-                    // A write the peer does not drain must not hold off a reset.
-                    let end = tokio::select! {
-                        end = deliver(to, piece, self.bytes) => end?,
-                        ending = until(deadline) => Some(PumpEnd::Ended(ending)),
-                    };
-                    if end.is_some() {
-                        return Ok(end);
+            }
+            let list = ToxicList::clone(&self.toxics.borrow_and_update());
+            let now = Instant::now();
+            if !self.chain.update(&list, now) {
+                continue;
+            }
+            // Like Toxiproxy's interrupted toxics: what is in flight
+            // goes on without the rest of its delay.
+            for piece in &mut planned {
+                piece.due = now;
+            }
+            if !self.chain.is_active() {
+                while let Some(piece) = planned.pop_front() {
+                    if let Some(end) = deliver(to, piece, self.bytes).await? {
+                        return Ok(Some(end));
                     }
                 }
-                piece = queued.recv(), if planned.is_empty() => {
-                    // The reader's sender lives as long as this future.
-                    let Some(piece) = piece else { return Ok(Some(PumpEnd::Finished)) };
-                    planned.extend(self.chain.pipe(piece, Instant::now()));
-                }
+                return Ok(None);
             }
         }
     }
@@ -210,19 +230,21 @@ async fn read_stamped<R>(from: &mut R, queue: &mpsc::Sender<Piece>) -> io::Resul
 where
     R: AsyncRead + Unpin,
 {
-    let mut buf = BytesMut::new();
+    // One buffer for the connection's life; each chunk is copied out at its
+    // own size, so a 200-byte response costs a 200-byte allocation, not a
+    // fresh 32 KiB one.
+    let mut buf = vec![0u8; BUF_SIZE];
     loop {
         let Ok(slot) = queue.reserve().await else {
             return Ok(());
         };
-        buf.reserve(BUF_SIZE);
-        let n = from.read_buf(&mut buf).await?;
+        let n = from.read(&mut buf).await?;
         let now = Instant::now();
         if n == 0 {
             slot.send(Piece::eof(now));
             return Ok(());
         }
-        slot.send(Piece::data(buf.split().freeze(), now));
+        slot.send(Piece::data(Bytes::copy_from_slice(&buf[..n]), now));
     }
 }
 
@@ -256,11 +278,25 @@ async fn changed(toxics: &mut watch::Receiver<ToxicList>, watching: &mut bool) {
     pending().await
 }
 
-/// Resolves with the ending at the deadline; never without one.
+/// Resolves when a piece due at `at` may be written: at once if that is now
+/// or past (no timer, see [`Pump::write_through`]), else at `at` on `timer`.
+async fn due(at: Option<Instant>, timer: &PreciseTimer) {
+    match at {
+        Some(at) if at > Instant::now() => timer.sleep_until(at.into_std()).await,
+        Some(_) => {}
+        None => pending().await,
+    }
+}
+
+/// Resolves with the ending at the deadline (at once if it has passed: a
+/// tokio sleep would wait for the next millisecond tick, and a piece due now
+/// must not slip out before a `reset_peer` of 0 ms); never without one.
 async fn until(deadline: Option<(Instant, Ending)>) -> Ending {
     match deadline {
         Some((at, ending)) => {
-            sleep_until(at).await;
+            if at > Instant::now() {
+                sleep_until(at).await;
+            }
             ending
         }
         None => pending().await,
@@ -310,7 +346,10 @@ mod tests {
             let bytes = AtomicU64::new(0);
             let rng = connection_rng(1, 0, Direction::Downstream);
             let chain = Chain::new(Direction::Downstream, rng);
-            Pump::new(watched, chain, &bytes).run(from, to).await
+            let timer = PreciseTimer::default();
+            Pump::new(watched, chain, &bytes, &timer)
+                .run(from, to)
+                .await
         });
         (source, sink, list)
     }

@@ -17,7 +17,9 @@
 
 use std::time::Duration;
 
-use super::evidence::{fail, new_check, percent, secs, status_mix, Evidence, ValueSample};
+use super::evidence::{
+    fail, new_check, percent, phase_with_timeline, secs, status_mix, Evidence, ValueSample,
+};
 use crate::config::model::BreakerSpec;
 use crate::metrics::{Slot, Timeline};
 use crate::runner::journal::Check;
@@ -43,12 +45,10 @@ pub fn check(spec: &BreakerSpec, classifier: usize, index: usize, ev: &Evidence<
         Some(&spec.phase),
         expected,
     );
-    let (Some((fault, metrics)), Some(timeline)) = (ev.phase(&spec.phase), ev.timeline) else {
-        return fail(check, "not judged: the phase did not run".into());
+    let (fault, metrics, timeline) = match phase_with_timeline(ev, &spec.phase) {
+        Ok(found) => found,
+        Err(why) => return fail(check, why),
     };
-    if !fault.ran {
-        return fail(check, format!("not judged: `{}` did not run", spec.phase));
-    }
     check.samples = metrics.requests;
     let statuses = spec
         .fast_fail_status

@@ -92,6 +92,19 @@ impl Evidence<'_> {
     }
 }
 
+/// The phase `name` that ran, its metrics and the timeline, or why a
+/// verifier cannot judge it.
+pub fn phase_with_timeline<'e>(
+    ev: &'e Evidence<'_>,
+    name: &str,
+) -> Result<(&'e PhaseSpan, &'e PhaseMetrics, &'e Timeline), String> {
+    match (ev.phase(name), ev.timeline) {
+        (Some((span, _)), Some(_)) if !span.ran => Err(format!("not judged: `{name}` did not run")),
+        (Some((span, metrics)), Some(timeline)) => Ok((span, metrics, timeline)),
+        _ => Err("not judged: the phase did not run".into()),
+    }
+}
+
 /// `1.2s`, `350ms`: an offset or a delay, as reports show it.
 pub fn secs(d: Duration) -> String {
     let s = d.as_secs_f64();

@@ -15,7 +15,7 @@
 
 use std::time::Duration;
 
-use super::evidence::{fail, new_check, percent, secs, Evidence};
+use super::evidence::{fail, new_check, percent, phase_with_timeline, secs, Evidence};
 use crate::config::model::{CanarySpec, TrafficShiftSpec};
 use crate::metrics::{Timeline, SLOT};
 use crate::runner::journal::Check;
@@ -78,12 +78,10 @@ pub fn canary(spec: &CanarySpec, ev: &Evidence<'_>) -> Check {
         Some(&spec.phase),
         expected,
     );
-    let (Some((fault, metrics)), Some(timeline)) = (ev.phase(&spec.phase), ev.timeline) else {
-        return fail(check, "not judged: the phase did not run".into());
+    let (fault, metrics, timeline) = match phase_with_timeline(ev, &spec.phase) {
+        Ok(found) => found,
+        Err(why) => return fail(check, why),
     };
-    if !fault.ran {
-        return fail(check, format!("not judged: `{}` did not run", spec.phase));
-    }
     check.samples = metrics.requests;
     let version = spec.canary_version.as_str();
     let before = ev
@@ -209,12 +207,10 @@ pub fn traffic_shift(spec: &TrafficShiftSpec, ev: &Evidence<'_>) -> Check {
         Some(&spec.phase),
         expected,
     );
-    let (Some((phase, metrics)), Some(timeline)) = (ev.phase(&spec.phase), ev.timeline) else {
-        return fail(check, "not judged: the phase did not run".into());
+    let (phase, metrics, timeline) = match phase_with_timeline(ev, &spec.phase) {
+        Ok(found) => found,
+        Err(why) => return fail(check, why),
     };
-    if !phase.ran {
-        return fail(check, format!("not judged: `{}` did not run", spec.phase));
-    }
     check.samples = metrics.requests;
     let version = spec.target_version.as_str();
     let second = Duration::from_secs(1);
