@@ -762,13 +762,13 @@ fn breaker(
             Some(Duration::from_millis(50)),
         ),
     };
-    let opens_within = optional(
+    let opens_within = super::validate::optional_duration(
         raw.opens_within.as_ref(),
         &node.at("opens_within"),
         Duration::from_secs(5),
         diags,
     );
-    let closes_within = optional(
+    let closes_within = super::validate::optional_duration(
         raw.closes_within.as_ref(),
         &node.at("closes_within"),
         Duration::from_secs(10),
@@ -1071,18 +1071,6 @@ fn required_duration(
             diags.extend(node.missing(field, format!("missing `{field}`, {example}")));
             None
         }
-    }
-}
-
-fn optional(
-    value: Option<&Scalar>,
-    node: &Node<'_>,
-    default: Duration,
-    diags: &mut Vec<Diagnostic>,
-) -> Option<Duration> {
-    match value {
-        Some(v) => duration(v, node, true, diags),
-        None => Some(default),
     }
 }
 
