@@ -3,12 +3,12 @@
 # against wrk, oha, nginx `stream`, HAProxy `mode tcp` and socat, on this
 # machine, over 127.0.0.1 only. Rewrites docs/BENCHMARKS.md.
 #
-#   bash benches/compare.sh            # the full run (under 10 minutes once tools are installed)
+#   bash benches/compare.sh            # the full run (under 10 minutes, builds included)
 #   BENCH_QUICK=1 bash benches/compare.sh   # one short run per figure, for trying the script
 #
 # It installs what it needs (Debian: wrk, nginx-light with the echo and stream
 # modules, haproxy, socat; crates.io: oha into ~/.cargo/bin), builds faultline
-# in release mode (CARGO_TARGET_DIR, default /tmp/bench-target) and a tiny
+# in release mode (CARGO_TARGET_DIR, default the project's target/) and a tiny
 # stall target with rustc, starts every target and hop as the current user
 # with its configuration in a temporary folder, and stops them all on exit.
 # Every measurement runs RUNS times under `timeout`; the report shows medians.
@@ -36,7 +36,9 @@ TOXIC_RATE=200       # figure 3: open-model rate through the 100 ms toxic
 HOP_THREADS=$(nproc) # figure 5: nginx stream workers and HAProxy threads, as
                      # faultline's proxy runtime has one worker thread per core
 FOOT_RATE=10000      # figure 6
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/tmp/bench-target}"
+# The project's own target folder: after the README's `cargo run --release`
+# the build below has nothing left to do.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 OUT_DOC="${BENCH_OUT:-$ROOT/docs/BENCHMARKS.md}"
 
 log() { printf '[%4ss] %s\n' "$(($(date +%s) - START_S))" "$*" >&2; }
@@ -51,6 +53,11 @@ install_tools() {
     [ -e /usr/lib/nginx/modules/ngx_http_echo_module.so ] || missing+=(libnginx-mod-http-echo)
     [ -e /usr/lib/nginx/modules/ngx_stream_module.so ] || missing+=(libnginx-mod-stream)
     command -v /usr/bin/time >/dev/null 2>&1 || missing+=(time)
+    if ! command -v oha >/dev/null 2>&1 && ! command -v "$HOME/.cargo/bin/oha" >/dev/null 2>&1; then
+        # To build oha with native-tls.
+        dpkg -s libssl-dev >/dev/null 2>&1 || missing+=(libssl-dev)
+        command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+    fi
     if [ "${#missing[@]}" -gt 0 ]; then
         log "installing ${missing[*]} (Debian packages)"
         local sudo_cmd=""
@@ -60,10 +67,31 @@ install_tools() {
             "${missing[@]}" >/dev/null
     fi
     export PATH="$HOME/.cargo/bin:$PATH"
-    if ! command -v oha >/dev/null 2>&1; then
-        log "installing oha from crates.io (cargo install --locked; slow the first time)"
-        cargo install oha --locked --quiet
+}
+
+# oha builds from source (a few minutes on 2 cores): it runs in the background
+# while faultline builds, so the slow serial ends of both builds overlap.
+# Built with native-tls (Debian's OpenSSL) instead of its default rustls,
+# which compiles aws-lc from C; the benchmark only speaks plain http://, so
+# the TLS backend does not change what is measured.
+OHA_PID=""
+OHA_WAS_MISSING=""
+start_oha_install() {
+    command -v oha >/dev/null 2>&1 && return 0
+    OHA_WAS_MISSING=1
+    log "installing oha from crates.io in the background (cargo install --locked)"
+    cargo install oha --locked --quiet --no-default-features --features native-tls \
+        >"/tmp/faultline-bench-oha-install.log" 2>&1 &
+    OHA_PID=$!
+}
+wait_oha_install() {
+    [ -n "$OHA_PID" ] || return 0
+    if ! wait "$OHA_PID"; then
+        echo "cargo install oha failed:" >&2
+        tail -20 /tmp/faultline-bench-oha-install.log >&2
+        exit 1
     fi
+    OHA_PID=""
 }
 
 # -------------------------------------------------------------- processes
@@ -71,6 +99,7 @@ WORK=""
 PIDS=()
 cleanup() {
     local pid
+    [ -z "${OHA_PID:-}" ] || kill -TERM "$OHA_PID" 2>/dev/null || true
     for pid in "${PIDS[@]}"; do
         # socat forks a child per connection: stop those too (by parent id).
         pkill -TERM -P "$pid" 2>/dev/null || true
@@ -157,6 +186,7 @@ open_model() { printf '  rate: %s\n  max_in_flight: %s' "$1" "$2"; }
 # ================================================================= main
 install_tools
 INSTALL_S=$(($(date +%s) - START_S))
+start_oha_install
 if [ -n "${BENCH_FAULTLINE:-}" ]; then
     FAULTLINE="$BENCH_FAULTLINE" # an already built binary (e.g. to compare two builds)
 else
@@ -164,7 +194,10 @@ else
     (cd "$ROOT" && cargo build --release --quiet --bin faultline)
     FAULTLINE="$CARGO_TARGET_DIR/release/faultline"
 fi
+wait_oha_install
 BUILD_S=$(($(date +%s) - START_S - INSTALL_S))
+OHA_BUILT=$([ -n "$OHA_WAS_MISSING" ] && echo True || echo False)
+MEASURE_START_S=$(date +%s)
 WORK="$(mktemp -d /tmp/faultline-bench.XXXXXX)"
 mkdir -p "$WORK/exp" "$WORK/raw" "$WORK/nginx" "$WORK/stream"
 RESULTS="$WORK/results.jsonl"
@@ -438,6 +471,10 @@ footprint "through faultline proxy" "http://127.0.0.1:$P_FLFOOT/" "$FOOT_PROXY_P
 # ----------------------------------------------------------------- report
 END_S=$(date +%s)
 RUNTIME_S=$((END_S - START_S))
+MEASURE_S=$((END_S - MEASURE_START_S))
+# How much longer 10 s runs everywhere would take (BENCH_SECS=10 BENCH_HOP_SECS=10):
+# figure 1's payments row, 6 rates x 2 tools, 5 runs of figure 3, 6 of figure 4, 12 of figure 5.
+FULL_EXTRA_S=$(( RUNS * ( (3 + 12 + 5 + 6) * (10 - SECS) + 12 * (10 - HOP_SECS) ) ))
 log "rendering $OUT_DOC"
 python3 - "$WORK/meta.json" <<EOF
 import json, subprocess, sys
@@ -456,6 +493,8 @@ meta = {
   "co_rate": $CO_RATE, "co_stall_ms": $CO_STALL_MS, "co_conc": $CO_CONC,
   "runtime": "%d min %02d s" % divmod($RUNTIME_S, 60),
   "build": "%d min %02d s" % divmod($BUILD_S, 60), "install": "%d min %02d s" % divmod($INSTALL_S, 60),
+  "measure": "%d min %02d s" % divmod($MEASURE_S, 60), "full_extra": "%d min" % round($FULL_EXTRA_S / 60),
+  "oha_built": $OHA_BUILT,
   "machine": [
     ["cores", sh("nproc")], ["cpu", lscpu], ["kernel", sh("uname -sr")],
     ["memory", sh("free -h | awk '/Mem:/ {print \$2}'")], ["shared", "yes: a 2-core VM other jobs also use"],

@@ -1,13 +1,10 @@
 //! The load loop: one strategy per load model, one way to send and record.
 //!
-//! **Open model.** A dispatcher thread walks the arrival [`Schedule`], sleeps
-//! until each request is due and hands it to an idle connection worker, starting
-//! a new one while there are fewer than `max_in_flight`. Latency is measured
-//! from the *intended* time, so when the target stalls, queued requests
-//! carry the stall in their latency instead of silently waiting
-//! (coordinated omission, as wrk2 corrects it). Requests that came due but
-//! never got a worker before the load stopped are reported as `unsent`,
-//! never dropped silently.
+//! **Open model** ([`super::open`]). Requests arrive on the [`Schedule`];
+//! connection workers claim each one when it is due, a timekeeper thread
+//! wakes them, and latency is measured from the *intended* time
+//! (coordinated omission, as wrk2 corrects it). What never got a worker
+//! before the load stopped is reported as `unsent`.
 //!
 //! **Closed model.** N workers send back to back; intended = actual start.
 //!
@@ -20,13 +17,13 @@
 use super::client::{HttpClient, PreparedRequest};
 use super::conn::Conn;
 use super::mix::Mix;
+use super::open::OpenLoop;
 use super::schedule::Schedule;
 use crate::config::model::{Load, LoadModel, VersionSource};
 use crate::metrics::{Event, Outcome};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -102,16 +99,19 @@ pub async fn run(run: LoadRun) -> Result<LoadSummary, LoadError> {
             rate,
             max_in_flight,
         } => {
-            let schedule = Schedule::new(rate.clone());
-            open_loop(
-                &run,
-                &sender,
-                &mix,
-                &schedule,
-                *max_in_flight,
+            OpenLoop {
+                sender: sender.clone(),
+                mix: mix.clone(),
+                schedule: Schedule::new(rate.clone()),
+                max_in_flight: *max_in_flight,
+                t0: run.t0,
                 deadline,
-                &tracker,
-            )
+                seed: run.seed,
+                stop: run.stop.clone(),
+                events: run.events.clone(),
+                tracker: tracker.clone(),
+            }
+            .run()
             .await
         }
         LoadModel::Closed { concurrency } => {
@@ -139,7 +139,7 @@ fn pool_size(model: &LoadModel) -> usize {
 
 /// The shared part of both models: send one request and report its outcome.
 #[derive(Clone)]
-struct Sender {
+pub(super) struct Sender {
     client: HttpClient,
     requests: Arc<Vec<PreparedRequest>>,
     events: mpsc::UnboundedSender<Event>,
@@ -148,7 +148,7 @@ struct Sender {
 }
 
 impl Sender {
-    async fn send(&self, conn: &mut Conn, index: usize, intended: Instant) {
+    pub(super) async fn send(&self, conn: &mut Conn, index: usize, intended: Instant) {
         let Some(req) = self.requests.get(index) else {
             return;
         };
@@ -166,167 +166,6 @@ impl Sender {
             error: result.error,
             version: result.version,
         }));
-    }
-}
-
-/// How often a waiting dispatcher looks at the stop token.
-const STOP_POLL: Duration = Duration::from_millis(10);
-
-async fn open_loop(
-    run: &LoadRun,
-    sender: &Sender,
-    mix: &Mix,
-    schedule: &Schedule,
-    max_in_flight: usize,
-    deadline: Instant,
-    tracker: &TaskTracker,
-) -> u64 {
-    let dispatcher = Dispatcher {
-        sender: sender.clone(),
-        mix: mix.clone(),
-        schedule: schedule.clone(),
-        max_in_flight: max_in_flight.max(1),
-        t0: run.t0,
-        deadline,
-        seed: run.seed,
-        stop: run.stop.clone(),
-        events: run.events.clone(),
-        tracker: tracker.clone(),
-        runtime: tokio::runtime::Handle::current(),
-    };
-    // The dispatcher sleeps on a thread of its own: tokio's timer wakes 0-2 ms
-    // after a deadline, and that lateness would be added to every latency
-    // measured from the intended time. A thread sleep is precise to tens of µs.
-    tokio::task::spawn_blocking(move || dispatcher.run())
-        .await
-        .unwrap_or(0)
-}
-
-/// The open model's dispatcher: owns what it needs, runs on its own thread.
-struct Dispatcher {
-    sender: Sender,
-    mix: Mix,
-    schedule: Schedule,
-    max_in_flight: usize,
-    t0: Instant,
-    deadline: Instant,
-    seed: u64,
-    stop: CancellationToken,
-    events: mpsc::UnboundedSender<Event>,
-    tracker: TaskTracker,
-    runtime: tokio::runtime::Handle,
-}
-
-impl Dispatcher {
-    /// Hands each request, when due, to an idle connection worker (starting
-    /// one while fewer than `max_in_flight` run, else waiting for one); returns
-    /// how many came due but were never sent.
-    fn run(self) -> u64 {
-        // Workers report back here when they are free again.
-        let (idle_tx, idle_rx) = std_mpsc::channel::<usize>();
-        let mut workers: Vec<mpsc::UnboundedSender<(usize, Instant)>> = Vec::new();
-        let mut idle: Vec<usize> = Vec::new();
-        let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
-        let mut i = 0u64;
-        while let Some(offset) = self.schedule.offset(i) {
-            let intended = self.t0 + offset;
-            if intended >= self.deadline || !self.sleep_until(intended) {
-                break;
-            }
-            idle.extend(idle_rx.try_iter());
-            let worker = match idle.pop() {
-                Some(free) => free,
-                None if workers.len() < self.max_in_flight => {
-                    workers.push(self.spawn_worker(workers.len(), &idle_tx));
-                    workers.len() - 1
-                }
-                // Every worker is busy: the request waits for one, and the
-                // wait counts in its latency.
-                None => match self.wait_for_worker(&idle_rx) {
-                    Some(free) => free,
-                    None => break,
-                },
-            };
-            let index = self.mix.pick(&mut rng);
-            let Some(jobs) = workers.get(worker) else {
-                break;
-            };
-            if jobs.send((index, intended)).is_err() {
-                break;
-            }
-            i += 1;
-        }
-        // Closing the job queues ends each worker after its current request.
-        drop(workers);
-        self.report_unsent(i)
-    }
-
-    /// Sleeps until `at`; false if the load was stopped first.
-    fn sleep_until(&self, at: Instant) -> bool {
-        loop {
-            if self.stop.is_cancelled() {
-                return false;
-            }
-            let now = Instant::now();
-            if now >= at {
-                return true;
-            }
-            std::thread::sleep((at - now).min(STOP_POLL));
-        }
-    }
-
-    /// The next worker to report free; `None` if the load stopped or ended first.
-    fn wait_for_worker(&self, idle: &std_mpsc::Receiver<usize>) -> Option<usize> {
-        loop {
-            let now = Instant::now();
-            if self.stop.is_cancelled() || now >= self.deadline {
-                return None;
-            }
-            match idle.recv_timeout((self.deadline - now).min(STOP_POLL)) {
-                Ok(free) => return Some(free),
-                Err(std_mpsc::RecvTimeoutError::Timeout) => {}
-                Err(std_mpsc::RecvTimeoutError::Disconnected) => return None,
-            }
-        }
-    }
-
-    /// A connection worker: sends each request it is handed on its own
-    /// connection, then reports itself free as `id`.
-    fn spawn_worker(
-        &self,
-        id: usize,
-        idle: &std_mpsc::Sender<usize>,
-    ) -> mpsc::UnboundedSender<(usize, Instant)> {
-        let (jobs_tx, mut jobs) = mpsc::unbounded_channel::<(usize, Instant)>();
-        let s = self.sender.clone();
-        let idle = idle.clone();
-        self.runtime.spawn(self.tracker.track_future(async move {
-            let mut conn = Conn::default();
-            while let Some((index, intended)) = jobs.recv().await {
-                s.send(&mut conn, index, intended).await;
-                if idle.send(id).is_err() {
-                    break;
-                }
-            }
-        }));
-        jobs_tx
-    }
-
-    /// Reports every request from number `i` on that came due before the load
-    /// stopped as unsent, and returns how many there were.
-    fn report_unsent(&self, mut i: u64) -> u64 {
-        let stopped_at = Instant::now().min(self.deadline);
-        let mut unsent = 0u64;
-        while let Some(offset) = self.schedule.offset(i) {
-            let intended = self.t0 + offset;
-            if intended >= stopped_at {
-                break;
-            }
-            let _ = self.events.send(Event::Unsent { intended });
-            unsent += 1;
-            i += 1;
-        }
-        unsent
     }
 }
 

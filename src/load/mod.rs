@@ -8,13 +8,15 @@
 //!   and `h1` the minimal HTTP/1.1 client of plain `http://` targets;
 //! - [`generator`] runs the open model (fixed arrival rate, latency from the
 //!   intended time, as wrk2 does) or the closed model (N workers back to back)
-//!   and hands every outcome to the metrics recorder.
+//!   and hands every outcome to the metrics recorder;
+//! - `open` is the open model's pull-based worker pool and its timekeeper.
 
 pub mod client;
 pub mod conn;
 pub mod generator;
 mod h1;
 pub mod mix;
+mod open;
 pub mod schedule;
 
 pub use client::{HttpClient, PreparedRequest};
