@@ -17,15 +17,23 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 HERE="$ROOT/benches/compare"
 START_S=$(date +%s)
 
+# Run lengths. The whole script, a fresh build of faultline and oha included
+# (about 6 minutes of compiling on 2 cores), has to stay under 10 minutes, so
+# the default runs are short: ratios between tools measured back to back
+# settle within a second or two of load on loopback. BENCH_FULL=1 uses the
+# issue's lengths (10 s runs, 20 s footprint) and takes about 20 minutes.
 QUICK="${BENCH_QUICK:-0}"
 if [ "$QUICK" = 1 ]; then
-    RUNS=1 MAX_SECS=3 SECS=2 HOP_SECS=2 FOOT_SECS=5
+    RUNS=1 MAX_SECS=2 SECS=1 CO_SECS=2 HOP_SECS=1 FOOT_SECS=5
+elif [ "${BENCH_FULL:-0}" = 1 ]; then
+    RUNS=3 MAX_SECS=10 SECS=10 CO_SECS=10 HOP_SECS=10 FOOT_SECS=20
 else
     RUNS="${BENCH_RUNS:-3}"          # medians of this many runs
-    MAX_SECS="${BENCH_MAX_SECS:-10}" # figure 1 (max throughput)
-    SECS="${BENCH_SECS:-3}"          # figures 2-4 (shorter, to stay under 10 minutes)
-    HOP_SECS="${BENCH_HOP_SECS:-2}"  # figure 5, per hop and concurrency
-    FOOT_SECS="${BENCH_FOOT_SECS:-20}"
+    MAX_SECS="${BENCH_MAX_SECS:-5}"  # figure 1 against nginx (max throughput)
+    SECS="${BENCH_SECS:-1}"          # figures 2 and 3, and figure 1 against payments
+    CO_SECS="${BENCH_CO_SECS:-2}"    # figure 4: at least two stalls per run
+    HOP_SECS="${BENCH_HOP_SECS:-1}"  # figure 5, per hop and concurrency
+    FOOT_SECS="${BENCH_FOOT_SECS:-10}"
 fi
 CONC=64              # closed-model concurrency of figure 1 and figure 5
 OPEN_IN_FLIGHT=64    # open model's max_in_flight in figure 2 (oha -c 64 alike)
@@ -351,8 +359,8 @@ done
 # ------------------------------------------------ 4. coordinated omission
 log "figure 4: coordinated omission (stall ${CO_STALL_MS} ms every $CO_RATE requests)"
 STALL="http://127.0.0.1:$P_STALL/"
-exp_open=$(faultline_yaml f4-open "$STALL" "$SECS" "$(open_model $CO_RATE 1024)")
-exp_closed=$(faultline_yaml f4-closed "$STALL" "$SECS" "$(closed $CO_CONC)")
+exp_open=$(faultline_yaml f4-open "$STALL" "$CO_SECS" "$(open_model $CO_RATE 1024)")
+exp_closed=$(faultline_yaml f4-closed "$STALL" "$CO_SECS" "$(closed $CO_CONC)")
 CO_OPEN="faultline, open model $CO_RATE/s"
 CO_CLOSED="faultline, closed model c=$CO_CONC"
 CO_WRK="wrk -c$CO_CONC (closed loop)"
@@ -361,22 +369,22 @@ CO_OHAQ="oha -q $CO_RATE -c$CO_CONC"
 CO_OHAQC="oha -q $CO_RATE -c$CO_CONC --latency-correction"
 for run in $(seq "$RUNS"); do
     f="$WORK/raw/f4-open-$run.json"
-    run_faultline "$f" "$exp_open" "$SECS"
+    run_faultline "$f" "$exp_open" "$CO_SECS"
     record f4 "$CO_OPEN" any "$run" faultline "$f"
     f="$WORK/raw/f4-closed-$run.json"
-    run_faultline "$f" "$exp_closed" "$SECS"
+    run_faultline "$f" "$exp_closed" "$CO_SECS"
     record f4 "$CO_CLOSED" any "$run" faultline "$f"
     f="$WORK/raw/f4-wrk-$run.txt"
-    run_wrk "$f" 1 "$CO_CONC" "$SECS" "$STALL"
+    run_wrk "$f" 1 "$CO_CONC" "$CO_SECS" "$STALL"
     record f4 "$CO_WRK" any "$run" wrk "$f"
     f="$WORK/raw/f4-oha-$run.json"
-    run_oha "$f" "$SECS" "$STALL" -c "$CO_CONC"
+    run_oha "$f" "$CO_SECS" "$STALL" -c "$CO_CONC"
     record f4 "$CO_OHA" any "$run" oha "$f"
     f="$WORK/raw/f4-ohaq-$run.json"
-    run_oha "$f" "$SECS" "$STALL" -c "$CO_CONC" -q "$CO_RATE"
+    run_oha "$f" "$CO_SECS" "$STALL" -c "$CO_CONC" -q "$CO_RATE"
     record f4 "$CO_OHAQ" any "$run" oha "$f"
     f="$WORK/raw/f4-ohaqc-$run.json"
-    run_oha "$f" "$SECS" "$STALL" -c "$CO_CONC" -q "$CO_RATE" --latency-correction
+    run_oha "$f" "$CO_SECS" "$STALL" -c "$CO_CONC" -q "$CO_RATE" --latency-correction
     record f4 "$CO_OHAQC" any "$run" oha "$f"
 done
 
@@ -472,9 +480,11 @@ footprint "through faultline proxy" "http://127.0.0.1:$P_FLFOOT/" "$FOOT_PROXY_P
 END_S=$(date +%s)
 RUNTIME_S=$((END_S - START_S))
 MEASURE_S=$((END_S - MEASURE_START_S))
-# How much longer 10 s runs everywhere would take (BENCH_SECS=10 BENCH_HOP_SECS=10):
-# figure 1's payments row, 6 rates x 2 tools, 5 runs of figure 3, 6 of figure 4, 12 of figure 5.
-FULL_EXTRA_S=$(( RUNS * ( (3 + 12 + 5 + 6) * (10 - SECS) + 12 * (10 - HOP_SECS) ) ))
+# How much longer BENCH_FULL=1 takes: per repetition 3 runs of figure 1 at
+# nginx and 3 at payments, 6 rates x 2 tools, 5 runs of figure 3, 6 of
+# figure 4 and 12 of figure 5 go to 10 s, and the two footprint runs to 20 s.
+FULL_EXTRA_S=$(( 3 * (10 - MAX_SECS) * 3 + 3 * (3 + 12 + 5) * (10 - SECS) + 3 * 6 * (10 - CO_SECS) \
+    + 3 * 12 * (10 - HOP_SECS) + 2 * (20 - FOOT_SECS) ))
 log "rendering $OUT_DOC"
 python3 - "$WORK/meta.json" <<EOF
 import json, subprocess, sys
@@ -487,7 +497,7 @@ def sh(cmd):
 lscpu = sh("lscpu | grep 'Model name' | sed 's/Model name: *//'")
 meta = {
   "date": sh("date -u +%Y-%m-%dT%H:%MZ"),
-  "runs": $RUNS, "max_secs": $MAX_SECS, "secs": $SECS, "hop_secs": $HOP_SECS,
+  "runs": $RUNS, "max_secs": $MAX_SECS, "secs": $SECS, "hop_secs": $HOP_SECS, "co_secs": $CO_SECS,
   "concurrency": $CONC, "open_in_flight": $OPEN_IN_FLIGHT, "toxic_rate": $TOXIC_RATE,
   "footprint_rate": $FOOT_RATE, "hop_threads": $HOP_THREADS, "footprint_secs": $FOOT_SECS,
   "co_rate": $CO_RATE, "co_stall_ms": $CO_STALL_MS, "co_conc": $CO_CONC,
@@ -522,7 +532,7 @@ meta = {
            "oha -z ${SECS}s -c $CONC URL", "POST /proxies/toxic100/toxics {type: latency, stream: downstream, latency: 100}",
            "faultline run (open, rate: $TOXIC_RATE) direct and through the hop"],
     "f4": ["faultline run (open, rate: $CO_RATE, max_in_flight: 1024 / closed, concurrency: $CO_CONC)",
-           "wrk -t1 -c$CO_CONC -d${SECS}s --latency URL", "oha -z ${SECS}s -c $CO_CONC [-q $CO_RATE [--latency-correction]] URL"],
+           "wrk -t1 -c$CO_CONC -d${CO_SECS}s --latency URL", "oha -z ${CO_SECS}s -c $CO_CONC [-q $CO_RATE [--latency-correction]] URL"],
     "f5": ["wrk -t1 -c1 -d${HOP_SECS}s --latency URL", "wrk -t2 -c$CONC -d${HOP_SECS}s --latency URL"],
     "f6": ["/usr/bin/time -v faultline run (open, rate: $FOOT_RATE, max_in_flight: 1024, ${FOOT_SECS}s)"],
   },

@@ -287,8 +287,9 @@ def render(res, meta):
     w("## 1. Max throughput, closed model")
     w("")
     w(
-        "Each tool keeps %d connections busy back to back for %d s against the target "
-        "(same machine, same concurrency)." % (meta["concurrency"], meta["max_secs"])
+        "Each tool keeps %d connections busy back to back against the target, for %d s "
+        "against nginx and %d s against payments (same machine, same concurrency)."
+        % (meta["concurrency"], meta["max_secs"], meta["secs"])
     )
     w("")
     rows = []
@@ -474,7 +475,7 @@ def render(res, meta):
         "waits with its next request, so it reports a fast p99 while the server was frozen "
         "most of the time (it also slows down to the server's pace). %d s per run."
         % (meta["co_rate"], meta["co_stall_ms"], meta["co_rate"], meta["co_rate"], meta["co_stall_ms"],
-           meta["co_conc"], meta["co_conc"], meta["secs"])
+           meta["co_conc"], meta["co_conc"], meta.get("co_secs", meta["secs"]))
     )
     w("")
     rows = []
@@ -641,7 +642,8 @@ def render(res, meta):
         "Total script runtime: %s: installing Debian packages %s; building faultline (release)%s "
         "%s; measuring and rendering %s. The script has to finish in under 10 minutes on a fresh "
         "machine, build included, which is why most runs are shorter than one might like: "
-        "`BENCH_SECS=10 BENCH_HOP_SECS=10` gives every figure 10 s runs (about %s longer)."
+        "`BENCH_FULL=1` runs every figure for 10 s and the footprint for 20 s, as the issue "
+        "describes them (about %s longer)."
         % (
             meta["runtime"],
             meta["install"],

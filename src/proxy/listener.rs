@@ -1,9 +1,9 @@
 //! The accept loop of one proxy hop.
 //!
 //! It only decides admission and spawns a `link` per connection (numbered,
-//! for the connection's random streams); everything about forwarding
-//! happens in the link. On shutdown it is also what waits for the links and
-//! then closes the HTTP layer's upstream pool.
+//! for the connection's random streams) on one of the `cores` threads;
+//! everything about forwarding happens in the link. On shutdown it is also
+//! what waits for the links and then closes the HTTP layer's upstream pool.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::cores;
 use super::handle::Shared;
 use super::link;
 
@@ -55,8 +56,13 @@ pub(super) async fn run(
         let conn = shared.counters.accepted.fetch_add(1, Ordering::Relaxed);
         match shared.admit() {
             Some(token) => {
-                let link = link::run(client, Arc::clone(&shared), token, conn);
-                tracker.spawn(links.track_future(link));
+                let shared = Arc::clone(&shared);
+                // Counts the link in `links` from now, not from when its thread starts it.
+                let counted = links.token();
+                cores::spawn_link(client, &tracker, move |client| async move {
+                    let _counted = counted;
+                    link::run(client, shared, token, conn).await;
+                });
             }
             None => {
                 shared.counters.refused.fetch_add(1, Ordering::Relaxed);

@@ -3,6 +3,7 @@
 //! The layers follow Shopify's Toxiproxy:
 //!
 //! - `listener`: the accept loop of one proxy; admits or refuses connections.
+//! - `cores`: the threads links run on, one single-threaded runtime per core.
 //! - `link`: one accepted connection: connects upstream (or, in HTTP mode, to
 //!   the in-process HTTP layer) and runs its two one-direction pumps.
 //! - `pump`: one direction: a plain copy while the direction has no active
@@ -24,6 +25,7 @@
 
 pub mod api;
 mod chain;
+mod cores;
 mod handle;
 mod http;
 pub(crate) mod jitter;
