@@ -24,15 +24,16 @@ START_S=$(date +%s)
 # issue's lengths (10 s runs, 20 s footprint) and takes about 20 minutes.
 QUICK="${BENCH_QUICK:-0}"
 if [ "$QUICK" = 1 ]; then
-    RUNS=1 MAX_SECS=2 SECS=1 CO_SECS=2 HOP_SECS=1 FOOT_SECS=5
+    RUNS=1 MAX_SECS=2 SECS=1 CO_SECS=2 HOP_SECS=1 HOP_C1_SECS=1 FOOT_SECS=4
 elif [ "${BENCH_FULL:-0}" = 1 ]; then
-    RUNS=3 MAX_SECS=10 SECS=10 CO_SECS=10 HOP_SECS=10 FOOT_SECS=20
+    RUNS=3 MAX_SECS=10 SECS=10 CO_SECS=10 HOP_SECS=10 HOP_C1_SECS=10 FOOT_SECS=20
 else
     RUNS="${BENCH_RUNS:-3}"          # medians of this many runs
-    MAX_SECS="${BENCH_MAX_SECS:-5}"  # figure 1 against nginx (max throughput)
+    MAX_SECS="${BENCH_MAX_SECS:-4}"  # figure 1 against nginx (max throughput)
     SECS="${BENCH_SECS:-1}"          # figures 2 and 3, and figure 1 against payments
     CO_SECS="${BENCH_CO_SECS:-2}"    # figure 4: at least two stalls per run
-    HOP_SECS="${BENCH_HOP_SECS:-1}"  # figure 5, per hop and concurrency
+    HOP_SECS="${BENCH_HOP_SECS:-2}"  # figure 5, max rate through each hop (c=64)
+    HOP_C1_SECS="${BENCH_HOP_C1_SECS:-1}" # figure 5, added latency (c=1)
     FOOT_SECS="${BENCH_FOOT_SECS:-10}"
 fi
 CONC=64              # closed-model concurrency of figure 1 and figure 5
@@ -74,7 +75,6 @@ install_tools() {
         DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends \
             "${missing[@]}" >/dev/null
     fi
-    export PATH="$HOME/.cargo/bin:$PATH"
 }
 
 # oha builds from source (a few minutes on 2 cores): it runs in the background
@@ -107,7 +107,13 @@ WORK=""
 PIDS=()
 cleanup() {
     local pid
-    [ -z "${OHA_PID:-}" ] || kill -TERM "$OHA_PID" 2>/dev/null || true
+    # Builds still running (the script failed or was interrupted); apt is
+    # left to finish, as killing it could leave dpkg half-configured.
+    for pid in "${OHA_PID:-}" "${FL_BUILD_PID:-}"; do
+        [ -z "$pid" ] && continue
+        pkill -TERM -P "$pid" 2>/dev/null || true
+        kill -TERM "$pid" 2>/dev/null || true
+    done
     for pid in "${PIDS[@]}"; do
         # socat forks a child per connection: stop those too (by parent id).
         pkill -TERM -P "$pid" 2>/dev/null || true
@@ -192,18 +198,32 @@ closed() { printf '  concurrency: %s' "$1"; }
 open_model() { printf '  rate: %s\n  max_in_flight: %s' "$1" "$2"; }
 
 # ================================================================= main
-install_tools
-INSTALL_S=$(($(date +%s) - START_S))
-start_oha_install
+# Debian packages install while faultline builds (the build needs none of
+# them); oha's build starts once they are there (it links Debian's OpenSSL).
+export PATH="$HOME/.cargo/bin:$PATH"
+install_tools &
+APT_PID=$!
+FL_BUILD_PID=""
 if [ -n "${BENCH_FAULTLINE:-}" ]; then
     FAULTLINE="$BENCH_FAULTLINE" # an already built binary (e.g. to compare two builds)
 else
     log "building faultline (release) into $CARGO_TARGET_DIR"
-    (cd "$ROOT" && cargo build --release --quiet --bin faultline)
+    (cd "$ROOT" && cargo build --release --quiet --bin faultline) &
+    FL_BUILD_PID=$!
     FAULTLINE="$CARGO_TARGET_DIR/release/faultline"
 fi
+if ! wait "$APT_PID"; then
+    echo "installing the Debian packages failed" >&2
+    exit 1
+fi
+INSTALL_S=$(($(date +%s) - START_S))
+start_oha_install
+if [ -n "$FL_BUILD_PID" ] && ! wait "$FL_BUILD_PID"; then
+    echo "building faultline failed" >&2
+    exit 1
+fi
 wait_oha_install
-BUILD_S=$(($(date +%s) - START_S - INSTALL_S))
+BUILD_S=$(($(date +%s) - START_S))
 OHA_BUILT=$([ -n "$OHA_WAS_MISSING" ] && echo True || echo False)
 MEASURE_START_S=$(date +%s)
 WORK="$(mktemp -d /tmp/faultline-bench.XXXXXX)"
@@ -389,13 +409,13 @@ for run in $(seq "$RUNS"); do
 done
 
 # ------------------------------------------------------- 5. proxy overhead
-log "figure 5: proxy overhead (${HOP_SECS}s per hop and concurrency, x $RUNS)"
+log "figure 5: proxy overhead (${HOP_C1_SECS}s at c=1 and ${HOP_SECS}s at c=$CONC per hop, x $RUNS)"
 HOPS="direct:$P_STATIC faultline:$P_FL faultline-toxic0:$P_FL0 nginx-stream:$P_STREAM haproxy:$P_HAPROXY socat:$P_SOCAT"
 for run in $(seq "$RUNS"); do
     for hop in $HOPS; do
         name="${hop%%:*}" port="${hop##*:}"
         f="$WORK/raw/f5-$name-c1-$run.txt"
-        run_wrk "$f" 1 1 "$HOP_SECS" "http://127.0.0.1:$port/"
+        run_wrk "$f" 1 1 "$HOP_C1_SECS" "http://127.0.0.1:$port/"
         record f5 "$name" c1 "$run" wrk "$f"
         f="$WORK/raw/f5-$name-c64-$run.txt"
         run_wrk "$f" 2 "$CONC" "$HOP_SECS" "http://127.0.0.1:$port/"
@@ -405,7 +425,7 @@ done
 
 # ------------------------------------------------------------ 6. footprint
 # footprint CASE URL: one `faultline run` at FOOT_RATE under /usr/bin/time,
-# RSS sampled every 5 s; with a proxy pid, that process is measured too.
+# RSS sampled every second; with a proxy pid, that process is measured too.
 footprint() {
     local case="$1" url="$2" proxy_pid="${3:-}"
     local exp f tpid fpid samples="" t0 ticks0=0 ticks1 hz
@@ -425,8 +445,8 @@ footprint() {
     done
     local elapsed=0
     while kill -0 "$tpid" 2>/dev/null && [ "$elapsed" -lt $((FOOT_SECS + 60)) ]; do
-        sleep 5
-        elapsed=$((elapsed + 5))
+        sleep 1
+        elapsed=$((elapsed + 1))
         if [ -n "$fpid" ] && [ -r "/proc/$fpid/status" ]; then
             samples="$samples $(awk '/^VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$fpid/status")"
         fi
@@ -484,7 +504,7 @@ MEASURE_S=$((END_S - MEASURE_START_S))
 # nginx and 3 at payments, 6 rates x 2 tools, 5 runs of figure 3, 6 of
 # figure 4 and 12 of figure 5 go to 10 s, and the two footprint runs to 20 s.
 FULL_EXTRA_S=$(( 3 * (10 - MAX_SECS) * 3 + 3 * (3 + 12 + 5) * (10 - SECS) + 3 * 6 * (10 - CO_SECS) \
-    + 3 * 12 * (10 - HOP_SECS) + 2 * (20 - FOOT_SECS) ))
+    + 3 * 6 * (20 - HOP_SECS - HOP_C1_SECS) + 2 * (20 - FOOT_SECS) ))
 log "rendering $OUT_DOC"
 python3 - "$WORK/meta.json" <<EOF
 import json, subprocess, sys
@@ -497,7 +517,7 @@ def sh(cmd):
 lscpu = sh("lscpu | grep 'Model name' | sed 's/Model name: *//'")
 meta = {
   "date": sh("date -u +%Y-%m-%dT%H:%MZ"),
-  "runs": $RUNS, "max_secs": $MAX_SECS, "secs": $SECS, "hop_secs": $HOP_SECS, "co_secs": $CO_SECS,
+  "runs": $RUNS, "max_secs": $MAX_SECS, "secs": $SECS, "hop_secs": $HOP_SECS, "hop_c1_secs": $HOP_C1_SECS, "co_secs": $CO_SECS,
   "concurrency": $CONC, "open_in_flight": $OPEN_IN_FLIGHT, "toxic_rate": $TOXIC_RATE,
   "footprint_rate": $FOOT_RATE, "hop_threads": $HOP_THREADS, "footprint_secs": $FOOT_SECS,
   "co_rate": $CO_RATE, "co_stall_ms": $CO_STALL_MS, "co_conc": $CO_CONC,
@@ -533,7 +553,7 @@ meta = {
            "faultline run (open, rate: $TOXIC_RATE) direct and through the hop"],
     "f4": ["faultline run (open, rate: $CO_RATE, max_in_flight: 1024 / closed, concurrency: $CO_CONC)",
            "wrk -t1 -c$CO_CONC -d${CO_SECS}s --latency URL", "oha -z ${CO_SECS}s -c $CO_CONC [-q $CO_RATE [--latency-correction]] URL"],
-    "f5": ["wrk -t1 -c1 -d${HOP_SECS}s --latency URL", "wrk -t2 -c$CONC -d${HOP_SECS}s --latency URL"],
+    "f5": ["wrk -t1 -c1 -d${HOP_C1_SECS}s --latency URL", "wrk -t2 -c$CONC -d${HOP_SECS}s --latency URL"],
     "f6": ["/usr/bin/time -v faultline run (open, rate: $FOOT_RATE, max_in_flight: 1024, ${FOOT_SECS}s)"],
   },
 }
