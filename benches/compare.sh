@@ -7,7 +7,7 @@
 #   BENCH_QUICK=1 bash benches/compare.sh   # one short run per figure, for trying the script
 #
 # It installs what it needs (Debian: wrk, nginx-light with the echo and stream
-# modules, haproxy, socat; crates.io: oha into ~/.cargo/bin), builds faultline
+# modules, haproxy, socat; crates.io: oha into $CARGO_HOME/bin), builds faultline
 # in release mode (CARGO_TARGET_DIR, default the project's target/) and a tiny
 # stall target with rustc, starts every target and hop as the current user
 # with its configuration in a temporary folder, and stops them all on exit.
@@ -29,7 +29,7 @@ elif [ "${BENCH_FULL:-0}" = 1 ]; then
     RUNS=3 MAX_SECS=10 SECS=10 CO_SECS=10 HOP_SECS=10 HOP_C1_SECS=10 FOOT_SECS=20
 else
     RUNS="${BENCH_RUNS:-3}"          # medians of this many runs
-    MAX_SECS="${BENCH_MAX_SECS:-4}"  # figure 1 against nginx (max throughput)
+    MAX_SECS="${BENCH_MAX_SECS:-3}"  # figure 1 against nginx (max throughput)
     SECS="${BENCH_SECS:-1}"          # figures 2 and 3, and figure 1 against payments
     CO_SECS="${BENCH_CO_SECS:-2}"    # figure 4: at least two stalls per run
     HOP_SECS="${BENCH_HOP_SECS:-2}"  # figure 5, max rate through each hop (c=64)
@@ -62,7 +62,7 @@ install_tools() {
     [ -e /usr/lib/nginx/modules/ngx_http_echo_module.so ] || missing+=(libnginx-mod-http-echo)
     [ -e /usr/lib/nginx/modules/ngx_stream_module.so ] || missing+=(libnginx-mod-stream)
     command -v /usr/bin/time >/dev/null 2>&1 || missing+=(time)
-    if ! command -v oha >/dev/null 2>&1 && ! command -v "$HOME/.cargo/bin/oha" >/dev/null 2>&1; then
+    if ! command -v oha >/dev/null 2>&1; then
         # To build oha with native-tls.
         dpkg -s libssl-dev >/dev/null 2>&1 || missing+=(libssl-dev)
         command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
@@ -200,7 +200,7 @@ open_model() { printf '  rate: %s\n  max_in_flight: %s' "$1" "$2"; }
 # ================================================================= main
 # Debian packages install while faultline builds (the build needs none of
 # them); oha's build starts once they are there (it links Debian's OpenSSL).
-export PATH="$HOME/.cargo/bin:$PATH"
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 install_tools &
 APT_PID=$!
 FL_BUILD_PID=""
