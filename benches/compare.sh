@@ -17,25 +17,56 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 HERE="$ROOT/benches/compare"
 START_S=$(date +%s)
 
-# Run lengths. The whole script, a fresh build of faultline and oha included
-# (about 6 minutes of compiling on 2 cores), has to stay under 10 minutes, so
-# the default runs are short: ratios between tools measured back to back
-# settle within a second or two of load on loopback. BENCH_FULL=1 uses the
-# issue's lengths (10 s runs, 20 s footprint) and takes about 20 minutes.
-QUICK="${BENCH_QUICK:-0}"
-if [ "$QUICK" = 1 ]; then
-    RUNS=1 MAX_SECS=2 SECS=1 CO_SECS=2 HOP_SECS=1 HOP_C1_SECS=1 FOOT_SECS=4
-elif [ "${BENCH_FULL:-0}" = 1 ]; then
-    RUNS=3 MAX_SECS=10 SECS=10 CO_SECS=10 HOP_SECS=10 HOP_C1_SECS=10 FOOT_SECS=20
-else
-    RUNS="${BENCH_RUNS:-3}"          # medians of this many runs
-    MAX_SECS="${BENCH_MAX_SECS:-3}"  # figure 1 against nginx (max throughput)
-    SECS="${BENCH_SECS:-1}"          # figures 2 and 3, and figure 1 against payments
-    CO_SECS="${BENCH_CO_SECS:-2}"    # figure 4: at least two stalls per run
-    HOP_SECS="${BENCH_HOP_SECS:-2}"  # figure 5, max rate through each hop (c=64)
-    HOP_C1_SECS="${BENCH_HOP_C1_SECS:-1}" # figure 5, added latency (c=1)
-    FOOT_SECS="${BENCH_FOOT_SECS:-10}"
-fi
+# Run lengths. The whole script has to finish in under 10 minutes on a fresh
+# machine, where building faultline and oha alone takes 6-7 minutes on 2
+# cores. So the run lengths are picked once the builds are done, from the
+# time left before BENCH_DEADLINE (seconds since the start): the longest of
+# three tiers whose estimated duration fits. BENCH_TIER=long|normal|short
+# forces one; BENCH_FULL=1 uses the issue's lengths (10 s runs, 20 s
+# footprint, about 20 minutes); BENCH_QUICK=1 one short run of everything.
+DEADLINE_S="${BENCH_DEADLINE:-560}"
+RUNS="${BENCH_RUNS:-3}" # medians of this many runs
+# set_tier NAME: MAX_SECS figure 1 at nginx; SECS figures 2 and 3 (and figure
+# 1 at payments, run only if PAYMENTS=1); OHA_RATES "all" or only the top
+# three rates of figure 2 for oha; CO_SECS figure 4 (at least one stall per
+# run); HOP_C1_SECS and HOP_SECS figure 5 at c=1 and c=64; FOOT_SECS figure 6.
+set_tier() {
+    TIER="$1"
+    case "$1" in
+        full) MAX_SECS=10 SECS=10 PAYMENTS=1 OHA_RATES=all CO_SECS=10 HOP_C1_SECS=10 HOP_SECS=10 FOOT_SECS=20 ;;
+        long) MAX_SECS=10 SECS=2 PAYMENTS=1 OHA_RATES=all CO_SECS=3 HOP_C1_SECS=1 HOP_SECS=2 FOOT_SECS=20 ;;
+        normal) MAX_SECS=3 SECS=1 PAYMENTS=1 OHA_RATES=all CO_SECS=2 HOP_C1_SECS=1 HOP_SECS=2 FOOT_SECS=10 ;;
+        short) MAX_SECS=2 SECS=1 PAYMENTS=0 OHA_RATES=top CO_SECS=2 HOP_C1_SECS=1 HOP_SECS=1 FOOT_SECS=5 ;;
+        quick) RUNS=1 MAX_SECS=2 SECS=1 PAYMENTS=1 OHA_RATES=all CO_SECS=2 HOP_C1_SECS=1 HOP_SECS=1 FOOT_SECS=4 ;;
+        *) echo "unknown BENCH_TIER $1 (long, normal, short)" >&2; exit 2 ;;
+    esac
+}
+# tier_estimate: seconds the measurements of the current tier take (run
+# lengths, plus about 0.2 s to start and stop each tool; 6 rates in figure 2).
+tier_estimate() {
+    local oha_rates=6
+    [ "$OHA_RATES" = all ] || oha_rates=3
+    local secs=$((9 * MAX_SECS + 9 * PAYMENTS * SECS + (18 + 3 * oha_rates) * SECS + 15 * SECS
+        + 18 * CO_SECS + 18 * HOP_C1_SECS + 18 * HOP_SECS + 2 * FOOT_SECS + 2))
+    local runs=$((9 + 9 * PAYMENTS + 18 + 3 * oha_rates + 15 + 18 + 36 + 2))
+    echo $(((secs * RUNS / 3) + runs * RUNS / 3 / 5 + 5))
+}
+pick_tier() {
+    if [ "${BENCH_QUICK:-0}" = 1 ]; then
+        set_tier quick
+    elif [ "${BENCH_FULL:-0}" = 1 ]; then
+        set_tier full
+    elif [ -n "${BENCH_TIER:-}" ]; then
+        set_tier "$BENCH_TIER"
+    else
+        local left=$((DEADLINE_S - ($(date +%s) - START_S)))
+        for t in long normal short; do
+            set_tier "$t"
+            [ "$(tier_estimate)" -le "$left" ] && break
+        done
+        log "$left s left before the ${DEADLINE_S} s deadline: $TIER runs (about $(tier_estimate) s)"
+    fi
+}
 CONC=64              # closed-model concurrency of figure 1 and figure 5
 OPEN_IN_FLIGHT=64    # open model's max_in_flight in figure 2 (oha -c 64 alike)
 CO_RATE=1000         # figure 4: offered rate, and requests between two stalls
@@ -225,6 +256,7 @@ fi
 wait_oha_install
 BUILD_S=$(($(date +%s) - START_S))
 OHA_BUILT=$([ -n "$OHA_WAS_MISSING" ] && echo True || echo False)
+pick_tier
 MEASURE_START_S=$(date +%s)
 WORK="$(mktemp -d /tmp/faultline-bench.XXXXXX)"
 mkdir -p "$WORK/exp" "$WORK/raw" "$WORK/nginx" "$WORK/stream"
@@ -314,7 +346,9 @@ STATIC="http://127.0.0.1:$P_STATIC/"
 
 # ------------------------------------------------- 1. closed-model max rate
 log "figure 1: closed-model max throughput (${MAX_SECS}s x $RUNS per tool)"
-for target in nginx payments; do
+F1_TARGETS="nginx"
+[ "$PAYMENTS" = 1 ] && F1_TARGETS="nginx payments"
+for target in $F1_TARGETS; do
     if [ "$target" = nginx ]; then url="$STATIC" secs="$MAX_SECS"; else url="$PAYMENTS_URL/pay" secs="$SECS"; fi
     exp=$(faultline_yaml "f1-$target" "$url" "$secs" "$(closed $CONC)")
     for run in $(seq "$RUNS"); do
@@ -339,6 +373,8 @@ EOF
 # --------------------------------------------------- 2. open-model accuracy
 RATES="1000 5000 10000 20000"
 if [ "$FL_MAX" -gt 0 ]; then RATES="$RATES $((FL_MAX * 8 / 10 / 100 * 100)) $((FL_MAX / 100 * 100))"; fi
+OHA_RATE_LIST="$RATES"
+[ "$OHA_RATES" = all ] || OHA_RATE_LIST=$(echo "$RATES" | tr ' ' '\n' | tail -3 | tr '\n' ' ')
 log "figure 2: open-model rate accuracy at $RATES (${SECS}s x $RUNS, faultline and oha -q)"
 for rate in $RATES; do
     exp=$(faultline_yaml "f2-$rate" "$STATIC" "$SECS" "$(open_model "$rate" $OPEN_IN_FLIGHT)")
@@ -347,6 +383,7 @@ for rate in $RATES; do
         run_faultline "$f" "$exp" "$SECS"
         record f2 "$rate" faultline "$run" faultline "$f"
         f="$WORK/raw/f2-$rate-oha-$run.json"
+        case " $OHA_RATE_LIST " in *" $rate "*) ;; *) continue ;; esac
         run_oha "$f" "$SECS" "$STATIC" -c "$CONC" -q "$rate"
         record f2 "$rate" oha "$run" oha "$f"
     done
@@ -500,11 +537,8 @@ footprint "through faultline proxy" "http://127.0.0.1:$P_FLFOOT/" "$FOOT_PROXY_P
 END_S=$(date +%s)
 RUNTIME_S=$((END_S - START_S))
 MEASURE_S=$((END_S - MEASURE_START_S))
-# How much longer BENCH_FULL=1 takes: per repetition 3 runs of figure 1 at
-# nginx and 3 at payments, 6 rates x 2 tools, 5 runs of figure 3, 6 of
-# figure 4 and 12 of figure 5 go to 10 s, and the two footprint runs to 20 s.
-FULL_EXTRA_S=$(( 3 * (10 - MAX_SECS) * 3 + 3 * (3 + 12 + 5) * (10 - SECS) + 3 * 6 * (10 - CO_SECS) \
-    + 3 * 6 * (20 - HOP_SECS - HOP_C1_SECS) + 2 * (20 - FOOT_SECS) ))
+# How much longer BENCH_FULL=1 takes than this run's measurements did.
+FULL_EXTRA_S=$(( $(set_tier full; tier_estimate) - MEASURE_S ))
 log "rendering $OUT_DOC"
 python3 - "$WORK/meta.json" <<EOF
 import json, subprocess, sys
@@ -524,7 +558,7 @@ meta = {
   "runtime": "%d min %02d s" % divmod($RUNTIME_S, 60),
   "build": "%d min %02d s" % divmod($BUILD_S, 60), "install": "%d min %02d s" % divmod($INSTALL_S, 60),
   "measure": "%d min %02d s" % divmod($MEASURE_S, 60), "full_extra": "%d min" % round($FULL_EXTRA_S / 60),
-  "oha_built": $OHA_BUILT,
+  "oha_built": $OHA_BUILT, "tier": "$TIER", "deadline": $DEADLINE_S, "oha_rates": "$OHA_RATES",
   "machine": [
     ["cores", sh("nproc")], ["cpu", lscpu], ["kernel", sh("uname -sr")],
     ["memory", sh("free -h | awk '/Mem:/ {print \$2}'")], ["shared", "yes: a 2-core VM other jobs also use"],

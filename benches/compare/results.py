@@ -295,8 +295,9 @@ def render(res, meta):
     w("")
     w(
         "Each tool keeps %d connections busy back to back against the target, for %d s "
-        "against nginx and %d s against payments (same machine, same concurrency)."
-        % (meta["concurrency"], meta["max_secs"], meta["secs"])
+        "against nginx%s (same machine, same concurrency)."
+        % (meta["concurrency"], meta["max_secs"],
+           " and %d s against payments" % meta["secs"] if "payments" in res.cases("f1") else "")
     )
     w("")
     rows = []
@@ -341,8 +342,10 @@ def render(res, meta):
         "faultline's open model at fixed arrival rates for %d s each (max_in_flight %d), "
         "against nginx; `oha -q RATE -c %d` at the same rates for comparison (oha measures "
         "from the actual send unless `--latency-correction`). *late* = sent more than 10 ms "
-        "behind schedule, *unsent* = came due but never sent."
-        % (meta["secs"], meta["open_in_flight"], meta["concurrency"])
+        "behind schedule, *unsent* = came due but never sent.%s"
+        % (meta["secs"], meta["open_in_flight"], meta["concurrency"],
+           "" if meta.get("oha_rates", "all") == "all" else
+           " In this run's (short) tier oha ran at the three highest rates only.")
     )
     w("")
     rows = []
@@ -650,16 +653,18 @@ def render(res, meta):
     w(
         "Total script runtime: %s. Installing the Debian packages and building faultline "
         "(release)%s took %s (the packages were in after %s, alongside the build); measuring "
-        "and rendering %s. The script has to finish in under 10 minutes on a fresh machine, "
-        "builds included, which is why the runs are shorter than the issue's 10 s: "
-        "`BENCH_FULL=1` runs every figure for 10 s and the footprint for 20 s (about %s "
-        "longer)."
+        "and rendering %s, with the `%s` run lengths. The script has to finish in under 10 "
+        "minutes on a fresh machine, builds included, so it picks its run lengths from the time "
+        "left after the builds (tiers `long`, `normal`, `short`; `BENCH_TIER` forces one), "
+        "and most runs are shorter than the issue's 10 s: `BENCH_FULL=1` runs every figure "
+        "for 10 s and the footprint for 20 s (about %s longer)."
         % (
             meta["runtime"],
             " and oha, side by side," if meta.get("oha_built") else "",
             meta["build"],
             meta["install"],
             meta.get("measure", "the rest"),
+            meta.get("tier", "default"),
             meta.get("full_extra", "several minutes"),
         )
     )
