@@ -191,8 +191,8 @@ LIMITS = {
     "worker process per core. What is left is of the size of the run-to-run noise here: "
     "wrk, the hop and nginx share two cores. In the five full runs made while this was "
     "written, faultline/nginx stream ranged from 0.89 to 1.06 and faultline/HAProxy from "
-    "0.91 to 0.97; HAProxy was the fastest hop in most of them. The hop's byte counters, "
-    "shared by its connections on both cores, are the next thing to make per-core.",
+    "0.91 to 1.02. The hop's byte counters, shared by its connections on both cores, are "
+    "the next thing to make per-core.",
     "hop_latency": "every hop adds 10-30 µs at c=1; differences of a few µs between hops "
     "are within wrk's whole-microsecond resolution and the scheduling noise of a shared "
     "machine (the order of the hops changes between reruns).",
