@@ -39,6 +39,10 @@ const CLOSED: u64 = u64::MAX;
 /// How often a sleeping timekeeper looks at the stop token.
 const STOP_POLL: Duration = Duration::from_millis(10);
 
+/// How long the end of the load waits for woken workers to claim the
+/// requests they were woken for.
+const CLOSE_GRACE: Duration = Duration::from_millis(50);
+
 /// What the open loop needs from the generator.
 pub(super) struct OpenLoop {
     pub sender: Sender,
@@ -246,7 +250,7 @@ impl Timekeeper {
             }
             drop(idle);
             let Some(at) = self.shared.intended(next_due) else {
-                // The schedule ends before the deadline: wait the deadline out.
+                // Nothing more comes due before the deadline: wait it out.
                 self.sleep_until(self.shared.deadline);
                 break;
             };
@@ -286,16 +290,15 @@ impl Timekeeper {
         (due, false)
     }
 
-    /// Sleeps until `at`; false if the load was stopped or ended first.
+    /// Sleeps until `at`; false if the load was stopped first. Every `at`
+    /// is before the deadline (or is the deadline), so a request due just
+    /// before it is still dispatched when the sleep overshoots.
     fn sleep_until(&self, at: Instant) -> bool {
         loop {
             if self.stop.is_cancelled() {
                 return false;
             }
             let now = Instant::now();
-            if now >= self.shared.deadline {
-                return false;
-            }
             if now >= at {
                 return true;
             }
@@ -322,6 +325,15 @@ impl Timekeeper {
     /// Stops all claims, releases parked workers and reports every request
     /// that came due before the stop but was never claimed as unsent.
     fn close(self) -> u64 {
+        // Workers woken for requests due before the deadline still send
+        // them: give them a moment to claim before claims stop.
+        let grace = Instant::now() + CLOSE_GRACE;
+        while self.shared.woken.load(Ordering::Acquire) > 0
+            && Instant::now() < grace
+            && !self.stop.is_cancelled()
+        {
+            std::thread::sleep(Duration::from_micros(100));
+        }
         let first_unclaimed = self.shared.next.swap(CLOSED, Ordering::AcqRel);
         for bell in self.shared.lock_idle().bells.drain(..) {
             bell.notify.notify_one();

@@ -182,6 +182,13 @@ async fn an_open_model_run_at_500_per_second_achieves_500_per_second() {
         p.rate
     );
     assert_eq!(p.target_rate.map(|t| t.round()), Some(500.0));
+    // Every request of the schedule is sent, the last ones (due just before
+    // the end) included: nothing is reported unsent when the target keeps up.
+    assert_eq!(p.requests + p.unsent, 2000, "500/s for 4 s");
+    assert_eq!(
+        p.unsent, 0,
+        "a generator that keeps up leaves nothing unsent"
+    );
     let rate_check = exp
         .checks
         .iter()
