@@ -189,8 +189,8 @@ LIMITS = {
     "stream, HAProxy and faultline alike, measured from /proc; about 90% of it in the "
     "kernel), and faultline's proxy runs a single-threaded runtime per core as nginx runs a "
     "worker process per core. What is left is of the size of the run-to-run noise here: "
-    "wrk, the hop and nginx share two cores. In the five full runs made while this was "
-    "written, faultline/nginx stream ranged from 0.89 to 1.06 and faultline/HAProxy from "
+    "wrk, the hop and nginx share two cores. In the six full runs made while this was "
+    "written, faultline/nginx stream ranged from 0.89 to 1.10 and faultline/HAProxy from "
     "0.91 to 1.02. The hop's byte counters, shared by its connections on both cores, are "
     "the next thing to make per-core.",
     "hop_latency": "every hop adds 10-30 µs at c=1; differences of a few µs between hops "
