@@ -232,7 +232,7 @@ impl Timekeeper {
         let shared = Arc::clone(&self.shared);
         loop {
             let mut idle = shared.lock_idle();
-            let (next_due, saturated) = self.dispatch(&mut idle);
+            let (next_due, saturated) = self.dispatch(&shared, &mut idle);
             if saturated {
                 // Due requests wait and every worker is busy: they claim
                 // those requests as they finish, without parking. Nothing is
@@ -249,7 +249,7 @@ impl Timekeeper {
                 continue;
             }
             drop(idle);
-            let Some(at) = self.shared.intended(next_due) else {
+            let Some(at) = shared.intended(next_due) else {
                 // Nothing more comes due before the deadline: wait it out.
                 self.sleep_until(self.shared.deadline);
                 break;
@@ -264,8 +264,7 @@ impl Timekeeper {
     /// Wakes (or starts) one worker per due request that no busy or woken
     /// worker will take; returns the first request not yet due, and whether
     /// due requests are left for busy workers (none idle, none to start).
-    fn dispatch(&mut self, idle: &mut Idle) -> (u64, bool) {
-        let shared = Arc::clone(&self.shared);
+    fn dispatch(&mut self, shared: &Shared, idle: &mut Idle) -> (u64, bool) {
         let now = Instant::now();
         let due = shared.first_not_due(now);
         let claimed = shared.next.load(Ordering::Acquire);
