@@ -118,8 +118,10 @@ impl<'a> Pump<'a> {
                 to.shutdown().await?;
                 return Ok(Some(PumpEnd::Finished));
             }
-            to.write_all(&buf[..n]).await?;
+            // Counted before the write: once the peer can see the bytes, the
+            // stats must already include them.
             bytes.fetch_add(n as u64, Ordering::Relaxed);
+            to.write_all(&buf[..n]).await?;
         }
     }
 
@@ -256,8 +258,8 @@ where
 {
     match piece.payload {
         Payload::Data(data) => {
-            to.write_all(&data).await?;
             bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
+            to.write_all(&data).await?;
             Ok(None)
         }
         Payload::Eof => {

@@ -16,9 +16,10 @@ pub struct ProxyStats {
     pub upstream_failures: u64,
     /// Connections currently being forwarded (upstream connected or connecting).
     pub active: u64,
-    /// Bytes written to the upstream (client → upstream).
+    /// Bytes forwarded to the upstream (client → upstream). Counted as each
+    /// write starts, so a peer never sees bytes the counter does not include.
     pub bytes_upstream: u64,
-    /// Bytes written to the client (upstream → client).
+    /// Bytes forwarded to the client (upstream → client), counted likewise.
     pub bytes_downstream: u64,
     /// HTTP requests forwarded upstream (`mode: http` only; answered-by-fault
     /// requests are not forwarded and not counted).

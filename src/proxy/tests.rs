@@ -84,7 +84,8 @@ async fn is_closed(conn: &mut TcpStream) -> bool {
     )
 }
 
-/// Counters are bumped just after a write completes, so poll briefly.
+/// Counters are bumped as a write starts, but the proxy may still be reading
+/// the rest of the data, so poll briefly.
 async fn wait_for_stats(proxy: &Proxy, done: impl Fn(&ProxyStats) -> bool) -> ProxyStats {
     let deadline = tokio::time::Instant::now() + PROMPTLY;
     loop {
