@@ -170,11 +170,9 @@ READING = [
     "**Footprint.** Memory is bounded by design: histograms are HDR with fixed bounds, "
     "per-second windows are reduced to summaries as they close (about 100 bytes each), the "
     "verifiers' timeline keeps counts per 100 ms slot (a few dozen bytes), and no "
-    "per-request sample is kept. The RSS samples still creep up by about 0.1 MiB per "
-    "second at 10,000 req/s. That is too little to be per-request state (one kept outcome "
-    "is about 80 bytes, 0.8 MB/s at this rate); the likely cause is allocator arenas and "
-    "buffers settling across threads. Extrapolated linearly, a 60 s run stays near 16 MiB, "
-    "far below the 64 MiB goal.",
+    "per-request sample is kept (one kept outcome is about 80 bytes, 0.8 MB/s at "
+    "10,000 req/s). What RSS still gains during a run is allocator arenas and buffers "
+    "settling across threads: it slows down as the run goes on (see figure 6).",
 ]
 
 # What limits each goal when a run misses it (see the Reading).
@@ -259,6 +257,35 @@ def table(headers, rows):
     out = ["| " + " | ".join(headers) + " |", "|" + "|".join(" --- " for _ in headers) + "|"]
     out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(out)
+
+
+def sample_step(secs):
+    """Seconds between the RSS samples shown: about seven per run."""
+    return max(1, round(secs / 6))
+
+
+def rss_course(samples):
+    """RSS samples (one a second) thinned to about seven, always with the last."""
+    if not samples:
+        return "n/a"
+    step = sample_step(len(samples))
+    shown = samples[::step]
+    if (len(samples) - 1) % step:
+        shown.append(samples[-1])
+    return " → ".join(fmt(x, 1) for x in shown)
+
+
+def rss_trend(samples):
+    """How the load generator's RSS moved: over the first and the second half."""
+    if len(samples) < 4:
+        return "Too few RSS samples to show a trend."
+    half = len(samples) // 2
+    first = (samples[half] - samples[0]) / half
+    second = (samples[-1] - samples[half]) / (len(samples) - 1 - half)
+    return (
+        "The load generator's RSS went from %.1f to %.1f MiB: %+.3f MiB/s over the first "
+        "half of the run, %+.3f MiB/s over the second." % (samples[0], samples[-1], first, second)
+    )
 
 
 def render(res, meta):
@@ -627,18 +654,26 @@ def render(res, meta):
                     r.get("process", ""),
                     fmt(r.get("rps")),
                     fmt(r.get("rss_peak_mib"), 1),
-                    " → ".join(fmt(x, 1) for x in r.get("rss_samples_mib", [])) or "n/a",
+                    rss_course(r.get("rss_samples_mib", [])),
                     fmt(r.get("cpu_pct"), 0, "%"),
                 ]
             )
-    w(table(["path", "process", "achieved req/s", "peak RSS MiB", "RSS over the run (MiB, every second)", "CPU (of one core)"], rows))
+    w(table(["path", "process", "achieved req/s", "peak RSS MiB", "RSS over the run (MiB, every %d s)" % sample_step(meta["footprint_secs"]), "CPU (of one core)"], rows))
     w("")
     peak = None
     for r in res.runs("f6", "direct", "any"):
         if r.get("process") == "faultline run":
             peak = r.get("rss_peak_mib")
     if peak is not None:
-        g.append(("harness RSS ≤ 64 MiB at %s req/s" % "{:,.0f}".format(meta["footprint_rate"]), fmt(peak, 1) + " MiB", verdict(peak <= 64.0), "rss"))
+        secs = meta["footprint_secs"]
+        measured = fmt(peak, 1) + " MiB"
+        if secs < 60:
+            measured += " (a %d s run, not the goal's 60 s)" % secs
+        g.append(("harness RSS ≤ 64 MiB at %s req/s for 60 s" % "{:,.0f}".format(meta["footprint_rate"]), measured, verdict(peak <= 64.0), "rss"))
+    for r in res.runs("f6", "direct", "any"):
+        if r.get("process") == "faultline run":
+            w(rss_trend(r.get("rss_samples_mib", [])))
+            w("")
     w("Commands: " + ", ".join("`%s`" % c for c in meta["commands"]["f6"]))
     w("")
 
@@ -670,7 +705,7 @@ def render(res, meta):
         "minutes on a fresh machine, builds included, so it picks its run lengths from the time "
         "left after the builds (tiers `long`, `normal`, `short`; `BENCH_TIER` forces one), "
         "and most runs are shorter than the issue's 10 s: `BENCH_FULL=1` runs every figure "
-        "for 10 s and the footprint for 20 s (about %s longer)."
+        "for 10 s and the footprint for 60 s (about %s longer)."
         % (
             meta["runtime"],
             " and oha, side by side," if meta.get("oha_built") else "",
