@@ -191,6 +191,15 @@ record() {
         "tool=\"$tool\"" "run=$run" "$@" >>"$RESULTS"
 }
 
+# measure FIG CASE TOOL RUN NAME KIND ARGS...: runs `run_KIND` with its raw
+# output in $WORK/raw/NAME and ARGS after it, then records that run.
+measure() {
+    local fig="$1" case="$2" tool="$3" run="$4" file="$WORK/raw/$5" kind="$6"
+    shift 6
+    "run_$kind" "$file" "$@"
+    record "$fig" "$case" "$tool" "$run" "$kind" "$file"
+}
+
 # ------------------------------------------------------------ load tools
 # Each writes its raw output to the file given and never runs unbounded.
 run_wrk() { # FILE THREADS CONNS SECS URL
@@ -353,15 +362,9 @@ for target in $F1_TARGETS; do
     if [ "$target" = nginx ]; then url="$STATIC" secs="$MAX_SECS"; else url="$PAYMENTS_URL/pay" secs="$SECS"; fi
     exp=$(faultline_yaml "f1-$target" "$url" "$secs" "$(closed $CONC)")
     for run in $(seq "$RUNS"); do
-        f="$WORK/raw/f1-$target-fl-$run.json"
-        run_faultline "$f" "$exp" "$secs"
-        record f1 "$target" faultline "$run" faultline "$f"
-        f="$WORK/raw/f1-$target-wrk-$run.txt"
-        run_wrk "$f" 2 "$CONC" "$secs" "$url"
-        record f1 "$target" wrk "$run" wrk "$f"
-        f="$WORK/raw/f1-$target-oha-$run.json"
-        run_oha "$f" "$secs" "$url" -c "$CONC"
-        record f1 "$target" oha "$run" oha "$f"
+        measure f1 "$target" faultline "$run" "f1-$target-fl-$run.json" faultline "$exp" "$secs"
+        measure f1 "$target" wrk "$run" "f1-$target-wrk-$run.txt" wrk 2 "$CONC" "$secs" "$url"
+        measure f1 "$target" oha "$run" "f1-$target-oha-$run.json" oha "$secs" "$url" -c "$CONC"
     done
 done
 FL_MAX=$(python3 - "$RESULTS" <<'EOF'
@@ -380,13 +383,9 @@ log "figure 2: open-model rate accuracy at $RATES (${SECS}s x $RUNS, faultline a
 for rate in $RATES; do
     exp=$(faultline_yaml "f2-$rate" "$STATIC" "$SECS" "$(open_model "$rate" $OPEN_IN_FLIGHT)")
     for run in $(seq "$RUNS"); do
-        f="$WORK/raw/f2-$rate-fl-$run.json"
-        run_faultline "$f" "$exp" "$SECS"
-        record f2 "$rate" faultline "$run" faultline "$f"
-        f="$WORK/raw/f2-$rate-oha-$run.json"
+        measure f2 "$rate" faultline "$run" "f2-$rate-fl-$run.json" faultline "$exp" "$SECS"
         case " $OHA_RATE_LIST " in *" $rate "*) ;; *) continue ;; esac
-        run_oha "$f" "$SECS" "$STATIC" -c "$CONC" -q "$rate"
-        record f2 "$rate" oha "$run" oha "$f"
+        measure f2 "$rate" oha "$run" "f2-$rate-oha-$run.json" oha "$SECS" "$STATIC" -c "$CONC" -q "$rate"
     done
 done
 
@@ -397,21 +396,11 @@ exp=$(faultline_yaml f3-delay "$DELAY" "$SECS" "$(closed $CONC)")
 exp_direct=$(faultline_yaml f3-direct "$STATIC" "$SECS" "$(open_model $TOXIC_RATE 1024)")
 exp_toxic=$(faultline_yaml f3-toxic "http://127.0.0.1:$P_FL100/" "$SECS" "$(open_model $TOXIC_RATE 1024)")
 for run in $(seq "$RUNS"); do
-    f="$WORK/raw/f3-delay-fl-$run.json"
-    run_faultline "$f" "$exp" "$SECS"
-    record f3 delay20 faultline "$run" faultline "$f"
-    f="$WORK/raw/f3-delay-wrk-$run.txt"
-    run_wrk "$f" 2 "$CONC" "$SECS" "$DELAY"
-    record f3 delay20 wrk "$run" wrk "$f"
-    f="$WORK/raw/f3-delay-oha-$run.json"
-    run_oha "$f" "$SECS" "$DELAY" -c "$CONC"
-    record f3 delay20 oha "$run" oha "$f"
-    f="$WORK/raw/f3-direct-$run.json"
-    run_faultline "$f" "$exp_direct" "$SECS"
-    record f3 toxic100 direct "$run" faultline "$f"
-    f="$WORK/raw/f3-toxic-$run.json"
-    run_faultline "$f" "$exp_toxic" "$SECS"
-    record f3 toxic100 proxied "$run" faultline "$f"
+    measure f3 delay20 faultline "$run" "f3-delay-fl-$run.json" faultline "$exp" "$SECS"
+    measure f3 delay20 wrk "$run" "f3-delay-wrk-$run.txt" wrk 2 "$CONC" "$SECS" "$DELAY"
+    measure f3 delay20 oha "$run" "f3-delay-oha-$run.json" oha "$SECS" "$DELAY" -c "$CONC"
+    measure f3 toxic100 direct "$run" "f3-direct-$run.json" faultline "$exp_direct" "$SECS"
+    measure f3 toxic100 proxied "$run" "f3-toxic-$run.json" faultline "$exp_toxic" "$SECS"
 done
 
 # ------------------------------------------------ 4. coordinated omission
@@ -426,24 +415,12 @@ CO_OHA="oha -c$CO_CONC (closed loop)"
 CO_OHAQ="oha -q $CO_RATE -c$CO_CONC"
 CO_OHAQC="oha -q $CO_RATE -c$CO_CONC --latency-correction"
 for run in $(seq "$RUNS"); do
-    f="$WORK/raw/f4-open-$run.json"
-    run_faultline "$f" "$exp_open" "$CO_SECS"
-    record f4 "$CO_OPEN" any "$run" faultline "$f"
-    f="$WORK/raw/f4-closed-$run.json"
-    run_faultline "$f" "$exp_closed" "$CO_SECS"
-    record f4 "$CO_CLOSED" any "$run" faultline "$f"
-    f="$WORK/raw/f4-wrk-$run.txt"
-    run_wrk "$f" 1 "$CO_CONC" "$CO_SECS" "$STALL"
-    record f4 "$CO_WRK" any "$run" wrk "$f"
-    f="$WORK/raw/f4-oha-$run.json"
-    run_oha "$f" "$CO_SECS" "$STALL" -c "$CO_CONC"
-    record f4 "$CO_OHA" any "$run" oha "$f"
-    f="$WORK/raw/f4-ohaq-$run.json"
-    run_oha "$f" "$CO_SECS" "$STALL" -c "$CO_CONC" -q "$CO_RATE"
-    record f4 "$CO_OHAQ" any "$run" oha "$f"
-    f="$WORK/raw/f4-ohaqc-$run.json"
-    run_oha "$f" "$CO_SECS" "$STALL" -c "$CO_CONC" -q "$CO_RATE" --latency-correction
-    record f4 "$CO_OHAQC" any "$run" oha "$f"
+    measure f4 "$CO_OPEN" any "$run" "f4-open-$run.json" faultline "$exp_open" "$CO_SECS"
+    measure f4 "$CO_CLOSED" any "$run" "f4-closed-$run.json" faultline "$exp_closed" "$CO_SECS"
+    measure f4 "$CO_WRK" any "$run" "f4-wrk-$run.txt" wrk 1 "$CO_CONC" "$CO_SECS" "$STALL"
+    measure f4 "$CO_OHA" any "$run" "f4-oha-$run.json" oha "$CO_SECS" "$STALL" -c "$CO_CONC"
+    measure f4 "$CO_OHAQ" any "$run" "f4-ohaq-$run.json" oha "$CO_SECS" "$STALL" -c "$CO_CONC" -q "$CO_RATE"
+    measure f4 "$CO_OHAQC" any "$run" "f4-ohaqc-$run.json" oha "$CO_SECS" "$STALL" -c "$CO_CONC" -q "$CO_RATE" --latency-correction
 done
 
 # ------------------------------------------------------- 5. proxy overhead
@@ -452,12 +429,8 @@ HOPS="direct:$P_STATIC faultline:$P_FL faultline-toxic0:$P_FL0 nginx-stream:$P_S
 for run in $(seq "$RUNS"); do
     for hop in $HOPS; do
         name="${hop%%:*}" port="${hop##*:}"
-        f="$WORK/raw/f5-$name-c1-$run.txt"
-        run_wrk "$f" 1 1 "$HOP_C1_SECS" "http://127.0.0.1:$port/"
-        record f5 "$name" c1 "$run" wrk "$f"
-        f="$WORK/raw/f5-$name-c64-$run.txt"
-        run_wrk "$f" 2 "$CONC" "$HOP_SECS" "http://127.0.0.1:$port/"
-        record f5 "$name" c64 "$run" wrk "$f"
+        measure f5 "$name" c1 "$run" "f5-$name-c1-$run.txt" wrk 1 1 "$HOP_C1_SECS" "http://127.0.0.1:$port/"
+        measure f5 "$name" c64 "$run" "f5-$name-c64-$run.txt" wrk 2 "$CONC" "$HOP_SECS" "http://127.0.0.1:$port/"
     done
 done
 

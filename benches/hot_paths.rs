@@ -88,20 +88,26 @@ fn bench(name: &str, batch: u32, mut op: impl FnMut()) {
         }
         per_op.push(t.elapsed().as_secs_f64() / f64::from(batch));
     }
-    per_op.sort_by(f64::total_cmp);
-    let median = per_op[per_op.len() / 2];
-    println!(
-        "{:<44} {:>11.1} ns {:>16.0}",
-        name,
-        median * 1e9,
-        1.0 / median
-    );
+    print_median(name, per_op, "ns", 1e9);
 }
 
 /// The proxy's copy loop: 64-byte request/response round trips on one
 /// keep-alive connection through a hop, without a toxic, with a 0 ms
 /// latency toxic (the toxic pipeline's own cost) and directly (the loopback
 /// baseline the hop adds to).
+/// Prints one row: the median of `per_op` (seconds per operation) in `unit`
+/// (`scale` units per second), and the operations per second it means.
+fn print_median(name: &str, mut per_op: Vec<f64>, unit: &str, scale: f64) {
+    per_op.sort_by(f64::total_cmp);
+    let median = per_op[per_op.len() / 2];
+    println!(
+        "{:<44} {:>11.1} {unit} {:>16.0}",
+        name,
+        median * scale,
+        1.0 / median
+    );
+}
+
 fn proxy_benches() {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -175,14 +181,7 @@ async fn round_trips(name: &str, addr: SocketAddr) {
         }
         per_op.push(t.elapsed().as_secs_f64() / 200.0);
     }
-    per_op.sort_by(f64::total_cmp);
-    let median = per_op[per_op.len() / 2];
-    println!(
-        "{:<44} {:>11.1} µs {:>16.0}",
-        name,
-        median * 1e6,
-        1.0 / median
-    );
+    print_median(name, per_op, "µs", 1e6);
 }
 
 /// A TCP echo server on 127.0.0.1 until `shutdown`.
