@@ -20,7 +20,7 @@ pub fn execute(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Validate(args) => validate(&args),
         Command::List(args) => list(&args),
-        Command::Plan(args) => with_runtime(|| plan(args.files.clone())),
+        Command::Plan(args) => with_runtime(|| plan(args.files.clone(), args.force)),
         Command::Run(args) => with_runtime(|| run(args)),
         Command::Demo(args) => with_runtime(|| demo(args)),
         Command::Proxy(args) => with_runtime(|| proxy(args)),
@@ -117,11 +117,12 @@ where
 }
 
 /// Loads every file, printing all diagnostics of all files.
-fn load_all(files: &[PathBuf]) -> Result<Vec<Document>, ExitCode> {
+fn load_all(files: &[PathBuf], force: bool) -> Result<Vec<Document>, ExitCode> {
     let mut docs = Vec::new();
     let mut failed = false;
+    let options = config::LoadOptions { force };
     for file in files {
-        match config::load_file(file) {
+        match config::load_file_with(file, options) {
             Ok(doc) => docs.push(doc),
             Err(e) => {
                 eprint!("{e}");
@@ -141,8 +142,9 @@ fn load_all(files: &[PathBuf]) -> Result<Vec<Document>, ExitCode> {
 
 fn validate(args: &FilesArgs) -> ExitCode {
     let mut code = ExitCode::Passed;
+    let options = config::LoadOptions { force: args.force };
     for file in &args.files {
-        match config::load_file(file) {
+        match config::load_file_with(file, options) {
             Ok(doc) => println!("ok: {}", summary_line(&doc)),
             Err(e) => {
                 let n = e.diagnostics.len();
@@ -213,7 +215,7 @@ fn load_text(e: &Experiment) -> String {
 }
 
 fn list(args: &FilesArgs) -> ExitCode {
-    let docs = match load_all(&args.files) {
+    let docs = match load_all(&args.files, args.force) {
         Ok(d) => d,
         Err(code) => return code,
     };
@@ -266,8 +268,8 @@ fn list(args: &FilesArgs) -> ExitCode {
 
 /// `faultline plan` and `run --dry-run`: exit 0 when everything needed is
 /// reachable, 4 when something is not, 2 on invalid input.
-async fn plan(files: Vec<PathBuf>) -> ExitCode {
-    let docs = match load_all(&files) {
+async fn plan(files: Vec<PathBuf>, force: bool) -> ExitCode {
+    let docs = match load_all(&files, force) {
         Ok(d) => d,
         Err(code) => return code,
     };
@@ -283,9 +285,9 @@ async fn plan(files: Vec<PathBuf>) -> ExitCode {
 
 async fn run(args: RunArgs) -> ExitCode {
     if args.dry_run {
-        return plan(args.files.clone()).await;
+        return plan(args.files.clone(), args.force).await;
     }
-    let docs = match load_all(&args.files) {
+    let docs = match load_all(&args.files, args.force) {
         Ok(d) => d,
         Err(code) => return code,
     };
@@ -703,6 +705,9 @@ fn stress(args: &[String]) -> ExitCode {
 }
 
 async fn agent(args: AgentArgs) -> ExitCode {
+    if let Err(code) = token_file_private(&args.token_file, args.strict) {
+        return code;
+    }
     let token = match read_token(&args.token_file) {
         Ok(t) => t,
         Err(code) => return code,
@@ -719,6 +724,7 @@ async fn agent(args: AgentArgs) -> ExitCode {
         token,
         allow_remote: args.allow_remote,
         default_lease: std::time::Duration::from_secs(args.lease.max(1)),
+        allow_force: args.allow_force,
     };
     let result = crate::agent::run_agent(opts).await;
     server_exit(result.as_ref().err().map(|e| {
@@ -727,6 +733,31 @@ async fn agent(args: AgentArgs) -> ExitCode {
             e.is_invalid_input(),
         )
     }))
+}
+
+/// A token file others can read gives the token away: warned about, or
+/// refused with `--strict` (as ssh refuses a private key others can read).
+fn token_file_private(path: &Path, strict: bool) -> Result<(), ExitCode> {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(meta) = std::fs::metadata(path) else {
+        // Unreadable: `read_token` says why.
+        return Ok(());
+    };
+    let mode = meta.permissions().mode();
+    if mode & 0o077 == 0 {
+        return Ok(());
+    }
+    let what = if strict { "error" } else { "warning" };
+    eprintln!(
+        "{what}: --token-file {} is readable by group or others (mode {:o}); run `chmod 600` on it",
+        path.display(),
+        mode & 0o777
+    );
+    if strict {
+        Err(ExitCode::InvalidInput)
+    } else {
+        Ok(())
+    }
 }
 
 /// A bearer token from a file (surrounding whitespace dropped); an empty or

@@ -135,6 +135,14 @@ pub struct AgentArgs {
     /// Lease of a fault whose request names none, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     pub lease: u64,
+    /// Let a memory fault's `force` take more than 80% of this host's memory
+    /// (or leave less than 1 GiB available). Without it `force` is refused.
+    #[arg(long)]
+    pub allow_force: bool,
+    /// Refuse to start when --token-file is readable by group or others
+    /// (without it: a warning).
+    #[arg(long)]
+    pub strict: bool,
 }
 
 #[derive(Debug, Args)]
@@ -246,6 +254,10 @@ pub struct RunArgs {
     /// Print the plan and check reachability instead of running (see `faultline plan`).
     #[arg(long)]
     pub dry_run: bool,
+    /// Lift the load bounds (rate above 10M/s, more than 100k workers or in
+    /// flight, phases over 24h). Fault bounds (pids, memory, cores) stay.
+    #[arg(long)]
+    pub force: bool,
     /// Allow experiments with `safety.environment: production` (they must
     /// also say `allow_production: true`).
     #[arg(long)]
@@ -260,6 +272,10 @@ pub struct RunArgs {
 pub struct FilesArgs {
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
+    /// Lift the load bounds (rate above 10M/s, more than 100k workers or in
+    /// flight, phases over 24h). Fault bounds (pids, memory, cores) stay.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

@@ -23,12 +23,15 @@
 //! - [`demo`]: the embedded demo system (frontend → payments hop → payments).
 //! - [`server`]: the small HTTP/1.1 server loop the demo and the admin API run on.
 //! - [`exit`]: the documented process exit codes.
+//! - [`bounds`]: the limits on fault and load parameters (pids, memory, cores, rate, durations),
+//!   shared by validation, `plan`, the agent and the faults.
 //! - [`authoring`]: the starter experiments of `faultline init`.
 //! - [`cli`], [`app`]: the command line and the commands behind it (`main.rs` only calls them).
 
 pub mod agent;
 pub mod app;
 pub mod authoring;
+pub mod bounds;
 pub mod cli;
 pub mod config;
 pub mod demo;

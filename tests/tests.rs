@@ -2,6 +2,7 @@
 
 mod agent;
 mod authoring;
+mod bounds;
 mod cli;
 mod common;
 mod demo;

@@ -105,6 +105,8 @@ pub struct AgentState {
     /// of a fault a previous agent process held gets a 404, not someone
     /// else's fault.
     boot: String,
+    /// `--allow-force`: a spec's `force` may lift the host's memory bound.
+    allow_force: bool,
     table: Mutex<Table>,
 }
 
@@ -129,8 +131,15 @@ impl AgentState {
             default_lease,
             // 36 bits of the start time: distinct for restarts µs apart.
             boot: format!("{:09x}", (nanos >> 10) & 0xf_ffff_ffff),
+            allow_force: false,
             table: Mutex::new(Table::default()),
         }
+    }
+
+    /// Lets a spec's `force` lift the memory bound (`--allow-force`).
+    pub fn with_allow_force(mut self, allow: bool) -> AgentState {
+        self.allow_force = allow;
+        self
     }
 
     pub(super) fn token(&self) -> &str {
@@ -193,7 +202,7 @@ impl AgentState {
     /// fault applied but never entered would outlive every lease. A failed
     /// apply is removed at once (it may have done part of its work).
     pub async fn apply(&self, spec: RemoteSpec, lease: Duration) -> Result<FaultInfo, ApplyError> {
-        spec::validate(&spec)?;
+        spec::validate(&spec, self.allow_force)?;
         let id = {
             let mut table = self.table();
             if table.closed {
@@ -302,7 +311,30 @@ async fn remove_within(fault: &mut dyn Fault, spec: &RemoteSpec) -> Result<Evide
 
 /// One line per fault event on stdout, the agent's log.
 fn log(id: &str, description: &str, what: &str) {
-    println!("faultline agent: {id} {description}: {what}");
+    // The description quotes the request (a command line): a newline or an
+    // ANSI escape in it must not forge a log line or repaint a terminal.
+    // A closed stdout (a log pipe gone) must not panic a handler.
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stdout(),
+        "faultline agent: {id} {}: {what}",
+        escape_controls(description)
+    );
+}
+
+/// `text` with control characters written as escapes (`\n`, `\u{1b}`),
+/// everything else as is.
+pub fn escape_controls(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect()
 }
 
 /// The lease task: every [`REAP_INTERVAL`], removes the faults whose lease
@@ -332,6 +364,18 @@ pub(super) async fn reap(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_in_logged_text_are_escaped() {
+        assert_eq!(
+            escape_controls("rm x\nfaultline agent: forged\u{1b}[2J"),
+            "rm x\\nfaultline agent: forged\\u{1b}[2J"
+        );
+        assert_eq!(
+            escape_controls("systemctl stop ‘redis’"),
+            "systemctl stop ‘redis’"
+        );
+    }
 
     fn marker_spec(dir: &std::path::Path) -> RemoteSpec {
         let marker = dir.join("marker");

@@ -52,6 +52,8 @@ pub struct AgentOptions {
     pub allow_remote: bool,
     /// The lease of a fault whose request names none ([`DEFAULT_LEASE`]).
     pub default_lease: Duration,
+    /// `--allow-force`: a memory spec's `force` may lift the host's bound.
+    pub allow_force: bool,
 }
 
 impl std::fmt::Debug for AgentOptions {
@@ -62,9 +64,13 @@ impl std::fmt::Debug for AgentOptions {
             .field("token", &"<redacted>")
             .field("allow_remote", &self.allow_remote)
             .field("default_lease", &self.default_lease)
+            .field("allow_force", &self.allow_force)
             .finish()
     }
 }
+
+/// The shortest token the agent accepts.
+pub const MIN_TOKEN_BYTES: usize = 16;
 
 /// Why `faultline agent` could not start or run.
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +83,8 @@ pub enum AgentError {
     RemoteNotAllowed { addr: SocketAddr },
     #[error("the agent token is empty: every request must carry a bearer token")]
     EmptyToken,
+    #[error("the agent token is {len} bytes; it must be at least {MIN_TOKEN_BYTES} (e.g. `openssl rand -hex 16`)")]
+    ShortToken { len: usize },
     #[error("the default lease must be between 1 ms and {max:?}, got {got:?}")]
     BadLease { got: Duration, max: Duration },
     #[error("cannot listen on {addr} for the agent API")]
@@ -96,6 +104,7 @@ impl AgentError {
             self,
             AgentError::RemoteNotAllowed { .. }
                 | AgentError::EmptyToken
+                | AgentError::ShortToken { .. }
                 | AgentError::BadLease { .. }
         )
     }
@@ -106,6 +115,11 @@ fn checked_token(opts: &AgentOptions) -> Result<String, AgentError> {
     let token = opts.token.trim();
     if token.is_empty() {
         return Err(AgentError::EmptyToken);
+    }
+    // A token is the only thing between the network and a root shell on
+    // this host: short ones are guessable.
+    if token.len() < MIN_TOKEN_BYTES {
+        return Err(AgentError::ShortToken { len: token.len() });
     }
     if !opts.listen.ip().is_loopback() && !opts.allow_remote {
         return Err(AgentError::RemoteNotAllowed { addr: opts.listen });
@@ -137,7 +151,8 @@ pub async fn run_agent(opts: AgentOptions) -> Result<(), AgentError> {
 
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
-    let state = Arc::new(AgentState::new(token, opts.default_lease));
+    let state =
+        Arc::new(AgentState::new(token, opts.default_lease).with_allow_force(opts.allow_force));
     println!("faultline agent: API on http://{addr} (every request needs `Authorization: Bearer <token>`)");
     println!(
         "faultline agent: faults not renewed within their lease (default {:?}) are removed",
@@ -172,15 +187,19 @@ mod tests {
             token: token.into(),
             allow_remote,
             default_lease: DEFAULT_LEASE,
+            allow_force: false,
         }
     }
 
     #[test]
     fn a_loopback_agent_needs_only_a_token() {
         assert_eq!(
-            checked_token(&opts("127.0.0.1:7411", false, "t\n")).expect("ok"),
-            "t"
+            checked_token(&opts("127.0.0.1:7411", false, "0123456789abcdef\n")).expect("ok"),
+            "0123456789abcdef"
         );
+        let err = checked_token(&opts("127.0.0.1:7411", false, "x")).expect_err("short");
+        assert!(matches!(err, AgentError::ShortToken { len: 1 }), "{err}");
+        assert!(err.is_invalid_input());
         let err = checked_token(&opts("127.0.0.1:7411", false, " \n")).expect_err("empty");
         assert!(matches!(err, AgentError::EmptyToken));
         assert!(err.is_invalid_input());
@@ -188,15 +207,16 @@ mod tests {
 
     #[test]
     fn a_remote_agent_needs_allow_remote() {
-        let err = checked_token(&opts("0.0.0.0:7411", false, "t")).expect_err("refused");
+        let err =
+            checked_token(&opts("0.0.0.0:7411", false, "0123456789abcdef")).expect_err("refused");
         assert!(matches!(err, AgentError::RemoteNotAllowed { .. }), "{err}");
         assert!(err.to_string().contains("--allow-remote"), "{err}");
-        assert!(checked_token(&opts("0.0.0.0:7411", true, "t")).is_ok());
+        assert!(checked_token(&opts("0.0.0.0:7411", true, "0123456789abcdef")).is_ok());
     }
 
     #[test]
     fn a_zero_default_lease_is_refused() {
-        let mut o = opts("127.0.0.1:7411", false, "t");
+        let mut o = opts("127.0.0.1:7411", false, "0123456789abcdef");
         o.default_lease = Duration::ZERO;
         assert!(matches!(
             checked_token(&o),

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::bounds::{ForceHint, Host};
 use crate::config::model::CommandFault;
 use crate::config::units::{format_duration, format_size};
 use crate::faults::command::CommandAction;
@@ -23,6 +24,10 @@ pub const MAX_COMMAND_TIMEOUT: Duration = Duration::from_secs(3600);
 #[error("{0}")]
 pub struct SpecError(pub String);
 
+fn refused(e: crate::bounds::BoundError) -> SpecError {
+    SpecError(e.to_string())
+}
+
 /// The spec's `type` (`cpu`, `memory`, `kill`, `command`).
 pub fn kind(spec: &RemoteSpec) -> &'static str {
     match spec {
@@ -33,8 +38,10 @@ pub fn kind(spec: &RemoteSpec) -> &'static str {
     }
 }
 
-/// Checks the values serde cannot: ranges, and that a kill names exactly one target.
-pub fn validate(spec: &RemoteSpec) -> Result<(), SpecError> {
+/// Checks the values serde cannot: ranges, the host bounds of
+/// [`crate::bounds`] (memory, cores, with `force` only when the agent runs
+/// with `--allow-force`), and that a kill names exactly one target.
+pub fn validate(spec: &RemoteSpec, allow_force: bool) -> Result<(), SpecError> {
     let bad = |msg: String| Err(SpecError(msg));
     match spec {
         RemoteSpec::Cpu { load, cores } => {
@@ -44,11 +51,21 @@ pub fn validate(spec: &RemoteSpec) -> Result<(), SpecError> {
             if *cores == Some(0) {
                 return bad("cpu `cores` must be at least 1 (omit it for all cores)".into());
             }
+            if let Some(n) = cores {
+                crate::bounds::cores(*n as u64, &Host::current()).map_err(refused)?;
+            }
         }
-        RemoteSpec::Memory { bytes, .. } => {
+        RemoteSpec::Memory { bytes, force, .. } => {
             if *bytes == 0 {
                 return bad("memory `bytes` must be more than 0".into());
             }
+            if *force && !allow_force {
+                return bad(
+                    "memory `force` is refused: this agent does not run with --allow-force".into(),
+                );
+            }
+            crate::bounds::memory(*bytes, *force, &Host::current(), ForceHint::Agent)
+                .map_err(refused)?;
         }
         RemoteSpec::Kill {
             signal,
@@ -67,6 +84,11 @@ pub fn validate(spec: &RemoteSpec) -> Result<(), SpecError> {
                 }
                 (Some(_), Some(_)) | (None, None) => {
                     return bad("kill needs exactly one of `pidfile` and `name`".into())
+                }
+                // As in YAML: a pidfile there now must hold a pid faultline
+                // may signal (it is read again right before the signal).
+                (Some(path), None) if std::fs::symlink_metadata(path).is_ok() => {
+                    crate::bounds::read_pidfile(std::path::Path::new(path)).map_err(refused)?;
                 }
                 _ => {}
             }
@@ -97,7 +119,7 @@ pub fn validate(spec: &RemoteSpec) -> Result<(), SpecError> {
 pub fn build(spec: &RemoteSpec) -> Result<Box<dyn Fault>, FaultError> {
     Ok(match spec {
         RemoteSpec::Cpu { load, cores } => Box::new(StressFault::cpu(*load, *cores, None)),
-        RemoteSpec::Memory { bytes, ramp_ms } => Box::new(StressFault::memory(
+        RemoteSpec::Memory { bytes, ramp_ms, .. } => Box::new(StressFault::memory(
             *bytes,
             Duration::from_millis(*ramp_ms),
             None,
@@ -142,7 +164,7 @@ pub fn describe(spec: &RemoteSpec) -> String {
             };
             format!("cpu {:.0}% on {on}", load * 100.0)
         }
-        RemoteSpec::Memory { bytes, ramp_ms } => {
+        RemoteSpec::Memory { bytes, ramp_ms, .. } => {
             let mut text = format!("memory {}", format_size(*bytes));
             if *ramp_ms > 0 {
                 let ramp = format_duration(Duration::from_millis(*ramp_ms));
@@ -201,6 +223,9 @@ mod tests {
             (json!({"type": "cpu", "load": 1.5}), "`load`"),
             (json!({"type": "cpu", "load": 0.5, "cores": 0}), "`cores`"),
             (json!({"type": "memory", "bytes": 0}), "`bytes`"),
+            (json!({"type": "memory", "bytes": 1099511627776u64}), "--allow-force"),
+            (json!({"type": "memory", "bytes": 1099511627776u64, "force": true}), "does not run with --allow-force"),
+            (json!({"type": "cpu", "load": 0.5, "cores": 4096}), "more than this host's"),
             (json!({"type": "kill", "signal": "HUP", "name": "x"}), "`signal`"),
             (json!({"type": "kill", "signal": "TERM"}), "exactly one"),
             (json!({"type": "kill", "signal": "TERM", "name": "x", "pidfile": "/p"}), "exactly one"),
@@ -210,10 +235,14 @@ mod tests {
             (json!({"type": "command", "run": "x", "timeout_ms": 0}), "`timeout_ms`"),
         ];
         for (value, part) in cases {
-            let err = validate(&spec(value.clone())).expect_err("refused");
+            let err = validate(&spec(value.clone()), false).expect_err("refused");
             assert!(err.0.contains(part), "{value}: {err}");
         }
-        assert!(validate(&spec(json!({"type": "cpu", "load": 0.8, "cores": 1}))).is_ok());
+        assert!(validate(
+            &spec(json!({"type": "cpu", "load": 0.8, "cores": 1})),
+            false
+        )
+        .is_ok());
     }
 
     #[test]

@@ -28,6 +28,9 @@ pub struct Diagnostic {
     pub help: Option<String>,
     /// The source line and how many characters the caret underlines.
     pub snippet: Option<Snippet>,
+    /// A load bound of [`crate::bounds`] (rate, workers, durations) that
+    /// `--force` lifts; every other problem stays an error.
+    pub lifted_by_force: bool,
 }
 
 /// The source line a diagnostic points into.
@@ -54,7 +57,14 @@ impl Diagnostic {
             message: escape_controls(&message.into()),
             help: None,
             snippet: None,
+            lifted_by_force: false,
         }
+    }
+
+    /// Marks it as a bound `--force` lifts.
+    pub fn liftable(mut self) -> Self {
+        self.lifted_by_force = true;
+        self
     }
 
     /// Sets the 1-based position and, when given, the line to echo.

@@ -51,11 +51,24 @@ use locate::{Locator, Span, YamlPath};
 use model::Document;
 use source::{Node, SourceFile};
 
+/// How a file is loaded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// `--force`: the load bounds of [`crate::bounds`] (rate, workers,
+    /// in-flight cap, durations) do not apply. Fault bounds always do.
+    pub force: bool,
+}
+
 /// Reads and validates an experiment or suite file. An unreadable file is a
 /// [`ConfigError`] too, so callers have one error path.
 pub fn load_file(path: &Path) -> Result<Document, ConfigError> {
+    load_file_with(path, LoadOptions::default())
+}
+
+/// [`load_file`] with options.
+pub fn load_file_with(path: &Path, options: LoadOptions) -> Result<Document, ConfigError> {
     match read_source(path) {
-        Ok(text) => load_str(&text, path),
+        Ok(text) => load_str_with(&text, path, options),
         Err(error) => Err(ConfigError {
             diagnostics: vec![error.into_diagnostic(path)],
         }),
@@ -65,9 +78,21 @@ pub fn load_file(path: &Path) -> Result<Document, ConfigError> {
 /// Validates `source` as if read from `path`. Files a suite references are
 /// read relative to `path`'s directory.
 pub fn load_str(source: &str, path: &Path) -> Result<Document, ConfigError> {
+    load_str_with(source, path, LoadOptions::default())
+}
+
+/// [`load_str`] with options.
+pub fn load_str_with(
+    source: &str,
+    path: &Path,
+    options: LoadOptions,
+) -> Result<Document, ConfigError> {
     let mut diags = Vec::new();
     let mut file = SourceFile::new(path, source);
     let document = load_document(&mut file, &mut diags);
+    if options.force {
+        diags.retain(|d| !d.lifted_by_force);
+    }
     finish(path, document, diags)
 }
 

@@ -402,6 +402,9 @@ pub enum FaultSpec {
     Memory {
         bytes: u64,
         ramp: Duration,
+        /// `force: true`: past [`crate::bounds::memory`]'s cap (an agent
+        /// also needs `--allow-force`).
+        force: bool,
         host: Option<String>,
     },
     /// Send a signal to a process; optionally restart the target.

@@ -596,7 +596,13 @@ fn phase(
 ) -> Option<Phase> {
     let name = required_text(raw.name.as_ref(), node, "name", diags);
     let duration = match &raw.duration {
-        Some(v) => duration(v, &node.at("duration"), true, diags),
+        Some(v) => duration(v, &node.at("duration"), true, diags).inspect(|&d| {
+            super::validate_load::bound(
+                crate::bounds::duration("a phase of", d),
+                &node.at("duration"),
+                diags,
+            )
+        }),
         None => {
             diags.extend(node.missing("duration", "missing `duration`, e.g. `duration: 30s`"));
             None

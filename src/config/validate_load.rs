@@ -136,6 +136,7 @@ fn model(
             let shape = rate_shape(rate, &at, diags);
             let max = match max_in_flight {
                 Some(p) => at_least_one(Some(*p.value), &p.node, DEFAULT_MAX_IN_FLIGHT, diags)
+                    .inspect(|&n| bound(crate::bounds::in_flight(n), &p.node, diags))
                     .and_then(|n| to_usize(n, &p.node, diags)),
                 None => usize::try_from(DEFAULT_MAX_IN_FLIGHT).ok(),
             };
@@ -145,8 +146,9 @@ fn model(
             })
         }
         (None, Some((count, at))) => {
-            let concurrency =
-                at_least_one(Some(count), &at, 1, diags).and_then(|n| to_usize(n, &at, diags));
+            let concurrency = at_least_one(Some(count), &at, 1, diags)
+                .inspect(|&n| bound(crate::bounds::concurrency(n), &at, diags))
+                .and_then(|n| to_usize(n, &at, diags));
             // A suite's max_in_flight quietly does not apply to an experiment
             // that chose the closed model; one written next to it is a mistake.
             let mut ok = true;
@@ -175,6 +177,18 @@ fn model(
     }
 }
 
+/// A load bound: the value is kept (so `--force` can lift it), the
+/// diagnostic says which bound and how.
+pub fn bound(
+    checked: Result<(), crate::bounds::BoundError>,
+    node: &Node<'_>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    if let Err(e) = checked {
+        diags.push(node.error(e.to_string()).liftable());
+    }
+}
+
 fn to_usize(n: u64, node: &Node<'_>, diags: &mut Vec<Diagnostic>) -> Option<usize> {
     let converted = usize::try_from(n).ok();
     if converted.is_none() {
@@ -185,12 +199,15 @@ fn to_usize(n: u64, node: &Node<'_>, diags: &mut Vec<Diagnostic>) -> Option<usiz
 
 fn rate_shape(raw: &RawRate, node: &Node<'_>, diags: &mut Vec<Diagnostic>) -> Option<RateShape> {
     match raw {
-        RawRate::Constant(rate) => {
-            positive_number(*rate, node, "requests per second", diags).map(RateShape::Constant)
-        }
+        RawRate::Constant(rate) => positive_number(*rate, node, "requests per second", diags)
+            .inspect(|&r| bound(crate::bounds::rate(r), node, diags))
+            .map(RateShape::Constant),
         RawRate::Ramp(ramp) => {
             let from = match ramp.from {
-                Some(v) if v.is_finite() && v >= 0.0 => Some(v),
+                Some(v) if v.is_finite() && v >= 0.0 => {
+                    bound(crate::bounds::rate(v), &node.at("from"), diags);
+                    Some(v)
+                }
                 Some(v) => {
                     diags.push(node.at("from").error(format!(
                         "must be 0 or more requests per second, found `{v}`"
@@ -205,14 +222,21 @@ fn rate_shape(raw: &RawRate, node: &Node<'_>, diags: &mut Vec<Diagnostic>) -> Op
                 }
             };
             let to = match ramp.to {
-                Some(v) => positive_number(v, &node.at("to"), "requests per second", diags),
+                Some(v) => positive_number(v, &node.at("to"), "requests per second", diags)
+                    .inspect(|&r| bound(crate::bounds::rate(r), &node.at("to"), diags)),
                 None => {
                     diags.extend(node.missing("to", "missing `to`: the final rate of the ramp"));
                     None
                 }
             };
             let over = match &ramp.over {
-                Some(v) => duration(v, &node.at("over"), true, diags),
+                Some(v) => duration(v, &node.at("over"), true, diags).inspect(|&d| {
+                    bound(
+                        crate::bounds::duration("a ramp over", d),
+                        &node.at("over"),
+                        diags,
+                    )
+                }),
                 None => {
                     diags.extend(node.missing(
                         "over",

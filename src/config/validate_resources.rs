@@ -1,5 +1,5 @@
 //! `agents:` and the resource and process faults (`cpu`, `memory`, `kill`),
-//! raw → model, with the memory safety cap.
+//! raw → model, with the host bounds of [`crate::bounds`] (memory, cores, pidfiles).
 
 use std::collections::BTreeMap;
 
@@ -12,11 +12,6 @@ use super::raw::{RawAgent, RawCpu, RawKill, RawMemory, Scalar};
 use super::source::Node;
 use super::units::{parse_percent, parse_size};
 use super::validate::duration;
-
-/// Share of total memory a `memory` fault may take without `force: true`.
-pub const MEMORY_CAP: f64 = 0.80;
-/// Memory that must stay available without `force: true`.
-pub const MEMORY_RESERVE: u64 = 1 << 30;
 
 /// Signals `kill` accepts.
 const SIGNALS: [&str; 4] = ["TERM", "KILL", "STOP", "CONT"];
@@ -182,6 +177,14 @@ pub fn cpu(r: &RawCpu, c: &mut Ctx<'_, '_>) -> Option<FaultSpec> {
             None
         }
     };
+    // Like memory, the local host's cores bound a local fault; an agent
+    // checks its own.
+    if let (Some(Some(n)), Some(None)) = (cores, host.as_ref()) {
+        if let Err(e) = crate::bounds::cores(n as u64, &crate::bounds::Host::current()) {
+            c.diags.push(c.node.at("cores").error(e.to_string()));
+            return None;
+        }
+    }
     Some(FaultSpec::Cpu {
         load: load?,
         cores: cores?,
@@ -196,7 +199,7 @@ pub fn memory(r: &RawMemory, c: &mut Ctx<'_, '_>) -> Option<FaultSpec> {
         Some(v) => duration(v, &c.node.at("ramp"), false, c.diags),
         None => Some(std::time::Duration::ZERO),
     };
-    let total = host_total_memory();
+    let total = crate::bounds::Host::current().total_memory;
     let bytes = match (&r.size, &r.percent) {
         (Some(v), None) => match v {
             Value::Number(n) if n.as_u64().is_some_and(|b| b > 0) => n.as_u64(),
@@ -236,29 +239,18 @@ pub fn memory(r: &RawMemory, c: &mut Ctx<'_, '_>) -> Option<FaultSpec> {
         }
     };
     // The cap protects the local host; an agent checks its own host.
-    if let (Some(b), Some(false), Some(None)) = (bytes, force, host.as_ref()) {
-        let available = host_available_memory();
-        let too_much = b as f64 > MEMORY_CAP * total as f64;
-        let too_little_left = available.saturating_sub(b) < MEMORY_RESERVE;
-        if too_much || too_little_left {
+    if let (Some(b), Some(force), Some(None)) = (bytes, force, host.as_ref()) {
+        let host = crate::bounds::Host::current();
+        if let Err(e) = crate::bounds::memory(b, force, &host, crate::bounds::ForceHint::Yaml) {
             let at = if r.size.is_some() { "size" } else { "percent" };
-            c.diags.push(c.node.at(at).error(format!(
-                "{} would {} (total {}, available {}); add `force: true` to take it anyway",
-                human(b),
-                if too_much {
-                    "take more than 80% of this host's memory".to_string()
-                } else {
-                    "leave less than 1 GiB available".to_string()
-                },
-                human(total),
-                human(available)
-            )));
+            c.diags.push(c.node.at(at).error(e.to_string()));
             return None;
         }
     }
     Some(FaultSpec::Memory {
         bytes: bytes?,
         ramp: ramp?,
+        force: force?,
         host: host?,
     })
 }
@@ -284,6 +276,9 @@ pub fn kill(r: &RawKill, c: &mut Ctx<'_, '_>, command_target: bool) -> Option<Fa
     };
     let text = |v: &Option<Scalar>| v.as_ref().and_then(scalar_text).filter(|t| !t.is_empty());
     let who = match (text(&r.pidfile), text(&r.name)) {
+        (Some(p), None) if host.as_ref().is_some_and(Option::is_none) => {
+            pidfile_now(&p, c).then_some(KillWho::Pidfile(p))
+        }
         (Some(p), None) => Some(KillWho::Pidfile(p)),
         (None, Some(n)) => Some(KillWho::Name(n)),
         (None, None) if host.as_ref().is_some_and(Option::is_some) => {
@@ -360,20 +355,19 @@ pub fn unknown_reference(
     }
 }
 
-fn human(bytes: u64) -> String {
-    format!("{:.1}GiB", bytes as f64 / (1u64 << 30) as f64)
-}
-
-/// Total memory of this host, in bytes.
-pub fn host_total_memory() -> u64 {
-    let mut s = sysinfo::System::new();
-    s.refresh_memory();
-    s.total_memory()
-}
-
-/// Memory available on this host now, in bytes.
-pub fn host_available_memory() -> u64 {
-    let mut s = sysinfo::System::new();
-    s.refresh_memory();
-    s.available_memory()
+/// A local pidfile that exists now must already hold a pid faultline may
+/// signal: `-1` in a pidfile is never a valid target. One that does not
+/// exist yet is checked when the fault is applied.
+fn pidfile_now(path: &str, c: &mut Ctx<'_, '_>) -> bool {
+    let path = std::path::Path::new(path);
+    if std::fs::symlink_metadata(path).is_err() {
+        return true;
+    }
+    match crate::bounds::read_pidfile(path) {
+        Ok(_) => true,
+        Err(e) => {
+            c.diags.push(c.node.at("pidfile").error(e.to_string()));
+            false
+        }
+    }
 }

@@ -86,26 +86,17 @@ impl KillFault {
         KillFault::new(Who::Name(name.into()), signal, false, None)
     }
 
+    /// The processes to signal, each checked against [`crate::bounds`]
+    /// right before the signal: never a group (`0`, `-1`), init or
+    /// faultline itself, whatever a pidfile says.
     fn pids(&self) -> Result<Vec<i32>, FaultError> {
+        let refused = |e: crate::bounds::BoundError| FaultError::Unsupported(e.to_string());
         let pids = match &self.who {
-            Who::Target(t) => t
-                .pid()
-                .into_iter()
-                .filter_map(|p| i32::try_from(p).ok())
-                .collect(),
-            Who::Pidfile(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    FaultError::Unsupported(format!("cannot read pidfile {}: {e}", path.display()))
-                })?;
-                let pid: i32 = text.trim().parse().map_err(|_| {
-                    FaultError::Unsupported(format!(
-                        "pidfile {} holds `{}`, not a pid",
-                        path.display(),
-                        text.trim()
-                    ))
-                })?;
-                vec![pid]
-            }
+            Who::Target(t) => match t.pid() {
+                Some(p) => vec![crate::bounds::signal_target(i64::from(p)).map_err(refused)?],
+                None => Vec::new(),
+            },
+            Who::Pidfile(path) => vec![crate::bounds::read_pidfile(path).map_err(refused)?],
             Who::Name(name) => processes_named(name),
         };
         if pids.is_empty() {
@@ -120,16 +111,15 @@ impl KillFault {
 }
 
 /// Every process whose name (`comm`, or the file name of `argv[0]`) is
-/// exactly `name`, except faultline itself.
+/// exactly `name`, except what [`crate::bounds::selectable_by_name`]
+/// refuses (init, faultline itself and its parent).
 pub fn processes_named(name: &str) -> Vec<i32> {
-    let me = std::process::id() as i32;
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
     let mut out: Vec<i32> = entries
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|&pid| pid != me)
         .filter(|pid| {
             let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
             let argv0 = std::fs::read(format!("/proc/{pid}/cmdline"))
@@ -143,6 +133,7 @@ pub fn processes_named(name: &str) -> Vec<i32> {
             let base = argv0.rsplit('/').next().unwrap_or("");
             comm.trim() == name || base == name
         })
+        .filter(|&pid| crate::bounds::selectable_by_name(pid))
         .collect();
     out.sort_unstable();
     out

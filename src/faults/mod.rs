@@ -133,7 +133,12 @@ pub fn describe(spec: &FaultSpec) -> String {
             });
             on_host(format!("cpu {:.0}% on {cores}", load * 100.0), host)
         }
-        (FaultSpec::Memory { bytes, ramp, host }, _) => {
+        (
+            FaultSpec::Memory {
+                bytes, ramp, host, ..
+            },
+            _,
+        ) => {
             let mut s = format!("memory {}", crate::config::units::format_size(*bytes));
             if !ramp.is_zero() {
                 s.push_str(&format!(
@@ -190,11 +195,17 @@ fn build_host_fault(
                 cores: *cores,
             },
         ),
-        FaultSpec::Memory { bytes, ramp, host } => (
+        FaultSpec::Memory {
+            bytes,
+            ramp,
+            force,
+            host,
+        } => (
             host,
             RemoteSpec::Memory {
                 bytes: *bytes,
                 ramp_ms: ramp.as_millis() as u64,
+                force: *force,
             },
         ),
         FaultSpec::Kill(k) => (

@@ -18,6 +18,10 @@ pub enum RemoteSpec {
         bytes: u64,
         #[serde(default)]
         ramp_ms: u64,
+        /// Past the agent host's memory bound; refused unless the agent
+        /// runs with `--allow-force`.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        force: bool,
     },
     /// Send `signal` (`TERM`, `KILL`, `STOP`, `CONT`) to a process by
     /// `pidfile` or exact `name`.

@@ -245,7 +245,7 @@ pub async fn reachability(exp: &Experiment) -> Vec<Reach> {
     for a in &exp.agents {
         checks.push((format!("agent `{}`", a.name), a.url.to_string(), true));
     }
-    let mut out = Vec::new();
+    let mut out = pidfiles(exp);
     for (what, address, http) in checks {
         let problem = if http {
             get_version(&address).await.err()
@@ -259,6 +259,30 @@ pub async fn reachability(exp: &Experiment) -> Vec<Reach> {
         });
     }
     out
+}
+
+/// Local `kill` faults by pidfile: the file must hold a pid faultline may
+/// signal now ([`crate::bounds::read_pidfile`]), as it must at apply time.
+fn pidfiles(exp: &Experiment) -> Vec<Reach> {
+    use crate::config::model::KillWho;
+    exp.phases
+        .iter()
+        .flat_map(|p| &p.inject)
+        .filter_map(|f| match f {
+            FaultSpec::Kill(k) if k.host.is_none() => match &k.who {
+                KillWho::Pidfile(path) => Some(path),
+                _ => None,
+            },
+            _ => None,
+        })
+        .map(|path| Reach {
+            what: "kill pidfile".to_string(),
+            address: path.clone(),
+            problem: crate::bounds::read_pidfile(std::path::Path::new(path))
+                .err()
+                .map(|e| e.to_string()),
+        })
+        .collect()
 }
 
 fn authority(uri: &http::Uri) -> String {

@@ -17,6 +17,7 @@ use crate::metrics::telemetry::{self, Watched};
 use crate::metrics::{LiveStats, PhaseMetrics, PhaseSlice, Recorder, RecorderOutput};
 use crate::verify::evidence::PhaseSpan;
 use crate::verify::{self, evaluate_threshold, rate_achieved, Evidence, PhaseView};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -212,6 +213,9 @@ pub async fn run_experiment(exp: &Experiment, ctx: &ExperimentContext<'_>) -> Ex
     ));
     super::journal::fill_phase(&mut report, samples);
     report.series = output.series;
+    if report.error.is_none() {
+        report.error = never_there(&report);
+    }
     report.status = verdict(&report, &walk, ctx.signals);
     if report.error.is_none() {
         report.error = match report.status {
@@ -515,6 +519,35 @@ fn fill_phases(
         });
         planned_start = planned_end;
     }
+}
+
+/// A run in which requests were sent but not one got an HTTP response (all
+/// refused, reset or timed out) never reached its target: a wrong URL in CI
+/// must be an `error`, not a pass of checks that had nothing to judge.
+fn never_there(report: &ExperimentReport) -> Option<String> {
+    let sent: u64 = report.phases.iter().map(|p| p.requests).sum();
+    let answered = report
+        .phases
+        .iter()
+        .any(|p| p.status_counts.values().any(|&n| n > 0));
+    if sent == 0 || answered {
+        return None;
+    }
+    let mut classes: BTreeMap<&str, u64> = BTreeMap::new();
+    for p in &report.phases {
+        for (class, n) in &p.errors_by_class {
+            *classes.entry(class.as_str()).or_default() += n;
+        }
+    }
+    let classes: Vec<String> = classes
+        .iter()
+        .filter(|(_, &n)| n > 0)
+        .map(|(class, n)| format!("{class} ×{n}"))
+        .collect();
+    Some(format!(
+        "the target was never there: none of {sent} requests got an HTTP response ({})",
+        classes.join(", ")
+    ))
 }
 
 fn verdict(report: &ExperimentReport, walk: &PhaseWalk, signals: &StopSignals) -> ExperimentStatus {

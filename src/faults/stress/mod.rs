@@ -23,8 +23,6 @@ pub use cgroup::cgroup_cpu_limit;
 pub use child::stress_main;
 pub use fault::StressFault;
 
-use sysinfo::{MemoryRefreshKind, RefreshKind, System};
-
 /// Environment variable naming the `faultline` executable that runs the
 /// stress child; [`std::env::current_exe`] when unset.
 pub const BIN_ENV: &str = "FAULTLINE_BIN";
@@ -32,22 +30,6 @@ pub const BIN_ENV: &str = "FAULTLINE_BIN";
 /// Environment variable through which the child learns its parent's pid, to
 /// detect that the parent died before `PR_SET_PDEATHSIG` was in place.
 pub const PARENT_ENV: &str = "FAULTLINE_STRESS_PARENT";
-
-fn memory_system() -> System {
-    System::new_with_specifics(
-        RefreshKind::nothing().with_memory(MemoryRefreshKind::nothing().with_ram()),
-    )
-}
-
-/// Total RAM of the host, in bytes.
-pub fn host_total_memory() -> u64 {
-    memory_system().total_memory()
-}
-
-/// RAM of the host available to new allocations without swapping, in bytes.
-pub fn host_available_memory() -> u64 {
-    memory_system().available_memory()
-}
 
 /// `256MiB`, `1GiB`, `1536KiB` or `1000B`: the largest binary unit that
 /// divides `bytes` exactly, so the text reads like the YAML it came from.
@@ -77,13 +59,5 @@ mod tests {
         assert_eq!(format_bytes(1536 << 10), "1536KiB");
         assert_eq!(format_bytes(1000), "1000B");
         assert_eq!(format_bytes(0), "0B");
-    }
-
-    #[test]
-    fn the_host_has_memory_and_some_of_it_is_available() {
-        let total = host_total_memory();
-        let available = host_available_memory();
-        assert!(total > 0);
-        assert!(available <= total, "{available} > {total}");
     }
 }
