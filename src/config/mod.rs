@@ -31,6 +31,7 @@ mod raw_verify;
 mod source;
 mod suite;
 mod validate;
+mod validate_breaker;
 mod validate_faults;
 mod validate_load;
 pub mod validate_resources;

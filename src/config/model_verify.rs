@@ -203,13 +203,50 @@ pub enum LatencyTolerance {
     Absolute(Duration),
 }
 
+/// How a breaker shields a failing dependency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BreakerStyle {
+    /// Clients get fast failures while it is open (Hystrix, resilience4j,
+    /// pybreaker, opossum): judged by the fast failures clients see.
+    FailFast,
+    /// Clients stay healthy while the failing dependency is taken out of
+    /// rotation (nginx `max_fails`, HAProxy `on-error mark-down`, Envoy
+    /// outlier detection): judged by the calls reaching the dependency.
+    FailOver,
+}
+
+impl BreakerStyle {
+    pub fn key(self) -> &'static str {
+        match self {
+            BreakerStyle::FailFast => "fail_fast",
+            BreakerStyle::FailOver => "fail_over",
+        }
+    }
+}
+
+/// `probes: { max: 2, per: 1s }`: calls the dependency may see in any
+/// `per`-long window while the breaker is open (half-open trials, health
+/// probes, a balancer's retry of an ejected backend).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ProbeBound {
+    pub max: u64,
+    pub per: Duration,
+}
+
 /// `breaker`: judged from traffic during and after a dependency fault.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BreakerSpec {
     /// The phase that injects the dependency fault.
     pub phase: String,
-    /// The proxy in front of the dependency, where calls are counted.
+    pub style: BreakerStyle,
+    /// The proxy in front of the dependency, where calls are counted
+    /// (required for `fail_over`).
     pub dependency: Option<String>,
+    /// Calls per window allowed while open: for `fail_over` what "open"
+    /// means (default 2 per 1s); for `fail_fast` an extra check when given.
+    pub probes: Option<ProbeBound>,
+    /// `fail_over`: the clients' error rate while open (default 1%).
+    pub max_error_rate: f64,
     /// A response is a fast failure when its status matches one of these...
     pub fast_fail_status: Vec<StatusMatch>,
     /// ...and it took less than this.

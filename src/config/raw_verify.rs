@@ -84,10 +84,21 @@ pub struct RawBreaker {
     /// The phase the check is about.
     #[schemars(extend("examples" = ["payments-failing"]))]
     pub phase: Option<String>,
-    /// Proxy where calls to the dependency are counted.
+    /// `fail_fast` (default: clients get fast failures while open) or
+    /// `fail_over` (clients stay healthy; the failing dependency's calls drop).
+    #[schemars(with = "Option<BreakerStyleName>", extend("examples" = ["fail_over"]))]
+    pub style: Option<Scalar>,
+    /// Proxy where calls to the dependency are counted (required for `fail_over`).
     #[schemars(extend("examples" = ["payments"]))]
     pub dependency: Option<String>,
-    /// What a fast failure looks like.
+    /// Calls the dependency may see in any `per` window while open (health
+    /// probes, half-open trials). `fail_over` default: 2 per 1s.
+    #[schemars(extend("examples" = [{"max": 2, "per": "1s"}]))]
+    pub probes: Option<RawProbeBound>,
+    /// `fail_over`: the clients' error rate while open (default 1%).
+    #[schemars(with = "Option<super::schema::Percent>", extend("examples" = ["1%"]))]
+    pub max_error_rate: Option<Scalar>,
+    /// What a fast failure looks like (`fail_fast` only).
     #[schemars(extend("examples" = [{"status": 503, "latency": "50ms"}]))]
     pub fast_fail: Option<RawFastFail>,
     /// Most responses are fast failures within this long of the fault (default 5s).
@@ -102,6 +113,27 @@ pub struct RawBreaker {
     /// An endpoint reporting the breaker's state, read every 250 ms.
     #[schemars(extend("examples" = [{"url": "/admin/breaker", "pointer": "/state", "open": "open", "closed": "closed"}]))]
     pub state: Option<RawBreakerState>,
+}
+
+/// The names `style:` takes.
+#[derive(JsonSchema)]
+#[allow(dead_code)] // only its schema is used
+#[serde(rename_all = "snake_case")]
+enum BreakerStyleName {
+    FailFast,
+    FailOver,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "ProbeBound")]
+pub struct RawProbeBound {
+    /// Most calls per window.
+    #[schemars(extend("examples" = [2]))]
+    pub max: Option<u64>,
+    /// The window (default 1s).
+    #[schemars(with = "Option<super::schema::Duration>", extend("examples" = ["1s"]))]
+    pub per: Option<Scalar>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

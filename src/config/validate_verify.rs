@@ -13,20 +13,19 @@ use serde_yaml::Value;
 use super::decode::{describe, humanize, scalar_text};
 use super::diagnostics::{one_of, Diagnostic};
 use super::model::{
-    BreakerSpec, BreakerStateProbe, CanarySpec, CmpOp, CommandProbe, CompareMetric, CompareSpec,
-    Expectation, HttpProbe, JsonCheck, LatencyTolerance, ProbeCheck, ProbeDecl, ProbeKind,
-    ProbeWhen, PrometheusProbe, RecoverySpec, StatusMatch, TcpProbe, Tolerance, TrafficShiftSpec,
-    ValueCheck, Verifier, VersionSource,
+    CanarySpec, CmpOp, CommandProbe, CompareMetric, CompareSpec, Expectation, HttpProbe, JsonCheck,
+    LatencyTolerance, ProbeCheck, ProbeDecl, ProbeKind, ProbeWhen, PrometheusProbe, RecoverySpec,
+    StatusMatch, TcpProbe, Tolerance, TrafficShiftSpec, ValueCheck, Verifier, VersionSource,
 };
 use super::raw::{List, RawPhase, Scalar};
 use super::raw_verify::{
-    RawBreaker, RawCanary, RawCompare, RawHttpProbe, RawProbe, RawProbeUse, RawRecovery,
-    RawTrafficShift, RawVerifier, RawVersionFrom,
+    RawCanary, RawCompare, RawHttpProbe, RawProbe, RawProbeUse, RawRecovery, RawTrafficShift,
+    RawVerifier, RawVersionFrom,
 };
 use super::source::Node;
 use super::units::parse_percent;
 use super::validate::{duration, items};
-use super::validate_faults::{ProxyCatalog, ProxyRole};
+use super::validate_faults::ProxyCatalog;
 use super::validate_load::{headers, method, status};
 use super::validate_resources::unknown_reference;
 
@@ -42,7 +41,7 @@ pub struct Refs<'a> {
 }
 
 impl Refs<'_> {
-    fn phase(
+    pub(super) fn phase(
         &self,
         raw: Option<&String>,
         node: &Node<'_>,
@@ -301,14 +300,18 @@ fn http_probe(
 }
 
 /// A probe URL: a path joined to the target, or an absolute http(s) URL.
-fn probe_url(text: &str, node: &Node<'_>, diags: &mut Vec<Diagnostic>) -> Option<String> {
+pub(super) fn probe_url(
+    text: &str,
+    node: &Node<'_>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<String> {
     if text.starts_with('/') {
         return super::validate::request_path(text, node, diags);
     }
     super::validate::url(text, node, diags).map(|u| u.to_string())
 }
 
-fn pointer(text: &str, node: &Node<'_>, diags: &mut Vec<Diagnostic>) -> Option<String> {
+pub(super) fn pointer(text: &str, node: &Node<'_>, diags: &mut Vec<Diagnostic>) -> Option<String> {
     if text.is_empty() || text.starts_with('/') {
         return Some(text.to_string());
     }
@@ -401,7 +404,7 @@ fn pass_or_fail(value: Option<&str>, node: &Node<'_>, diags: &mut Vec<Diagnostic
 }
 
 /// `503`, `5xx` or a list of them.
-fn statuses(
+pub(super) fn statuses(
     value: &Scalar,
     node: &Node<'_>,
     diags: &mut Vec<Diagnostic>,
@@ -608,7 +611,7 @@ fn verifier(
     if let Some(r) = &raw.recovery {
         recovery(r, &node.at("recovery"), refs, diags).map(Verifier::Recovery)
     } else if let Some(b) = &raw.breaker {
-        breaker(b, &node.at("breaker"), refs, diags).map(Verifier::Breaker)
+        super::validate_breaker::breaker(b, &node.at("breaker"), refs, diags).map(Verifier::Breaker)
     } else if let Some(c) = &raw.canary {
         canary(c, &node.at("canary"), refs, diags).map(Verifier::Canary)
     } else if let Some(t) = &raw.traffic_shift {
@@ -705,113 +708,6 @@ fn recovery(
             p99: p99?,
             error_rate: error_rate?,
         },
-    })
-}
-
-fn breaker(
-    raw: &RawBreaker,
-    node: &Node<'_>,
-    refs: &Refs<'_>,
-    diags: &mut Vec<Diagnostic>,
-) -> Option<BreakerSpec> {
-    let phase = refs.phase(raw.phase.as_ref(), node, diags);
-    let dependency = match &raw.dependency {
-        None => Some(None),
-        Some(name) => match refs.proxies.entries.get(name) {
-            Some(ProxyRole::Embedded(_)) => Some(Some(name.clone())),
-            Some(ProxyRole::Toxiproxy) => {
-                diags.push(node.at("dependency").error(format!(
-                    "calls can only be counted at a proxy faultline runs; `{name}` is on a Toxiproxy server"
-                )));
-                None
-            }
-            None => {
-                let known: Vec<&str> = refs.proxies.entries.keys().map(String::as_str).collect();
-                diags.push(unknown_reference(
-                    &node.at("dependency"),
-                    "proxy",
-                    name,
-                    &known,
-                    "proxies",
-                ));
-                None
-            }
-        },
-    };
-    if raw.max_dependency_calls.is_some() && raw.dependency.is_none() {
-        diags.push(node.at("max_dependency_calls").key_error(
-            "`max_dependency_calls` needs `dependency`: the proxy where calls are counted",
-        ));
-        return None;
-    }
-    let (status, latency) = match &raw.fast_fail {
-        Some(f) => {
-            let at = node.at("fast_fail");
-            let status = match &f.status {
-                Some(v) => statuses(v, &at.at("status"), diags),
-                None => Some(vec![StatusMatch::Exact(503)]),
-            };
-            let latency = match &f.latency {
-                Some(v) => duration(v, &at.at("latency"), true, diags),
-                None => Some(Duration::from_millis(50)),
-            };
-            (status, latency)
-        }
-        None => (
-            Some(vec![StatusMatch::Exact(503)]),
-            Some(Duration::from_millis(50)),
-        ),
-    };
-    let opens_within = super::validate::optional_duration(
-        raw.opens_within.as_ref(),
-        &node.at("opens_within"),
-        Duration::from_secs(5),
-        diags,
-    );
-    let closes_within = super::validate::optional_duration(
-        raw.closes_within.as_ref(),
-        &node.at("closes_within"),
-        Duration::from_secs(10),
-        diags,
-    );
-    let state = match &raw.state {
-        Some(s) => {
-            let at = node.at("state");
-            let url = super::validate::required_described(
-                s.url.as_ref(),
-                &at,
-                "url",
-                "the state endpoint, e.g. /admin/breaker",
-                diags,
-            )
-            .and_then(|u| probe_url(&u, &at.at("url"), diags));
-            let ptr = match &s.pointer {
-                Some(p) => pointer(p, &at.at("pointer"), diags),
-                None => Some("/state".to_string()),
-            };
-            let text = |v: &Option<Scalar>, default: &str| {
-                v.as_ref()
-                    .and_then(scalar_text)
-                    .unwrap_or_else(|| default.to_string())
-            };
-            Some(Some(BreakerStateProbe {
-                url: url?,
-                pointer: ptr?,
-                open: text(&s.open, "open"),
-                closed: text(&s.closed, "closed"),
-            }))
-        }
-        None => Some(None),
-    };
-    Some(BreakerSpec {
-        phase: phase?,
-        dependency: dependency?,
-        fast_fail_status: status?,
-        fast_fail_latency: latency?,
-        opens_within: opens_within?,
-        max_dependency_calls: raw.max_dependency_calls,
-        closes_within: closes_within?,
-        state: state?,
     })
 }
 
@@ -1075,7 +971,11 @@ fn required_duration(
 }
 
 /// `5%` or a fraction `0.05` (0..=1).
-fn fraction(value: &Scalar, node: &Node<'_>, diags: &mut Vec<Diagnostic>) -> Option<f64> {
+pub(super) fn fraction(
+    value: &Scalar,
+    node: &Node<'_>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<f64> {
     let parsed = match value {
         Value::String(s) => parse_percent(s),
         Value::Number(n) => match n.as_f64() {

@@ -78,17 +78,14 @@ impl Evidence<'_> {
         index.checked_sub(1).and_then(|i| self.phases.get(i))
     }
 
-    /// Calls counted at `proxy` between two offsets (nearest samples at or before each).
+    /// Calls counted at `proxy` inside `[from, to]` (see [`super::calls`]).
     pub fn calls_between(&self, proxy: &str, from: Duration, to: Duration) -> Option<u64> {
-        let samples = self.calls.get(proxy)?;
-        let at = |t: Duration| {
-            samples
-                .iter()
-                .take_while(|s| s.at <= t)
-                .last()
-                .map_or(0, |s| s.value)
-        };
-        Some(at(to).saturating_sub(at(from)))
+        Some(self.calls_at(proxy)?.within(from, to))
+    }
+
+    /// The call counter of `proxy`, if it was sampled.
+    pub fn calls_at(&self, proxy: &str) -> Option<super::calls::Calls<'_>> {
+        self.calls.get(proxy).map(|s| super::calls::Calls::new(s))
     }
 }
 
@@ -188,7 +185,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn calls_between_uses_the_nearest_earlier_samples() {
+    fn calls_between_counts_only_samples_inside_the_window() {
         let mut ev = Evidence::default();
         ev.calls.insert(
             "payments".into(),
@@ -218,7 +215,9 @@ mod tests {
                 Duration::from_millis(b),
             )
         };
-        assert_eq!(calls(150, 250), Some(5));
+        // 150–250 ms holds only the 200 ms sample: nothing certainly inside.
+        assert_eq!(calls(150, 250), Some(0));
+        assert_eq!(calls(100, 300), Some(30));
         assert_eq!(calls(0, 1000), Some(40));
         assert_eq!(
             ev.calls_between("other", Duration::ZERO, Duration::ZERO),

@@ -8,6 +8,7 @@
 
 pub mod baseline;
 pub mod breaker;
+pub mod calls;
 pub mod compare;
 pub mod evidence;
 pub mod probe_checks;

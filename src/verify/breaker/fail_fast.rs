@@ -1,4 +1,5 @@
-//! `breaker`: a circuit breaker judged from the traffic it shapes.
+//! `breaker` in `style: fail_fast`: a circuit breaker judged from the
+//! traffic it shapes.
 //!
 //! During a dependency fault a working breaker turns slow or failing calls
 //! into *fast failures* (a listed status, under a latency bound) and stops
@@ -9,27 +10,29 @@
 //! - opened: the first slot after the fault starts in which most responses
 //!   are fast failures;
 //! - calls while open: calls the proxy saw from then until the fault ends
-//!   (half-open trial calls included, as a dependency would see them);
+//!   (half-open trial calls included, as a dependency would see them), in
+//!   total (`max_dependency_calls`) and per window (`probes`);
 //! - closed: the first slot after the fault ends in which at least 90% of
 //!   responses succeed.
-//!
-//! An optional state endpoint (`state:`) is sampled too and must agree.
 
 use std::time::Duration;
 
-use super::evidence::{
-    fail, new_check, percent, phase_with_timeline, secs, status_mix, Evidence, ValueSample,
+use super::super::evidence::{
+    fail, new_check, percent, phase_with_timeline, secs, status_mix, Evidence,
 };
+use super::{probes_while_open, state_check, CLOSED_SUCCESS_SHARE};
 use crate::config::model::BreakerSpec;
 use crate::metrics::{Slot, Timeline};
 use crate::runner::journal::Check;
 
-/// Share of a slot's responses that must succeed for the breaker to count as closed.
-const CLOSED_SUCCESS_SHARE: f64 = 0.9;
-
 /// Judges one breaker. `classifier` is the index of this verifier's
 /// fast-failure classifier in the timeline; `index` its place in `verify`.
-pub fn check(spec: &BreakerSpec, classifier: usize, index: usize, ev: &Evidence<'_>) -> Check {
+pub(super) fn check(
+    spec: &BreakerSpec,
+    classifier: usize,
+    index: usize,
+    ev: &Evidence<'_>,
+) -> Check {
     let mut expected = format!("fails fast within {}", secs(spec.opens_within));
     if let Some(max) = spec.max_dependency_calls {
         let dependency = spec.dependency.as_deref().unwrap_or("the dependency");
@@ -113,6 +116,12 @@ pub fn check(spec: &BreakerSpec, classifier: usize, index: usize, ev: &Evidence<
                 ));
             }
         }
+        if let Some(bound) = &spec.probes {
+            let (text, problem) =
+                probes_while_open(ev, dependency, bound, opened, fault.end, &mut check);
+            observed.extend(text);
+            problems.extend(problem);
+        }
     }
 
     // Closing: successes resume after the fault ends.
@@ -154,83 +163,15 @@ pub fn check(spec: &BreakerSpec, classifier: usize, index: usize, ev: &Evidence<
         }
     }
 
-    if let Some(state) = &spec.state {
-        let samples = ev.states.get(&index).map(Vec::as_slice).unwrap_or(&[]);
-        let (text, problem) = state_agreement(
-            samples,
-            &state.open,
-            &state.closed,
-            (fault.start, fault.end),
-            spec.closes_within,
-        );
-        observed.push(text);
-        problems.extend(problem);
-    }
+    let (text, problem) = state_check(spec, index, ev, (fault.start, fault.end));
+    observed.extend(text);
+    problems.extend(problem);
 
     check.observed = observed.join(", ");
     if !problems.is_empty() {
         return fail(check, problems.join("; "));
     }
     check
-}
-
-/// Whether the state endpoint said `open` during the fault and `closed` soon after.
-fn state_agreement(
-    samples: &[ValueSample],
-    open: &str,
-    closed: &str,
-    (start, end): (Duration, Duration),
-    closes_within: Duration,
-) -> (String, Option<String>) {
-    let seen_open = samples
-        .iter()
-        .find(|s| s.at >= start && s.at < end && s.value.as_deref() == Some(open));
-    let seen_closed = samples
-        .iter()
-        .find(|s| s.at >= end && s.value.as_deref() == Some(closed));
-    match (seen_open, seen_closed) {
-        (None, _) => {
-            let seen: Vec<String> = samples
-                .iter()
-                .filter(|s| s.at >= start && s.at < end)
-                .filter_map(|s| s.value.clone())
-                .collect::<std::collections::BTreeSet<_>>()
-                .into_iter()
-                .collect();
-            (
-                "state never `open`".into(),
-                Some(format!(
-                    "the state endpoint never reported `{open}` during the fault (saw: {})",
-                    if seen.is_empty() {
-                        "nothing readable".into()
-                    } else {
-                        seen.join(", ")
-                    }
-                )),
-            )
-        }
-        (Some(o), Some(c)) => {
-            let after = c.at.saturating_sub(end);
-            let text = format!(
-                "state `{open}` at +{}, `{closed}` {} after",
-                secs(o.at.saturating_sub(start)),
-                secs(after)
-            );
-            let late = (after > closes_within + Duration::from_secs(1)).then(|| {
-                format!(
-                    "the state endpoint reported `{closed}` only {} after the fault",
-                    secs(after)
-                )
-            });
-            (text, late)
-        }
-        (Some(_), None) => (
-            format!("state never `{closed}` after the fault"),
-            Some(format!(
-                "the state endpoint never reported `{closed}` after the fault"
-            )),
-        ),
-    }
 }
 
 /// Counts of the last full second before `end`.
@@ -281,6 +222,7 @@ fn share(part: u32, whole: u32) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::model::BreakerStyle;
     use crate::config::model::StatusMatch;
     use crate::metrics::PhaseMetrics;
     use crate::verify::evidence::{span, CounterSample};
@@ -288,7 +230,10 @@ mod tests {
     fn spec() -> BreakerSpec {
         BreakerSpec {
             phase: "outage".into(),
+            style: BreakerStyle::FailFast,
             dependency: Some("payments".into()),
+            probes: None,
+            max_error_rate: 0.01,
             fast_fail_status: vec![StatusMatch::Exact(503)],
             fast_fail_latency: Duration::from_millis(50),
             opens_within: Duration::from_secs(2),

@@ -1,0 +1,387 @@
+//! `breaker` in `style: fail_over`: clients stay healthy while the failing
+//! dependency is shielded, so the verdict is read where the shielding
+//! shows — the calls reaching the dependency (every attempt at its proxy,
+//! sampled every 100 ms):
+//!
+//! - opened: the first sample during the fault from which the next `per`
+//!   window holds at most `probes.max` calls (`opens_within`);
+//! - while open: no `per` window up to the fault's end holds more than
+//!   `probes.max` calls (a balancer's health probes or retries of an
+//!   ejected backend are allowed, traffic is not), and the clients' error
+//!   rate stays at or below `max_error_rate`;
+//! - closed: the first sample after the fault from which the next second
+//!   holds real traffic again — more calls than the probe bound allows and
+//!   at least half the rate before the fault — with ≥ 90% of the clients'
+//!   responses succeeding (`closes_within`). A dependency that is never
+//!   re-admitted never closes.
+
+use std::time::Duration;
+
+use super::super::calls::Calls;
+use super::super::evidence::{fail, new_check, percent, phase_with_timeline, secs, Evidence};
+use super::{probes_while_open, state_check, CLOSED_SUCCESS_SHARE};
+use crate::config::model::{BreakerSpec, ProbeBound};
+use crate::metrics::Timeline;
+use crate::runner::journal::Check;
+
+/// How far before the fault the normal call rate is measured.
+const BEFORE: Duration = Duration::from_secs(2);
+/// Resumed traffic is at least this share of the call rate before the fault.
+const RESUMED_SHARE: f64 = 0.5;
+
+pub(super) fn check(spec: &BreakerSpec, index: usize, ev: &Evidence<'_>) -> Check {
+    let dependency = spec.dependency.as_deref().unwrap_or("the dependency");
+    let bound = spec.probes.unwrap_or(ProbeBound {
+        max: 2,
+        per: Duration::from_secs(1),
+    });
+    let expected = format!(
+        "calls to {dependency} fall to ≤ {} per {} within {}, clients ≤ {} errors while open, \
+         {dependency} serves traffic again within {} after the fault",
+        bound.max,
+        secs(bound.per),
+        secs(spec.opens_within),
+        percent(spec.max_error_rate),
+        secs(spec.closes_within)
+    );
+    let mut check = new_check(
+        "breaker",
+        format!("breaker during `{}`", spec.phase),
+        Some(&spec.phase),
+        expected,
+    );
+    let (fault, metrics, timeline) = match phase_with_timeline(ev, &spec.phase) {
+        Ok(found) => found,
+        Err(why) => return fail(check, why),
+    };
+    check.samples = metrics.requests;
+    let Some(calls) = ev.calls_at(dependency) else {
+        return fail(
+            check,
+            format!("not judged: no calls were counted at `{dependency}`"),
+        );
+    };
+    let before_from = fault.start.saturating_sub(BEFORE);
+    let before = calls.rate(before_from, fault.start).unwrap_or(0.0);
+    check
+        .measured
+        .insert("dependency_rate_before".into(), before);
+    if before <= 0.0 {
+        return fail(
+            check,
+            format!(
+                "not judged: `{dependency}` received no calls in the {} before `{}`; a \
+                 fail-over breaker is judged by the drop in its calls",
+                secs(fault.start - before_from),
+                spec.phase
+            ),
+        );
+    }
+
+    // Opening: the first window that holds no more than the probe bound.
+    let opened = calls
+        .windows(fault.start, fault.end, bound.per)
+        .find(|&(_, n)| n <= bound.max)
+        .map(|(at, _)| at);
+    let Some(opened) = opened else {
+        let during = calls.rate(fault.start, fault.end).unwrap_or(0.0);
+        check.observed = format!("never shielded {dependency}");
+        check
+            .measured
+            .insert("dependency_rate_during".into(), during);
+        return fail(
+            check,
+            format!(
+                "the breaker never opened: {dependency} kept receiving {during:.1} calls/s \
+                 during `{}` ({before:.1}/s before); a fail-over breaker cuts them to at most {} \
+                 per {}",
+                spec.phase,
+                bound.max,
+                secs(bound.per)
+            ),
+        );
+    };
+    let opened_after = opened.saturating_sub(fault.start);
+    check
+        .measured
+        .insert("opened_after_s".into(), opened_after.as_secs_f64());
+    let mut observed = vec![format!(
+        "{dependency} shielded after {} (100 ms resolution)",
+        secs(opened_after)
+    )];
+    let mut problems = Vec::new();
+    if opened_after > spec.opens_within {
+        problems.push(format!(
+            "calls to {dependency} fell to the probe bound only {} into `{}`, later than {}",
+            secs(opened_after),
+            spec.phase,
+            secs(spec.opens_within)
+        ));
+    }
+    let while_open = calls.within(opened, fault.end);
+    check
+        .measured
+        .insert("dependency_calls_while_open".into(), while_open as f64);
+    let (text, problem) = probes_while_open(ev, dependency, &bound, opened, fault.end, &mut check);
+    observed.extend(text);
+    problems.extend(problem);
+
+    // The clients, meanwhile, must not notice.
+    let (requests, errors) = counts(timeline, opened, fault.end);
+    let error_rate = share(errors, requests);
+    check
+        .measured
+        .insert("error_rate_while_open".into(), error_rate);
+    observed.push(format!("clients {} errors while open", percent(error_rate)));
+    if requests > 0 && error_rate > spec.max_error_rate {
+        problems.push(format!(
+            "clients saw {} errors ({errors} of {requests}) while {dependency} was shielded (at \
+             most {} allowed): the fail-over did not keep them healthy",
+            percent(error_rate),
+            percent(spec.max_error_rate)
+        ));
+    }
+
+    // Closing: the dependency serves traffic again.
+    let resumed = (bound.max as f64 / bound.per.as_secs_f64()).max(RESUMED_SHARE * before);
+    match closed(calls, timeline, fault.end, ev.end, resumed) {
+        Some(at) => {
+            let after = at.saturating_sub(fault.end);
+            check
+                .measured
+                .insert("closed_after_s".into(), after.as_secs_f64());
+            observed.push(format!(
+                "{dependency} re-admitted {} after the fault",
+                secs(after)
+            ));
+            if after > spec.closes_within {
+                problems.push(format!(
+                    "{dependency} served traffic again only {} after the fault ended, later \
+                     than {}",
+                    secs(after),
+                    secs(spec.closes_within)
+                ));
+            }
+        }
+        None => {
+            observed.push(format!("{dependency} never re-admitted"));
+            let last = calls
+                .rate(ev.end.saturating_sub(Duration::from_secs(1)), ev.end)
+                .unwrap_or(0.0);
+            problems.push(format!(
+                "the breaker never closed: {} after `{}` ended {dependency} still received \
+                 {last:.1} calls/s ({before:.1}/s before the fault): it was never re-admitted",
+                secs(ev.end.saturating_sub(fault.end)),
+                spec.phase
+            ));
+        }
+    }
+
+    let (text, problem) = state_check(spec, index, ev, (fault.start, fault.end));
+    observed.extend(text);
+    problems.extend(problem);
+    check.observed = observed.join(", ");
+    if !problems.is_empty() {
+        return fail(check, problems.join("; "));
+    }
+    check
+}
+
+/// The first sample after `from` where calls arrive again, whose next
+/// second carries more than `rate` calls and in which ≥ 90% of the
+/// clients' responses succeed. Requiring calls in its own 100 ms keeps the
+/// instant from running ahead of the re-admission by up to a second.
+fn closed(
+    calls: Calls<'_>,
+    timeline: &Timeline,
+    from: Duration,
+    end: Duration,
+    rate: f64,
+) -> Option<Duration> {
+    let second = Duration::from_secs(1);
+    calls
+        .windows(from, end, second)
+        .find(|&(at, n)| {
+            let (requests, errors) = counts(timeline, at, at + second);
+            n as f64 > rate
+                && calls.within(at, at + Duration::from_millis(100)) > 0
+                && requests > 0
+                && f64::from(requests - errors) >= CLOSED_SUCCESS_SHARE * f64::from(requests)
+        })
+        .map(|(at, _)| at)
+}
+
+/// Responses and errors completed in `[from, to)`.
+fn counts(timeline: &Timeline, from: Duration, to: Duration) -> (u32, u32) {
+    timeline
+        .between(from, to)
+        .fold((0, 0), |(r, e), (_, s)| (r + s.requests, e + s.errors))
+}
+
+fn share(part: u32, whole: u32) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        f64::from(part) / f64::from(whole)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::model::{BreakerStyle, StatusMatch};
+    use crate::metrics::{PhaseMetrics, Slot};
+    use crate::verify::evidence::{span, CounterSample};
+
+    fn spec() -> BreakerSpec {
+        BreakerSpec {
+            phase: "outage".into(),
+            style: BreakerStyle::FailOver,
+            dependency: Some("backend".into()),
+            probes: Some(ProbeBound {
+                max: 2,
+                per: Duration::from_secs(1),
+            }),
+            max_error_rate: 0.01,
+            fast_fail_status: vec![StatusMatch::Exact(503)],
+            fast_fail_latency: Duration::from_millis(50),
+            opens_within: Duration::from_secs(2),
+            max_dependency_calls: None,
+            closes_within: Duration::from_secs(4),
+            state: None,
+        }
+    }
+
+    /// 10 client responses per 100 ms over 0–20 s, `errors(second)` of them errors.
+    fn timeline(errors: impl Fn(f64) -> u32) -> Timeline {
+        let slots = (0..200)
+            .map(|i| Slot {
+                requests: 10,
+                errors: errors(f64::from(i) / 10.0),
+                matched: Vec::new(),
+                versions: Vec::new(),
+            })
+            .collect();
+        Timeline { slots }
+    }
+
+    /// The dependency's counter every 100 ms; `per_slot(second)` calls per 100 ms.
+    fn calls(per_slot: impl Fn(f64) -> u64) -> Vec<CounterSample> {
+        let mut value = 0;
+        (0..=200u64)
+            .map(|i| {
+                if i > 0 {
+                    value += per_slot((i - 1) as f64 / 10.0);
+                }
+                CounterSample {
+                    at: Duration::from_millis(i * 100),
+                    value,
+                }
+            })
+            .collect()
+    }
+
+    fn judge(spec: &BreakerSpec, timeline: &Timeline, samples: Vec<CounterSample>) -> Check {
+        let metrics = vec![PhaseMetrics::default(); 3];
+        let mut ev = Evidence {
+            phases: vec![
+                span("baseline", 0, 5),
+                span("outage", 5, 10),
+                span("after", 10, 20),
+            ],
+            metrics: &metrics,
+            timeline: Some(timeline),
+            end: Duration::from_secs(20),
+            ..Evidence::default()
+        };
+        ev.calls.insert("backend".into(), samples);
+        check(spec, 0, &ev)
+    }
+
+    /// nginx with `max_fails=2 fail_timeout=3s`: the backend gets half the
+    /// traffic (5 per 100 ms), two failing attempts at 5.0 s, one probe at
+    /// 8 s, nothing else until it is re-admitted at 11 s.
+    fn healthy(s: f64) -> u64 {
+        match s {
+            s if s < 5.0 => 5,
+            s if (5.0..5.1).contains(&s) => 2,
+            s if (8.0..8.1).contains(&s) => 1,
+            s if s < 11.0 => 0,
+            _ => 5,
+        }
+    }
+
+    #[test]
+    fn a_balancer_that_ejects_and_readmits_passes() {
+        let check = judge(&spec(), &timeline(|_| 0), calls(healthy));
+        assert!(check.passed, "{check:?}");
+        // The two failing attempts that eject it fit the probe bound.
+        assert_eq!(check.measured["opened_after_s"], 0.0);
+        assert_eq!(check.measured["closed_after_s"], 1.0);
+        assert_eq!(check.measured["max_calls_per_window_while_open"], 2.0);
+        assert_eq!(check.measured["dependency_rate_before"], 50.0);
+    }
+
+    #[test]
+    fn a_balancer_that_never_ejects_fails_as_never_opened() {
+        // max_fails=0: every client request still tries the bad backend first.
+        let check = judge(&spec(), &timeline(|_| 0), calls(|_| 5));
+        assert!(!check.passed);
+        let why = check.message.expect("why");
+        assert!(why.contains("never opened"), "{why}");
+        assert!(why.contains("50.0 calls/s"), "{why}");
+    }
+
+    #[test]
+    fn a_backend_never_readmitted_fails_as_never_closed() {
+        // fail_timeout=60s: after the fault the backend keeps its probe trickle.
+        let check = judge(
+            &spec(),
+            &timeline(|_| 0),
+            calls(|s| {
+                if s < 5.0 {
+                    5
+                } else {
+                    u64::from(s.fract() < 0.1)
+                }
+            }),
+        );
+        assert!(!check.passed);
+        let why = check.message.expect("why");
+        assert!(
+            why.contains("never closed") && why.contains("never re-admitted"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn too_many_probes_or_client_errors_while_open_fail() {
+        // Ejected, but re-tried 5 times a second.
+        let retried = |s: f64| match s {
+            s if s < 5.0 => 5,
+            s if (5.5..10.0).contains(&s) && (s * 10.0).round() as u64 % 2 == 0 => 1,
+            s if s < 10.0 => 0,
+            _ => 5,
+        };
+        let check = judge(&spec(), &timeline(|_| 0), calls(retried));
+        assert!(!check.passed);
+        let why = check.message.expect("why");
+        assert!(why.contains("received 5 calls within 1.0s"), "{why}");
+        // Shielded, but the clients see the failures.
+        let check = judge(
+            &spec(),
+            &timeline(|s| u32::from((5.0..10.0).contains(&s))),
+            calls(healthy),
+        );
+        assert!(!check.passed);
+        let why = check.message.expect("why");
+        assert!(why.contains("clients saw 10.0% errors"), "{why}");
+    }
+
+    #[test]
+    fn a_dependency_idle_before_the_fault_cannot_be_judged() {
+        let check = judge(&spec(), &timeline(|_| 0), calls(|_| 0));
+        assert!(!check.passed);
+        assert!(check.message.expect("why").contains("not judged"));
+    }
+}
