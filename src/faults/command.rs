@@ -143,6 +143,10 @@ pub async fn run_captured(
         .spawn()
         .map_err(ShellError::Spawn)?;
     let pgid = child.id().and_then(|p| i32::try_from(p).ok());
+    // Interrupted (the future dropped: Ctrl-C, a stop condition) before the
+    // shell exited: kill its whole group, so nothing the command started
+    // lands after the abort. Disarmed once the shell has exited.
+    let mut group = GroupGuard(pgid);
     type Shared = std::sync::Arc<std::sync::Mutex<Vec<u8>>>;
     // Appends as it reads, so what arrived is kept even if the pipe never closes.
     fn reader<R: tokio::io::AsyncRead + Unpin + Send + 'static>(
@@ -168,7 +172,10 @@ pub async fn run_captured(
     let (out_buf, mut out_task) = reader(child.stdout.take());
     let (err_buf, mut err_task) = reader(child.stderr.take());
     let status = match tokio::time::timeout(timeout, child.wait()).await {
-        Ok(Ok(status)) => status,
+        Ok(Ok(status)) => {
+            group.0 = None;
+            status
+        }
         Ok(Err(source)) => return Err(ShellError::Spawn(source)),
         Err(_) => {
             if let Some(pgid) = pgid {
@@ -194,6 +201,20 @@ pub async fn run_captured(
         stdout: taken(&out_buf),
         stderr: taken(&err_buf),
     })
+}
+
+/// Kills a process group when dropped, unless emptied first.
+struct GroupGuard(Option<i32>);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if let Some(pgid) = self.0.filter(|&p| p > 1) {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pgid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
 }
 
 fn clip(bytes: &[u8]) -> String {

@@ -1,12 +1,20 @@
 //! The rollback ledger: a fault is written here *before* it is applied, and
 //! everything written here is removed in reverse order, whatever happens.
 //!
-//! The ledger also keeps the journal of fault actions (apply/remove, when,
-//! outcome, evidence) that the reports show.
+//! The ledger also keeps the journal of fault actions (apply/remove, when
+//! each started and ended, outcome, evidence) that the reports show.
+//!
+//! The faults of one phase are applied together: each is recorded, then
+//! applied by its own task through an [`Applying`] handle, outside the
+//! ledger's lock, so a slow `command` does not hold back an `http_error`.
 
 use super::{Evidence, Fault, FaultError};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// A recorded fault, shared between the ledger and the task applying it.
+type SharedFault = Arc<tokio::sync::Mutex<Box<dyn Fault>>>;
 
 /// One fault action, as reported.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -16,8 +24,11 @@ pub struct FaultEvent {
     pub kind: String,
     /// `apply` or `remove`.
     pub action: String,
-    /// Seconds since the load started.
+    /// Seconds since the load started, when the action started.
     pub at_s: f64,
+    /// Seconds since the load started, when the action ended.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub ended_at_s: Option<f64>,
     pub ok: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -27,7 +38,30 @@ pub struct FaultEvent {
 
 struct Entry {
     phase: String,
-    fault: Box<dyn Fault>,
+    kind: &'static str,
+    describe: String,
+    fault: SharedFault,
+}
+
+/// A fault recorded in the ledger, to be applied by whoever holds this.
+pub struct Applying {
+    phase: String,
+    kind: &'static str,
+    describe: String,
+    fault: SharedFault,
+}
+
+impl Applying {
+    /// The fault, as described in reports.
+    pub fn describe(&self) -> &str {
+        &self.describe
+    }
+
+    /// Applies it. Dropping the future interrupts the apply; the fault
+    /// stays recorded, so rollback still removes whatever it did.
+    pub async fn apply(&self) -> Result<Evidence, FaultError> {
+        self.fault.lock().await.apply().await
+    }
 }
 
 /// Faults currently (possibly) in effect, oldest first.
@@ -51,22 +85,51 @@ impl Ledger {
         }
     }
 
-    /// Records the fault, then applies it. A fault whose apply failed stays
-    /// recorded, because a partial apply must still be undone.
+    /// Records the fault, then applies it (holding the ledger: for one fault
+    /// at a time; [`Ledger::record`] applies several together). A fault
+    /// whose apply failed stays recorded, because a partial apply must still
+    /// be undone.
     pub async fn apply(&mut self, phase: &str, fault: Box<dyn Fault>) -> Result<(), FaultError> {
+        let applying = self.record(phase, fault);
+        let started = Instant::now();
+        let result = applying.apply().await;
+        self.log_apply(&applying, started, &result);
+        result.map(|_| ())
+    }
+
+    /// Records the fault before anything is applied: if its apply fails,
+    /// hangs, panics or is interrupted, rollback still removes it.
+    pub fn record(&mut self, phase: &str, fault: Box<dyn Fault>) -> Applying {
         let (kind, describe) = (fault.kind(), fault.describe());
-        // Recorded first: if `apply` fails, hangs or panics, the fault is
-        // still in the ledger and rollback still removes it.
+        let fault: SharedFault = Arc::new(tokio::sync::Mutex::new(fault));
         self.active.push(Entry {
             phase: phase.to_string(),
-            fault,
+            kind,
+            describe: describe.clone(),
+            fault: fault.clone(),
         });
-        let result = match self.active.last_mut() {
-            Some(entry) => entry.fault.apply().await,
-            None => unreachable!("an entry was just pushed"),
-        };
-        self.log(phase, kind, describe, "apply", &result);
-        result.map(|_| ())
+        Applying {
+            phase: phase.to_string(),
+            kind,
+            describe,
+            fault,
+        }
+    }
+
+    /// Journals the outcome of an apply that began at `started`.
+    pub fn log_apply(
+        &mut self,
+        applying: &Applying,
+        started: Instant,
+        result: &Result<Evidence, FaultError>,
+    ) {
+        self.log(
+            &applying.phase,
+            applying.kind,
+            applying.describe.clone(),
+            ("apply", started),
+            result,
+        );
     }
 
     /// Removes the faults of one phase (newest first).
@@ -92,12 +155,24 @@ impl Ledger {
     }
 
     async fn remove_entry(&mut self, entry: Entry) {
-        let Entry { phase, mut fault } = entry;
-        let (kind, describe) = (fault.kind(), fault.describe());
+        let Entry {
+            phase,
+            kind,
+            describe,
+            fault,
+        } = entry;
         let limit = self.remove_timeout;
+        let started = Instant::now();
         // In its own task: a removal that panics is a failed rollback (said
-        // loudly), not a lost entry or a crashed run.
-        let task = tokio::spawn(async move { tokio::time::timeout(limit, fault.remove()).await });
+        // loudly), not a lost entry or a crashed run. The limit covers
+        // waiting for an apply still holding the fault, too.
+        let task = tokio::spawn(async move {
+            tokio::time::timeout(
+                limit,
+                async move { fault.lock_owned().await.remove().await },
+            )
+            .await
+        });
         let result = match task.await {
             Ok(Ok(r)) => r,
             Ok(Err(_)) => Err(FaultError::RemoveTimeout(limit)),
@@ -108,7 +183,7 @@ impl Ledger {
         if result.is_err() {
             self.rollback_failed = true;
         }
-        self.log(&phase, kind, describe, "remove", &result);
+        self.log(&phase, kind, describe, ("remove", started), &result);
     }
 
     fn log(
@@ -116,7 +191,7 @@ impl Ledger {
         phase: &str,
         kind: &str,
         fault: String,
-        action: &str,
+        (action, started): (&str, Instant),
         result: &Result<Evidence, FaultError>,
     ) {
         match result {
@@ -133,7 +208,8 @@ impl Ledger {
             fault,
             kind: kind.to_string(),
             action: action.to_string(),
-            at_s: self.t0.elapsed().as_secs_f64(),
+            at_s: started.saturating_duration_since(self.t0).as_secs_f64(),
+            ended_at_s: Some(self.t0.elapsed().as_secs_f64()),
             ok: result.is_ok(),
             error: result.as_ref().err().map(|e| e.to_string()),
             evidence: result.as_ref().ok().cloned().unwrap_or_default(),

@@ -71,6 +71,8 @@ pub enum FaultError {
     UnknownProxy(String),
     #[error("{0}")]
     Unsupported(String),
+    #[error("interrupted by a stop signal before it finished (it is rolled back)")]
+    Interrupted,
 }
 
 /// What faults need from the running experiment.

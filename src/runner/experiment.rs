@@ -298,30 +298,23 @@ async fn walk_phases(
                 }
             }
         }
+        let mut built = Vec::new();
         for (i, spec) in inject.iter().enumerate() {
-            // A signal during an earlier apply: apply nothing more.
-            if signals.stop.is_cancelled() {
-                walk.stopped = true;
-                break;
-            }
             let slot = format!("{}-{i}", super::sanitize(&phase.name));
-            let fault = match faults::build(spec, &faults_ctx, &slot) {
-                Ok(f) => f,
+            match faults::build(spec, &faults_ctx, &slot) {
+                Ok(f) => built.push(f),
                 Err(e) => {
                     walk.fault_error = Some(format!("phase `{}`: {e}", phase.name));
                     break;
                 }
-            };
-            let description = fault.describe();
-            progress.message(&format!("phase {}: applying {description}", phase.name));
-            if let Err(e) = ledger.lock().await.apply(&phase.name, fault).await {
-                walk.fault_error = Some(format!(
-                    "phase `{}`: could not apply {description}: {e}",
-                    phase.name
-                ));
-                break;
             }
-            progress.fault_applied(&exp.name, phase, &description);
+        }
+        if walk.fault_error.is_none() && !built.is_empty() {
+            walk.fault_error =
+                apply_together(&ledger, &exp.name, phase, built, &signals, &*progress).await;
+        }
+        if signals.stop.is_cancelled() {
+            walk.stopped = true;
         }
         if walk.fault_error.is_some() || walk.stopped {
             set_end(&mut walk, t0);
@@ -362,6 +355,72 @@ async fn walk_phases(
         }
     }
     walk
+}
+
+/// Applies the faults of one phase together, each on its own task, and
+/// waits for all of them; every one is in the ledger before any is applied.
+/// A stop signal interrupts the applies still running (a `command` is
+/// killed with its process group); rollback then removes them all. Returns
+/// the first failure.
+async fn apply_together(
+    ledger: &Arc<Mutex<Ledger>>,
+    experiment: &str,
+    phase: &crate::config::model::Phase,
+    faults: Vec<Box<dyn faults::Fault>>,
+    signals: &StopSignals,
+    progress: &dyn Progress,
+) -> Option<String> {
+    let applying: Vec<faults::ledger::Applying> = {
+        let mut ledger = ledger.lock().await;
+        faults
+            .into_iter()
+            .map(|f| ledger.record(&phase.name, f))
+            .collect()
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    for applying in applying {
+        progress.message(&format!(
+            "phase {}: applying {}",
+            phase.name,
+            applying.describe()
+        ));
+        let stop = signals.stop.clone();
+        tasks.spawn(async move {
+            let started = Instant::now();
+            let result = tokio::select! {
+                result = applying.apply() => result,
+                _ = stop.cancelled() => Err(faults::FaultError::Interrupted),
+            };
+            (applying, started, result)
+        });
+    }
+    let mut error = None;
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok((applying, started, result)) => {
+                ledger.lock().await.log_apply(&applying, started, &result);
+                match result {
+                    Ok(_) => progress.fault_applied(experiment, phase, applying.describe()),
+                    Err(faults::FaultError::Interrupted) => {}
+                    Err(e) => {
+                        error.get_or_insert(format!(
+                            "phase `{}`: could not apply {}: {e}",
+                            phase.name,
+                            applying.describe()
+                        ));
+                    }
+                }
+            }
+            // Recorded before the task started: rollback still removes it.
+            Err(e) => {
+                error.get_or_insert(format!(
+                    "phase `{}`: applying a fault failed: {e}",
+                    phase.name
+                ));
+            }
+        }
+    }
+    error
 }
 
 /// What the behaviour verifiers judge, from the walk, the recorder and the observers.

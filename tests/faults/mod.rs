@@ -2,6 +2,8 @@
 //! admin API) and rolled back on every way out: SIGINT, SIGTERM, and after
 //! a SIGKILL, `faultline rollback`.
 
+mod together;
+
 use crate::common::TestBed;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
