@@ -14,6 +14,7 @@ pub mod probe_checks;
 pub mod recovery;
 pub mod stats;
 pub mod thresholds;
+pub mod timing;
 pub mod versions;
 
 pub use evidence::Evidence;
