@@ -287,7 +287,8 @@ pub struct DemoArgs {
     #[arg(long, value_name = "DURATION", default_value = "2ms")]
     pub payments_latency: String,
     /// Start with a deliberate defect (repeatable): no_breaker,
-    /// breaker_never_closes, no_rollback, slow_rollback, no_timeout.
+    /// breaker_never_closes, no_rollback, slow_rollback, flapping_rollback,
+    /// no_timeout.
     #[arg(long = "defect", value_name = "NAME")]
     pub defects: Vec<String>,
     /// Share of /checkout served by the canary v2: a percentage (10%) or a

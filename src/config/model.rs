@@ -254,16 +254,20 @@ pub enum Defect {
     NoRollback,
     /// The controller rolls back only after the canary has been failing for 30 s.
     SlowRollback,
+    /// The controller is a passive health check: it ejects the failing canary
+    /// for 2 s, re-admits it, and ejects it again (flapping, not a rollback).
+    FlappingRollback,
     /// The frontend waits forever on payments (no per-call timeout).
     NoTimeout,
 }
 
 impl Defect {
-    pub const ALL: [Defect; 5] = [
+    pub const ALL: [Defect; 6] = [
         Defect::NoBreaker,
         Defect::BreakerNeverCloses,
         Defect::NoRollback,
         Defect::SlowRollback,
+        Defect::FlappingRollback,
         Defect::NoTimeout,
     ];
 
@@ -274,6 +278,7 @@ impl Defect {
             Defect::BreakerNeverCloses => "breaker_never_closes",
             Defect::NoRollback => "no_rollback",
             Defect::SlowRollback => "slow_rollback",
+            Defect::FlappingRollback => "flapping_rollback",
             Defect::NoTimeout => "no_timeout",
         }
     }

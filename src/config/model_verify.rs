@@ -184,7 +184,17 @@ pub struct RecoverySpec {
     /// Consecutive healthy 1-second windows required (default 3).
     pub windows: u32,
     pub tolerance: Tolerance,
+    /// Whether p99 is judged too (`metrics: [error_rate, p99]`, the
+    /// default); the error rate always is: a target still failing has not
+    /// recovered, however fast its failures are.
+    pub judge_p99: bool,
+    /// A baseline whose error rate is above this is refused as a reference
+    /// ("baseline itself unhealthy"; default 5%).
+    pub max_baseline_error_rate: f64,
 }
+
+/// Default of `recovery.max_baseline_error_rate`.
+pub const MAX_BASELINE_ERROR_RATE: f64 = 0.05;
 
 /// How far a window may be from the baseline and still count as recovered.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -276,11 +286,20 @@ pub struct CanarySpec {
     pub canary_version: String,
     pub version: VersionSource,
     pub rolled_back_within: Duration,
-    /// Failed canary responses allowed in the phase.
+    /// The canary's share (over 1 s) at or below which it counts as gone
+    /// (default 1%).
+    pub rolled_back_share: f64,
+    /// A probe (declared under `probes:`) that must pass at the phase's end:
+    /// the control plane confirms the rollback.
+    pub confirm: Option<String>,
+    /// Failed canary responses allowed in the phase (default: unlimited).
     pub max_failed_requests: u64,
     /// The stable versions' error rate must stay at or below this.
     pub stable_error_rate: f64,
 }
+
+/// Default of `canary.rolled_back_share`.
+pub const ROLLED_BACK_SHARE: f64 = 0.01;
 
 /// `traffic_shift`: the share of one version moves from `from` to `to` during a phase.
 #[derive(Debug, Clone, PartialEq)]

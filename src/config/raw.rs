@@ -188,7 +188,7 @@ pub struct RawDemo {
     /// Defect names (`no_breaker`, ...), checked in validation.
     #[schemars(
         with = "Option<Vec<super::schema::Text>>",
-        description = "Deliberate defects: `no_breaker`, `breaker_never_closes`, `no_rollback`, `slow_rollback`, `no_timeout`.",
+        description = "Deliberate defects: `no_breaker`, `breaker_never_closes`, `no_rollback`, `slow_rollback`, `flapping_rollback`, `no_timeout`.",
         extend("examples" = [["no_breaker"]])
     )]
     pub defects: Option<List<Scalar>>,

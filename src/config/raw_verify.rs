@@ -44,6 +44,11 @@ impl RawVerifier {
     ];
 }
 
+/// Recovered: `windows` 1-second windows in a row after `after` ends whose error rate is within
+/// tolerance of the baseline's (all of them) and whose p99 is too (the first, and all but one in
+/// three: one slow second is noise on a shared host). A baseline above `max_baseline_error_rate`
+/// fails as "baseline itself unhealthy". The time is when the error rate first held on the
+/// 100 ms timeline (`recovery_s`; the message says the resolution).
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "Recovery")]
@@ -63,6 +68,12 @@ pub struct RawRecovery {
     /// How close to the baseline counts as recovered.
     #[schemars(extend("examples" = [{"p99": "25%", "error_rate": "1%"}]))]
     pub tolerance: Option<RawTolerance>,
+    /// What is judged: `[error_rate, p99]` (default) or `[error_rate]`; the error rate always is.
+    #[schemars(with = "Option<super::schema::Words>", extend("examples" = [["error_rate", "p99"], ["error_rate"]]))]
+    pub metrics: Option<Scalar>,
+    /// A baseline with a higher error rate is refused as a reference (default 5%).
+    #[schemars(with = "Option<super::schema::Percent>", extend("examples" = ["5%"]))]
+    pub max_baseline_error_rate: Option<Scalar>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -179,6 +190,11 @@ pub struct RawVersionFrom {
     pub json: Option<String>,
 }
 
+/// The canary's share over a sliding second must fall to `rolled_back_share` within
+/// `rolled_back_within` of the phase's start and stay there to its end (`measured.outcome` 0,
+/// rolled back). A share that falls and comes back is flapping (outcome 1: a passive health check
+/// ejecting and re-admitting the canary), even if the phase ends while it is out; one that never
+/// falls is not rolled back (outcome 2). `share_s00`, `share_s01`, ... are the per-second shares.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "Canary")]
@@ -192,10 +208,16 @@ pub struct RawCanary {
     /// Where a response says which version served it.
     #[schemars(extend("examples" = [{"header": "x-version"}]))]
     pub version_from: Option<RawVersionFrom>,
-    /// The last canary response completes within this long of the fault.
+    /// The canary's share falls to `rolled_back_share` within this long of the fault, and stays there.
     #[schemars(with = "Option<super::schema::Duration>", extend("examples" = ["5s"]))]
     pub rolled_back_within: Option<Scalar>,
-    /// Failed canary responses allowed in the phase.
+    /// Share (per 1 s) at or below which the canary counts as gone (default 1%).
+    #[schemars(with = "Option<super::schema::Percent>", extend("examples" = ["1%"]))]
+    pub rolled_back_share: Option<Scalar>,
+    /// A probe under `probes:` that must pass at the phase's end (the control plane confirms).
+    #[schemars(extend("examples" = ["rollback-done"]))]
+    pub confirm: Option<String>,
+    /// Failed canary responses allowed in the phase (default: unlimited).
     #[schemars(extend("examples" = [60]))]
     pub max_failed_requests: Option<u64>,
     /// The other versions' error rate meanwhile (default 1%).

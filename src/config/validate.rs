@@ -360,6 +360,14 @@ fn demo_defects(
             "`no_rollback` and `slow_rollback` cannot be combined: the first never rolls back",
         ));
         ok = false;
+    } else if out.contains(&Defect::FlappingRollback)
+        && (out.contains(&Defect::NoRollback) || out.contains(&Defect::SlowRollback))
+    {
+        diags.push(node.error(
+            "`flapping_rollback` cannot be combined with `no_rollback` or `slow_rollback`: each \
+             is one way the rollback controller misbehaves",
+        ));
+        ok = false;
     }
     ok.then_some(out)
 }
@@ -948,7 +956,8 @@ mod demo_options_tests {
             ("a weight above 100% is refused", "{ canary_weight: 150% }", "target.demo.canary_weight", "between 0% and 100%", ""),
             ("a fraction above 1 is refused", "{ canary_weight: 1.5 }", "target.demo.canary_weight", "a fraction from 0 to 1", ""),
             ("a misspelt defect gets a suggestion", "{ defects: [no_breakr] }", "target.demo.defects[0]", "unknown defect `no_breakr`; expected `no_breaker`,", "did you mean `no_breaker`?"),
-            ("an unknown defect lists the known ones", "{ defects: [sabotage] }", "target.demo.defects[0]", "`slow_rollback` or `no_timeout`", ""),
+            ("an unknown defect lists the known ones", "{ defects: [sabotage] }", "target.demo.defects[0]", "`flapping_rollback` or `no_timeout`", ""),
+            ("a flapping and a missing rollback are refused together", "{ defects: [flapping_rollback, no_rollback] }", "target.demo.defects", "cannot be combined with", ""),
             ("a defect must be a name", "{ defects: [[x]] }", "target.demo.defects[0]", "expected a defect name", ""),
             ("contradictory rollback defects are refused", "{ defects: [no_rollback, slow_rollback] }", "target.demo.defects", "cannot be combined", ""),
             ("zero consecutive failures are refused", "{ breaker: { consecutive_failures: 0 } }", "target.demo.breaker.consecutive_failures", "at least 1", ""),

@@ -13,9 +13,10 @@ use serde_yaml::Value;
 use super::decode::{describe, humanize, scalar_text};
 use super::diagnostics::{one_of, Diagnostic};
 use super::model::{
-    CanarySpec, CmpOp, CommandProbe, CompareMetric, CompareSpec, Expectation, HttpProbe, JsonCheck,
-    LatencyTolerance, ProbeCheck, ProbeDecl, ProbeKind, ProbeWhen, PrometheusProbe, RecoverySpec,
-    StatusMatch, TcpProbe, Tolerance, TrafficShiftSpec, ValueCheck, Verifier, VersionSource,
+    CanarySpec, CmpOp, CommandProbe, CompareMetric, CompareSpec,
+    Expectation, HttpProbe, JsonCheck, LatencyTolerance, ProbeCheck, ProbeDecl, ProbeKind,
+    ProbeWhen, PrometheusProbe, RecoverySpec, StatusMatch, TcpProbe, Tolerance, TrafficShiftSpec,
+    ValueCheck, Verifier, VersionSource, MAX_BASELINE_ERROR_RATE, ROLLED_BACK_SHARE,
 };
 use super::raw::{List, RawPhase, Scalar};
 use super::raw_verify::{
@@ -690,6 +691,11 @@ fn recovery(
         }
         None => (Some(LatencyTolerance::Relative(0.25)), Some(0.01)),
     };
+    let judge_p99 = recovery_metrics(raw.metrics.as_ref(), &node.at("metrics"), diags);
+    let max_baseline_error_rate = match &raw.max_baseline_error_rate {
+        Some(v) => fraction(v, &node.at("max_baseline_error_rate"), diags),
+        None => Some(MAX_BASELINE_ERROR_RATE),
+    };
     if let (Some(b), Some(a)) = (&baseline, &after) {
         if b == a {
             diags.push(
@@ -708,7 +714,42 @@ fn recovery(
             p99: p99?,
             error_rate: error_rate?,
         },
+        judge_p99: judge_p99?,
+        max_baseline_error_rate: max_baseline_error_rate?,
     })
+}
+
+/// `metrics: [error_rate, p99]` → whether p99 is judged. The error rate is
+/// required: a target whose every request fails fast has a fine p99 and has
+/// not recovered.
+fn recovery_metrics(
+    raw: Option<&Scalar>,
+    node: &Node<'_>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<bool> {
+    let Some(value) = raw else {
+        return Some(true);
+    };
+    let list: Vec<&Value> = match value {
+        Value::Sequence(items) => items.iter().collect(),
+        other => vec![other],
+    };
+    let words: Option<Vec<String>> = list.iter().map(|v| scalar_text(v)).collect();
+    let words = words.unwrap_or_default();
+    if words.is_empty() || words.iter().any(|w| w != "error_rate" && w != "p99") {
+        diags.push(
+            node.error("expected a list of `error_rate` and `p99`, e.g. `[error_rate, p99]`"),
+        );
+        return None;
+    }
+    if !words.iter().any(|w| w == "error_rate") {
+        diags.push(node.error(
+            "`error_rate` is always judged (a target whose requests all fail fast has a fine p99 \
+             but has not recovered): use `[error_rate, p99]` or `[error_rate]`",
+        ));
+        return None;
+    }
+    Some(words.iter().any(|w| w == "p99"))
 }
 
 fn version_from(
@@ -782,11 +823,21 @@ fn canary(
         Some(v) => fraction(v, &node.at("stable_error_rate"), diags),
         None => Some(0.01),
     };
+    let gone = match &raw.rolled_back_share {
+        Some(v) => fraction(v, &node.at("rolled_back_share"), diags),
+        None => Some(ROLLED_BACK_SHARE),
+    };
+    let confirm = match &raw.confirm {
+        Some(name) => refs.probe(name, &node.at("confirm"), diags).map(Some),
+        None => Some(None),
+    };
     Some(CanarySpec {
         phase: phase?,
         canary_version: version?,
         version: source?,
         rolled_back_within: within?,
+        rolled_back_share: gone?,
+        confirm: confirm?,
         max_failed_requests: raw.max_failed_requests.unwrap_or(u64::MAX),
         stable_error_rate: stable?,
     })
@@ -1032,6 +1083,52 @@ fn latency_tolerance(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn verifiers(verify: &str) -> Vec<Verifier> {
+        let yaml = format!(
+            "name: x\ntarget: {{ demo: {{}} }}\nload: {{ rate: 10, requests: [ {{ path: /checkout }} ] }}\n\
+             probes: {{ done: {{ tcp: {{ address: '127.0.0.1:1' }} }} }}\n\
+             phases:\n  - {{ name: base, duration: 2s }}\n  - name: fault\n    duration: 2s\n\
+             \x20   inject: [ {{ type: latency, proxy: payments, latency: 10ms }} ]\n\
+             verify:\n{verify}"
+        );
+        let doc = super::super::load_str(&yaml, std::path::Path::new("x.yaml")).expect("valid");
+        doc.experiments[0].verify.clone()
+    }
+
+    #[test]
+    fn recovery_and_canary_defaults_and_new_keys() {
+        let v = verifiers(
+            "  - recovery: { within: 5s }\n\
+             \x20 - recovery: { within: 5s, metrics: [error_rate], max_baseline_error_rate: 20% }\n\
+             \x20 - canary: { phase: fault, canary_version: v2, rolled_back_within: 3s }\n\
+             \x20 - canary: { phase: fault, canary_version: v2, rolled_back_within: 3s, rolled_back_share: 0%, confirm: done, max_failed_requests: 9 }\n",
+        );
+        let [Verifier::Recovery(r1), Verifier::Recovery(r2), Verifier::Canary(c1), Verifier::Canary(c2)] =
+            v.as_slice()
+        else {
+            panic!("{v:?}");
+        };
+        assert!(r1.judge_p99 && !r2.judge_p99);
+        assert_eq!(r1.max_baseline_error_rate, MAX_BASELINE_ERROR_RATE);
+        assert_eq!(r2.max_baseline_error_rate, 0.2);
+        assert_eq!(
+            (
+                c1.rolled_back_share,
+                c1.confirm.as_deref(),
+                c1.max_failed_requests
+            ),
+            (ROLLED_BACK_SHARE, None, u64::MAX)
+        );
+        assert_eq!(
+            (
+                c2.rolled_back_share,
+                c2.confirm.as_deref(),
+                c2.max_failed_requests
+            ),
+            (0.0, Some("done"), 9)
+        );
+    }
 
     #[test]
     fn comparisons_parse_numbers_and_percentages() {

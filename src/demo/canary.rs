@@ -10,8 +10,11 @@
 //! The controller ([`run_rollback_controller`]) looks at v2's error rate
 //! (status ≥ 500) over a sliding window every [`EVALUATE_EVERY`] and sets
 //! the weight to 0 when the rate exceeds `rollback.error_rate` with enough
-//! requests. The defects `no_rollback` (never acts) and `slow_rollback`
-//! (acts once the breach has lasted [`SLOW_ROLLBACK_HOLD`]) bend it.
+//! requests. The defects `no_rollback` (never acts), `slow_rollback`
+//! (acts once the breach has lasted [`SLOW_ROLLBACK_HOLD`]) and
+//! `flapping_rollback` (a passive health check, not a rollback: it ejects the
+//! canary for [`EJECTED_FOR`], re-admits it and ejects it again while it
+//! fails, like HAProxy's `observe layer7` + `on-error mark-down`) bend it.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -28,6 +31,14 @@ pub const EVALUATE_EVERY: Duration = Duration::from_millis(250);
 
 /// How long the breach must last before a `slow_rollback` controller acts.
 pub const SLOW_ROLLBACK_HOLD: Duration = Duration::from_secs(30);
+
+/// How long a `flapping_rollback` controller keeps the canary out before
+/// re-admitting it (HAProxy marked a failing server DOWN for about 2 s).
+pub const EJECTED_FOR: Duration = Duration::from_secs(2);
+
+/// How long a re-admitted canary serves before a `flapping_rollback`
+/// controller looks at it again (the failures that eject it take a moment).
+pub const REJOIN_GRACE: Duration = Duration::from_secs(1);
 
 /// The split's resolution: weights are applied in parts per million.
 const PPM: u128 = 1_000_000;
@@ -59,6 +70,8 @@ enum RollbackMode {
     Never,
     /// Only once the breach has held this long (`slow_rollback`).
     After(Duration),
+    /// Ejects, re-admits after [`EJECTED_FOR`], ejects again (`flapping_rollback`).
+    Flapping,
 }
 
 /// The canary's weight, its request counts and its rollback state.
@@ -82,6 +95,10 @@ struct Rollout {
     reason: Option<String>,
     /// When the current, uninterrupted breach began.
     breached_since: Option<Instant>,
+    /// `flapping_rollback`: when the canary was ejected, and its weight then.
+    ejected: Option<(Instant, f64)>,
+    /// `flapping_rollback`: when it was last re-admitted.
+    readmitted_at: Option<Instant>,
 }
 
 /// What `GET /admin/canary` and `/metrics` show.
@@ -112,6 +129,8 @@ impl Canary {
             RollbackMode::Never
         } else if defects.contains(&Defect::SlowRollback) {
             RollbackMode::After(SLOW_ROLLBACK_HOLD)
+        } else if defects.contains(&Defect::FlappingRollback) {
+            RollbackMode::Flapping
         } else {
             RollbackMode::Prompt
         };
@@ -127,6 +146,8 @@ impl Canary {
                 rolled_back_at: None,
                 reason: None,
                 breached_since: None,
+                ejected: None,
+                readmitted_at: None,
             }),
         }
     }
@@ -177,12 +198,17 @@ impl Canary {
         rollout.rolled_back_at = None;
         rollout.reason = None;
         rollout.breached_since = None;
+        rollout.ejected = None;
+        rollout.readmitted_at = None;
         rollout.window.clear();
     }
 
     /// One look at the canary: rolls it back if it must. Returns whether it did.
     pub fn evaluate(&self, now: Instant) -> bool {
         let mut rollout = self.lock();
+        if self.mode == RollbackMode::Flapping && self.readmit(&mut rollout, now) {
+            return false;
+        }
         if rollout.rolled_back_at.is_some() || self.weight() <= 0.0 {
             rollout.breached_since = None;
             return false;
@@ -195,11 +221,14 @@ impl Canary {
         }
         let since = *rollout.breached_since.get_or_insert(now);
         let act = match self.mode {
-            RollbackMode::Prompt => true,
+            RollbackMode::Prompt | RollbackMode::Flapping => true,
             RollbackMode::Never => false,
             RollbackMode::After(hold) => now.saturating_duration_since(since) >= hold,
         };
         if act {
+            if self.mode == RollbackMode::Flapping {
+                rollout.ejected = Some((now, self.weight()));
+            }
             self.weight.store(0.0_f64.to_bits(), Ordering::Relaxed);
             rollout.rolled_back_at = Some(now);
             rollout.reason = Some(format!(
@@ -212,6 +241,28 @@ impl Canary {
             ));
         }
         act
+    }
+
+    /// `flapping_rollback`: re-admits an ejected canary after [`EJECTED_FOR`]
+    /// (its failures stay in the window, so it is ejected again once
+    /// [`REJOIN_GRACE`] has passed). Returns whether the controller must not
+    /// act now (the canary is out, or just back).
+    fn readmit(&self, rollout: &mut Rollout, now: Instant) -> bool {
+        if let Some((at, weight)) = rollout.ejected {
+            if now.saturating_duration_since(at) < EJECTED_FOR {
+                return true;
+            }
+            self.weight.store(weight.to_bits(), Ordering::Relaxed);
+            rollout.ejected = None;
+            rollout.rolled_back_at = None;
+            rollout.reason = None;
+            rollout.breached_since = None;
+            rollout.readmitted_at = Some(now);
+            return true;
+        }
+        rollout
+            .readmitted_at
+            .is_some_and(|r| now.saturating_duration_since(r) < REJOIN_GRACE)
     }
 
     pub fn snapshot(&self, now: Instant) -> CanarySnapshot {
@@ -403,6 +454,34 @@ mod tests {
             }
         }
         assert_eq!(acted_at, Some(42), "30 s after the second breach began");
+    }
+
+    #[test]
+    fn with_flapping_rollback_it_ejects_readmits_and_ejects_again() {
+        let t0 = Instant::now();
+        let canary = canary(&[Defect::FlappingRollback], t0);
+        let mut weights = Vec::new();
+        for tick in 0..40 {
+            // 10 s of a failing canary, looked at every 250 ms.
+            let now = t0 + tick * EVALUATE_EVERY;
+            if canary.weight() > 0.0 {
+                traffic(&canary, now, 100, 100);
+            }
+            canary.evaluate(now);
+            weights.push(canary.weight());
+        }
+        let out: Vec<usize> = (1..weights.len())
+            .filter(|&i| weights[i] == 0.0 && weights[i - 1] > 0.0)
+            .collect();
+        let back: Vec<usize> = (1..weights.len())
+            .filter(|&i| weights[i] > 0.0 && weights[i - 1] == 0.0)
+            .collect();
+        // Ejected at 0 s (100 requests seen at once), back at 2 s, out at
+        // 3 s (after the grace), back at 5 s, ...
+        assert_eq!(weights[0], 0.0, "{weights:?}");
+        assert_eq!(back, vec![8, 20, 32], "{weights:?}");
+        assert_eq!(out, vec![12, 24, 36], "{weights:?}");
+        assert_eq!(weights[9], 0.1, "re-admitted at its weight");
     }
 
     #[test]

@@ -65,11 +65,17 @@ pub fn classifiers(exp: &Experiment) -> Vec<Classifier> {
         .collect()
 }
 
-/// Every probe check of the experiment: phase `expect` probes and `verify` ones.
+/// Every probe check of the experiment: phase `expect` probes and `verify`
+/// ones, and the probe a `canary` confirms its rollback with (at the phase's end).
 pub fn probe_checks(exp: &Experiment) -> Vec<ProbeCheck> {
     let from_phases = exp.phases.iter().flat_map(|p| p.probes.iter().cloned());
     let from_verify = exp.verify.iter().filter_map(|v| match v {
         Verifier::Probe(check) => Some(check.clone()),
+        Verifier::Canary(canary) => canary.confirm.as_ref().map(|probe| ProbeCheck {
+            probe: probe.clone(),
+            phase: canary.phase.clone(),
+            when: ProbeWhen::End,
+        }),
         _ => None,
     });
     from_phases.chain(from_verify).collect()

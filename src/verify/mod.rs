@@ -3,7 +3,7 @@
 //! - `thresholds`: a phase's `expect` (p99 < 100ms, ...) and `rate_achieved`;
 //! - `stats` and `baseline`: statistical comparison against a baseline report;
 //! - behaviour verifiers (`verify:`), each a pure function of [`Evidence`]:
-//!   `recovery`, `breaker`, `versions` (canary and traffic shift), `compare`
+//!   `recovery`, `breaker`, `versions` (canary), `traffic_shift`, `compare`
 //!   (two phases of one run), and `probe_checks`.
 
 pub mod baseline;
@@ -15,6 +15,8 @@ pub mod probe_checks;
 pub mod recovery;
 pub mod stats;
 pub mod thresholds;
+pub mod timing;
+pub mod traffic_shift;
 pub mod versions;
 
 pub use evidence::Evidence;
@@ -41,7 +43,7 @@ pub fn verify(exp: &Experiment, ev: &Evidence<'_>) -> Vec<Check> {
                 classifier += 1;
             }
             Verifier::Canary(spec) => checks.push(versions::canary(spec, ev)),
-            Verifier::TrafficShift(spec) => checks.push(versions::traffic_shift(spec, ev)),
+            Verifier::TrafficShift(spec) => checks.push(traffic_shift::traffic_shift(spec, ev)),
             Verifier::Compare(spec) => checks.extend(compare::checks(spec, ev)),
             Verifier::Probe(spec) => checks.push(probe_checks::check(spec, ev)),
         }

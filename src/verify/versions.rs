@@ -1,56 +1,30 @@
-//! `canary` and `traffic_shift`: verdicts on which version served the traffic.
+//! `canary`: a verdict on which version served the traffic (see also
+//! [`super::traffic_shift`]).
 //!
 //! Both read the per-version counts of the 100 ms timeline (the version comes
 //! from a response header or JSON field, see `VersionSource`).
 //!
 //! - `canary`: with a fault on the canary's path only, the canary's share
-//!   must fall to zero (the last canary response completes) within
-//!   `rolled_back_within` of the fault starting and stay there until the
-//!   phase ends; failed canary responses stay under a bound, and the stable
-//!   versions keep their error rate low meanwhile.
-//! - `traffic_shift`: the share of one version in the second before the phase
-//!   matches `from`, the share in the phase's last second matches `to`, the
-//!   share reaches `to` within `within`, and the switch costs at most
-//!   `max_errors` errors.
+//!   (over a sliding second) must fall to `rolled_back_share` (default 1%)
+//!   within `rolled_back_within` of the fault starting and *stay* there to
+//!   the phase's end. A share that falls and comes back is `flapping`: a
+//!   passive health check (HAProxy `observe layer7` + `on-error mark-down`)
+//!   ejecting the canary for a while and re-admitting it, not a rollback,
+//!   even when the phase happens to end while it is out. Failed canary
+//!   responses stay under a bound, the stable versions keep their error rate
+//!   low meanwhile, and a `confirm` probe of the control plane passes at the
+//!   phase's end.
 
 use std::time::Duration;
 
-use super::evidence::{fail, new_check, percent, phase_with_timeline, secs, Evidence};
-use crate::config::model::{CanarySpec, TrafficShiftSpec};
+use super::evidence::{fail, new_check, percent, phase_with_timeline, secs, Evidence, PhaseSpan};
+use super::timing::{Share, SECOND};
+use crate::config::model::CanarySpec;
 use crate::metrics::{Timeline, SLOT};
 use crate::runner::journal::Check;
 
-/// Counts of a version within a time range.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-struct Share {
-    /// All responses.
-    total: u64,
-    errors: u64,
-    /// Responses from the version.
-    version: u64,
-    version_errors: u64,
-}
-
-impl Share {
-    fn of(timeline: &Timeline, version: &str, from: Duration, to: Duration) -> Share {
-        let mut share = Share::default();
-        for (_, slot) in timeline.between(from, to) {
-            let (n, e) = slot.version(version);
-            share.total += u64::from(slot.requests);
-            share.errors += u64::from(slot.errors);
-            share.version += u64::from(n);
-            share.version_errors += u64::from(e);
-        }
-        share
-    }
-
-    fn fraction(&self) -> Option<f64> {
-        (self.total > 0).then(|| self.version as f64 / self.total as f64)
-    }
-}
-
 /// Versions seen in the whole run, for messages: `v1, v2`.
-fn versions_seen(timeline: &Timeline) -> String {
+pub(super) fn versions_seen(timeline: &Timeline) -> String {
     let mut seen = std::collections::BTreeSet::new();
     for slot in &timeline.slots {
         for v in &slot.versions {
@@ -64,14 +38,109 @@ fn versions_seen(timeline: &Timeline) -> String {
     }
 }
 
+/// What became of the canary's share during the phase; offsets are from the
+/// phase's start.
+#[derive(Debug, Clone, PartialEq)]
+enum Outcome {
+    /// Fell to the bound at `at` and stayed there to the end.
+    RolledBack {
+        at: Duration,
+    },
+    /// Fell to the bound at `gone`, then came back `returns` times, first at
+    /// `back` (to `share`); `ended_out` when the phase ended while it was out.
+    Flapping {
+        gone: Duration,
+        back: Duration,
+        share: f64,
+        returns: u32,
+        ended_out: bool,
+    },
+    NotRolledBack,
+}
+
+impl Outcome {
+    /// `measured.outcome`: 0 rolled back, 1 flapping, 2 not rolled back.
+    fn code(&self) -> f64 {
+        match self {
+            Outcome::RolledBack { .. } => 0.0,
+            Outcome::Flapping { .. } => 1.0,
+            Outcome::NotRolledBack => 2.0,
+        }
+    }
+}
+
+/// Slides a one-second window over `phase` in 100 ms steps (one window when
+/// the phase is shorter) and classifies the canary's share in each: at or
+/// below `bound` is out, above is in, no responses says nothing.
+fn canary_outcome(timeline: &Timeline, version: &str, phase: &PhaseSpan, bound: f64) -> Outcome {
+    let starts = (0..)
+        .map(|k| phase.start + SLOT * k)
+        .take_while(|t| *t == phase.start || *t + SECOND <= phase.end);
+    let mut gone: Option<Duration> = None;
+    let mut back: Option<(Duration, f64)> = None;
+    let mut share_after_return = 0.0_f64;
+    let mut returns = 0;
+    let mut out = false;
+    for t in starts {
+        let end = (t + SECOND).min(phase.end);
+        let Some(share) = Share::of(timeline, version, t, end).fraction() else {
+            continue;
+        };
+        let offset = t - phase.start;
+        if share <= bound + 1e-12 {
+            gone.get_or_insert(offset);
+            out = true;
+        } else if out {
+            returns += 1;
+            out = false;
+            back.get_or_insert((offset, share));
+        }
+        if back.is_some() {
+            share_after_return = share_after_return.max(share);
+        }
+    }
+    match (gone, back) {
+        (None, _) => Outcome::NotRolledBack,
+        (Some(gone), Some((back, _))) => Outcome::Flapping {
+            gone,
+            back,
+            share: share_after_return,
+            returns,
+            ended_out: out,
+        },
+        (Some(gone), None) => {
+            // The window that first held the bound may start while the last
+            // canary responses still complete: the rollback is the end of
+            // the last slot, within that window, still above the bound.
+            let window_end = phase.start + gone + SECOND;
+            let at = timeline
+                .between(phase.start, window_end.min(phase.end))
+                .filter(|(_, slot)| {
+                    let (n, _) = slot.version(version);
+                    slot.requests > 0 && f64::from(n) / f64::from(slot.requests) > bound + 1e-12
+                })
+                .map(|(i, _)| Timeline::start_of(i) + SLOT)
+                .last()
+                .map_or(Duration::ZERO, |t| t.saturating_sub(phase.start));
+            Outcome::RolledBack { at }
+        }
+    }
+}
+
 pub fn canary(spec: &CanarySpec, ev: &Evidence<'_>) -> Check {
-    let expected = format!(
-        "`{}` share falls to 0 within {}, ≤ {} failed canary responses, stable error rate ≤ {}",
+    let mut expected = format!(
+        "`{}` share falls to ≤ {} within {} and stays there to the end (not flapping)",
         spec.canary_version,
+        percent(spec.rolled_back_share),
         secs(spec.rolled_back_within),
-        spec.max_failed_requests,
-        percent(spec.stable_error_rate)
     );
+    if spec.max_failed_requests != u64::MAX {
+        expected += &format!(", ≤ {} failed canary responses", spec.max_failed_requests);
+    }
+    expected += &format!(", stable error rate ≤ {}", percent(spec.stable_error_rate));
+    if let Some(probe) = &spec.confirm {
+        expected += &format!(", probe `{probe}` passes at the end");
+    }
     let mut check = new_check(
         "canary",
         format!("canary rollback during `{}`", spec.phase),
@@ -103,11 +172,6 @@ pub fn canary(spec: &CanarySpec, ev: &Evidence<'_>) -> Check {
     if let Some(f) = before.fraction() {
         check.measured.insert("canary_share_before".into(), f);
     }
-    let last = timeline
-        .between(fault.start, fault.end)
-        .filter(|(_, slot)| slot.version(version).0 > 0)
-        .map(|(i, _)| Timeline::start_of(i) + SLOT)
-        .last();
     let stable_total = during.total - during.version;
     let stable_errors = during.errors - during.version_errors;
     let stable_rate = if stable_total == 0 {
@@ -121,47 +185,85 @@ pub fn canary(spec: &CanarySpec, ev: &Evidence<'_>) -> Check {
     check
         .measured
         .insert("stable_error_rate".into(), stable_rate);
+    let shares = shares_per_second(timeline, version, fault);
+    for (k, share) in shares.iter().enumerate() {
+        if let Some(share) = share {
+            check.measured.insert(format!("share_s{k:02}"), *share);
+        }
+    }
 
     let mut problems = Vec::new();
     let mut observed = Vec::new();
-    // The share must be zero over the phase's last second to count as rolled back.
     let tail = Share::of(
         timeline,
         version,
-        fault.end.saturating_sub(Duration::from_secs(1)),
+        fault.end.saturating_sub(SECOND).max(fault.start),
         fault.end,
     );
-    let rolled_back = match last {
-        None => Some(Duration::ZERO),
-        Some(_) if tail.version > 0 || tail.total == 0 => None,
-        Some(at) => Some(at.saturating_sub(fault.start)),
+    let outcome = if tail.total == 0 {
+        problems.push(format!(
+            "no response completed in the last second of `{}`: whether the canary was rolled \
+             back cannot be told",
+            spec.phase
+        ));
+        Outcome::NotRolledBack
+    } else {
+        canary_outcome(timeline, version, fault, spec.rolled_back_share)
     };
-    match rolled_back {
-        Some(after) => {
+    check.measured.insert("outcome".into(), outcome.code());
+    match &outcome {
+        Outcome::RolledBack { at } => {
             check
                 .measured
-                .insert("rolled_back_after_s".into(), after.as_secs_f64());
-            observed.push(format!("rolled back after {}", secs(after)));
-            if after > spec.rolled_back_within {
+                .insert("rolled_back_after_s".into(), at.as_secs_f64());
+            observed.push(format!("rolled back after {} (held to the end)", secs(*at)));
+            if *at > spec.rolled_back_within {
                 problems.push(format!(
                     "the canary kept serving for {} after the fault started, longer than {}",
-                    secs(after),
+                    secs(*at),
                     secs(spec.rolled_back_within)
                 ));
             }
         }
-        None => {
-            observed.push("not rolled back".into());
+        Outcome::Flapping {
+            gone,
+            back,
+            share,
+            returns,
+            ended_out,
+        } => {
+            check.measured.insert("returns".into(), f64::from(*returns));
+            observed.push(format!("flapping ({returns} return(s))"));
+            let ending = if *ended_out {
+                "; the phase ended while it was out, which is not a rollback that held"
+            } else {
+                ""
+            };
             problems.push(format!(
-                "not rolled back: `{version}` still served {} of the responses in the last second \
-                 of `{}` ({} of {}; {} of {} before the fault)",
-                percent(tail.fraction().unwrap_or(0.0)),
+                "flapping: `{version}`'s share fell to ≤ {} {} into `{}` but came back {returns} \
+                 time(s), first {} in (up to {} of responses): a passive health check ejecting \
+                 and re-admitting the canary, not a rollback{ending}",
+                percent(spec.rolled_back_share),
+                secs(*gone),
                 spec.phase,
-                tail.version,
-                tail.total,
-                percent(before.fraction().unwrap_or(0.0)),
-                before.total
+                secs(*back),
+                percent(*share),
             ));
+        }
+        Outcome::NotRolledBack => {
+            observed.push("not rolled back".into());
+            if tail.total > 0 {
+                problems.push(format!(
+                    "not rolled back: `{version}` still served {} of the responses in the last \
+                     second of `{}` ({} of {}; {} of {} before the fault)",
+                    percent(tail.fraction().unwrap_or(0.0)),
+                    spec.phase,
+                    tail.version,
+                    tail.total,
+                    percent(before.fraction().unwrap_or(0.0)),
+                    before.total
+                ));
+            }
         }
     }
     observed.push(format!("{} failed canary responses", during.version_errors));
@@ -179,6 +281,29 @@ pub fn canary(spec: &CanarySpec, ev: &Evidence<'_>) -> Check {
             percent(spec.stable_error_rate)
         ));
     }
+    if let Some(probe) = &spec.confirm {
+        let last = ev
+            .probes
+            .get(&(probe.clone(), spec.phase.clone()))
+            .and_then(|o| o.last());
+        match last {
+            Some(o) if o.passed => observed.push(format!("`{probe}` confirmed")),
+            Some(o) => problems.push(format!(
+                "probe `{probe}` did not confirm the rollback at +{}: {}",
+                secs(o.at),
+                o.reason
+            )),
+            None => problems.push(format!(
+                "probe `{probe}` was never observed at the end of `{}`",
+                spec.phase
+            )),
+        }
+    }
+    let timeline_text: Vec<String> = shares
+        .iter()
+        .map(|s| s.map_or("–".into(), percent))
+        .collect();
+    observed.push(format!("shares per second: {}", timeline_text.join(", ")));
     check.observed = observed.join(", ");
     if !problems.is_empty() {
         return fail(check, problems.join("; "));
@@ -186,132 +311,26 @@ pub fn canary(spec: &CanarySpec, ev: &Evidence<'_>) -> Check {
     check
 }
 
-pub fn traffic_shift(spec: &TrafficShiftSpec, ev: &Evidence<'_>) -> Check {
-    let mut expected = format!(
-        "`{}` share {} → {} (±{})",
-        spec.target_version,
-        percent(spec.from),
-        percent(spec.to),
-        percent(spec.tolerance)
-    );
-    if let Some(within) = spec.within {
-        expected += &format!(" within {}", secs(within));
-    }
-    expected += &format!(", ≤ {} errors", spec.max_errors);
-    let mut check = new_check(
-        "traffic_shift",
-        format!(
-            "traffic shift to `{}` during `{}`",
-            spec.target_version, spec.phase
-        ),
-        Some(&spec.phase),
-        expected,
-    );
-    let (phase, metrics, timeline) = match phase_with_timeline(ev, &spec.phase) {
-        Ok(found) => found,
-        Err(why) => return fail(check, why),
-    };
-    check.samples = metrics.requests;
-    let version = spec.target_version.as_str();
-    let second = Duration::from_secs(1);
-    let before = Share::of(
-        timeline,
-        version,
-        phase.start.saturating_sub(second),
-        phase.start,
-    );
-    let end = Share::of(
-        timeline,
-        version,
-        phase.end.saturating_sub(second),
-        phase.end,
-    );
-    let during = Share::of(timeline, version, phase.start, phase.end);
-    let mut problems = Vec::new();
-    let near =
-        |share: Option<f64>, want: f64| share.is_some_and(|s| (s - want).abs() <= spec.tolerance);
-
-    let start_share = before.fraction();
-    let end_share = end.fraction();
-    if let Some(s) = start_share {
-        check.measured.insert("share_before".into(), s);
-    }
-    if let Some(s) = end_share {
-        check.measured.insert("share_after".into(), s);
-    }
-    check.measured.insert("errors".into(), during.errors as f64);
-    if !near(start_share, spec.from) {
-        problems.push(format!(
-            "before `{}` `{version}` served {} of responses, not {}",
-            spec.phase,
-            start_share.map_or("nothing (no responses)".into(), percent),
-            percent(spec.from)
-        ));
-    }
-    if !near(end_share, spec.to) {
-        problems.push(format!(
-            "at the end of `{}` `{version}` served {} of responses, not {} (versions seen: {})",
-            spec.phase,
-            end_share.map_or("nothing (no responses)".into(), percent),
-            percent(spec.to),
-            versions_seen(timeline)
-        ));
-    }
-    // When the share first reached `to`, over a sliding second of slots.
-    let switched = (0..)
-        .map(|k| phase.start + SLOT * k)
-        .take_while(|t| *t + second <= phase.end)
-        .find(|t| {
-            near(
-                Share::of(timeline, version, *t, *t + second).fraction(),
-                spec.to,
-            )
-        })
-        .map(|t| t.saturating_sub(phase.start));
-    let mut observed = vec![format!(
-        "{} → {}",
-        start_share.map_or("n/a".into(), percent),
-        end_share.map_or("n/a".into(), percent)
-    )];
-    if let Some(after) = switched {
-        check
-            .measured
-            .insert("switched_after_s".into(), after.as_secs_f64());
-        observed.push(format!("switched after {}", secs(after)));
-        if let Some(within) = spec.within.filter(|w| after > *w) {
-            problems.push(format!(
-                "the share reached {} only {} into `{}`, later than {}",
-                percent(spec.to),
-                secs(after),
-                spec.phase,
-                secs(within)
-            ));
-        }
-    }
-    observed.push(format!("{} errors", during.errors));
-    if during.errors > spec.max_errors {
-        problems.push(format!(
-            "{} requests failed during the switch (at most {} allowed)",
-            during.errors, spec.max_errors
-        ));
-    }
-    check.observed = observed.join(", ");
-    if !problems.is_empty() {
-        return fail(check, problems.join("; "));
-    }
-    check
+/// The canary's share in each whole or partial second of `phase`, from its
+/// start; `None` for a second without responses.
+fn shares_per_second(timeline: &Timeline, version: &str, phase: &PhaseSpan) -> Vec<Option<f64>> {
+    (0..)
+        .map(|k| phase.start + SECOND * k)
+        .take_while(|t| *t < phase.end)
+        .map(|t| Share::of(timeline, version, t, (t + SECOND).min(phase.end)).fraction())
+        .collect()
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::config::model::VersionSource;
     use crate::metrics::timeline::VersionCount;
     use crate::metrics::{PhaseMetrics, Slot, VersionTag};
-    use crate::verify::evidence::span;
+    use crate::verify::evidence::{span, TimedObservation};
 
     /// 20 responses per slot over 0–15 s; `split(second)` gives (v2 responses, v2 errors, v1 errors).
-    fn timeline(split: impl Fn(f64) -> (u32, u32, u32)) -> Timeline {
+    pub(in crate::verify) fn timeline(split: impl Fn(f64) -> (u32, u32, u32)) -> Timeline {
         let slots = (0..150)
             .map(|i| {
                 let (v2, v2_errors, v1_errors) = split(f64::from(i) / 10.0);
@@ -339,7 +358,10 @@ mod tests {
         Timeline { slots }
     }
 
-    fn evidence<'a>(timeline: &'a Timeline, metrics: &'a [PhaseMetrics]) -> Evidence<'a> {
+    pub(in crate::verify) fn evidence<'a>(
+        timeline: &'a Timeline,
+        metrics: &'a [PhaseMetrics],
+    ) -> Evidence<'a> {
         Evidence {
             phases: vec![
                 span("steady", 0, 5),
@@ -359,6 +381,8 @@ mod tests {
             canary_version: "v2".into(),
             version: VersionSource::default(),
             rolled_back_within: Duration::from_secs(2),
+            rolled_back_share: 0.01,
+            confirm: None,
             max_failed_requests: 50,
             stable_error_rate: 0.01,
         }
@@ -407,46 +431,116 @@ mod tests {
         assert_eq!(check.measured["rolled_back_after_s"], 3.5);
     }
 
-    fn shift_spec() -> TrafficShiftSpec {
-        TrafficShiftSpec {
-            phase: "canary-fault".into(),
-            target_version: "v2".into(),
-            version: VersionSource::default(),
-            from: 0.1,
-            to: 1.0,
-            tolerance: 0.05,
-            within: Some(Duration::from_secs(2)),
-            max_errors: 0,
+    #[test]
+    fn a_rollback_reports_its_outcome_and_the_shares_per_second() {
+        let t = timeline(|s| if s < 6.0 { (2, 0, 0) } else { (0, 0, 0) });
+        let metrics = vec![PhaseMetrics::default(); 3];
+        let check = canary(&canary_spec(), &evidence(&t, &metrics));
+        assert!(check.passed, "{check:?}");
+        assert_eq!(check.measured["outcome"], 0.0);
+        assert!((check.measured["share_s00"] - 0.1).abs() < 1e-9);
+        assert_eq!(check.measured["share_s01"], 0.0);
+        assert!(
+            check
+                .observed
+                .contains("shares per second: 10.0%, 0.0%, 0.0%, 0.0%, 0.0%"),
+            "{}",
+            check.observed
+        );
+    }
+
+    /// HAProxy's `on-error mark-down`: v2 out from 5.5 s to 7.5 s, back for a
+    /// second, out again from 8.5 s to the phase's end.
+    fn flapping(s: f64) -> (u32, u32, u32) {
+        match s {
+            s if s < 5.0 => (2, 0, 0),
+            s if s < 5.5 => (2, 2, 0),
+            s if s < 7.5 => (0, 0, 0),
+            s if s < 8.5 => (2, 2, 0),
+            _ => (0, 0, 0),
         }
     }
 
     #[test]
-    fn a_clean_promotion_passes_and_errors_fail_it() {
-        let clean = timeline(|s| if s < 5.5 { (2, 0, 0) } else { (20, 0, 0) });
+    fn a_share_that_comes_back_is_flapping_even_when_the_phase_ends_while_out() {
+        let t = timeline(flapping);
         let metrics = vec![PhaseMetrics::default(); 3];
-        let check = traffic_shift(&shift_spec(), &evidence(&clean, &metrics));
-        assert!(check.passed, "{check:?}");
-        assert_eq!(check.measured["switched_after_s"], 0.5);
-
-        let bumpy = timeline(|s| match s {
-            s if s < 5.5 => (2, 0, 0),
-            s if s < 5.6 => (20, 3, 0),
-            _ => (20, 0, 0),
-        });
-        let check = traffic_shift(&shift_spec(), &evidence(&bumpy, &metrics));
-        assert!(!check.passed);
-        assert!(check.message.expect("why").contains("3 requests failed"));
+        let check = canary(&canary_spec(), &evidence(&t, &metrics));
+        assert!(!check.passed, "{check:?}");
+        assert_eq!(check.measured["outcome"], 1.0);
+        assert_eq!(check.measured["returns"], 1.0);
+        assert!(!check.measured.contains_key("rolled_back_after_s"));
+        let why = check.message.expect("why");
+        assert!(
+            why.contains("flapping: `v2`'s share fell to ≤ 1.0%"),
+            "{why}"
+        );
+        assert!(why.contains("came back 1 time(s)"), "{why}");
+        assert!(why.contains("the phase ended while it was out"), "{why}");
+        assert!(!why.contains("rolled back after"), "{why}");
+        assert!(check.observed.starts_with("flapping"), "{}", check.observed);
+        // Ejected and re-admitted to the end: flapping, not "not rolled back".
+        let t = timeline(|s| if s < 9.5 { flapping(s) } else { (2, 2, 0) });
+        let check = canary(&canary_spec(), &evidence(&t, &metrics));
+        let why = check.message.expect("why");
+        assert!(why.contains("came back 2 time(s)"), "{why}");
+        assert!(!why.contains("ended while it was out"), "{why}");
     }
 
     #[test]
-    fn a_shift_that_never_happens_fails() {
-        let stuck = timeline(|_| (2, 0, 0));
+    fn a_trickle_under_the_share_bound_still_counts_as_gone() {
+        // One v2 response in 200 (0.5%) after the rollback: at 1% it is gone.
+        let t = timeline(|s| match s {
+            s if s < 6.0 => (2, 0, 0),
+            s if ((s * 10.0).round() as u32) % 10 == 5 => (1, 0, 0),
+            _ => (0, 0, 0),
+        });
         let metrics = vec![PhaseMetrics::default(); 3];
-        let check = traffic_shift(&shift_spec(), &evidence(&stuck, &metrics));
-        assert!(!check.passed);
+        let check = canary(&canary_spec(), &evidence(&t, &metrics));
+        assert!(check.passed, "{check:?}");
+        let strict = CanarySpec {
+            rolled_back_share: 0.0,
+            ..canary_spec()
+        };
+        let check = canary(&strict, &evidence(&t, &metrics));
+        let why = check.message.expect("why");
+        assert!(
+            why.contains("not rolled back: `v2` still served 0.5%"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn a_confirm_probe_must_pass_at_the_phase_end() {
+        let t = timeline(|s| if s < 6.0 { (2, 0, 0) } else { (0, 0, 0) });
+        let metrics = vec![PhaseMetrics::default(); 3];
+        let spec = CanarySpec {
+            confirm: Some("rollback-done".into()),
+            ..canary_spec()
+        };
+        let mut ev = evidence(&t, &metrics);
+        let check = canary(&spec, &ev);
         assert!(check
             .message
             .expect("why")
-            .contains("at the end of `canary-fault` `v2` served 10.0% of responses, not 100.0%"));
+            .contains("probe `rollback-done` was never observed"));
+        for (passed, verdict) in [(false, false), (true, true)] {
+            ev.probes.insert(
+                ("rollback-done".into(), "canary-fault".into()),
+                vec![TimedObservation {
+                    at: Duration::from_millis(9_750),
+                    passed,
+                    value: Some("weight 10".into()),
+                    reason: "`/weight` is 10, not 0".into(),
+                }],
+            );
+            let check = canary(&spec, &ev);
+            assert_eq!(check.passed, verdict, "{check:?}");
+            if !passed {
+                assert!(check.message.expect("why").contains(
+                    "probe `rollback-done` did not confirm the rollback at +9.8s: `/weight` is 10"
+                ));
+            }
+        }
     }
 }
