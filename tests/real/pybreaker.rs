@@ -1,0 +1,1 @@
+//! pybreaker (stub).
