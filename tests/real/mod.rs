@@ -51,7 +51,9 @@ fn program(name: &str) -> PathBuf {
         .chain(["/usr/sbin", "/usr/local/sbin", "/sbin"])
         .map(|dir| Path::new(dir).join(name))
         .find(|p| p.is_file());
-    found.unwrap_or_else(|| panic!("{name} is not installed: run scripts/test.sh, which installs it"))
+    found.unwrap_or_else(|| {
+        panic!("{name} is not installed: run scripts/test.sh, which installs it")
+    })
 }
 
 /// A free 127.0.0.1 port, picked by the kernel (bound, then released for
@@ -221,8 +223,9 @@ fn run_faultline(dir: &Path, name: &str, yaml: &str) -> Report {
         std::thread::sleep(Duration::from_millis(50));
     };
     let output = std::fs::read_to_string(&log).unwrap_or_default();
-    let text = std::fs::read_to_string(&json)
-        .unwrap_or_else(|_| panic!("faultline wrote no report for {name} (exit {code:?}):\n{output}"));
+    let text = std::fs::read_to_string(&json).unwrap_or_else(|_| {
+        panic!("faultline wrote no report for {name} (exit {code:?}):\n{output}")
+    });
     let json: Value = serde_json::from_str(&text).expect("the report is JSON");
     Report { json }
 }

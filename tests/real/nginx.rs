@@ -19,10 +19,7 @@ use super::{
 #[derive(Debug, Clone, Copy)]
 enum Balancer {
     /// `server hop max_fails=N fail_timeout=T; server B;` with retries.
-    Failover {
-        max_fails: u32,
-        fail_timeout_s: u32,
-    },
+    Failover { max_fails: u32, fail_timeout_s: u32 },
     /// `server hop;` alone: nginx never ejects a lone server.
     Single,
     /// `server <closed port>;`: every request fails (a dead target).
@@ -71,26 +68,42 @@ fn start_nginx(dir: &Path, name: &str, conf: &str, port: u16) -> Daemon {
     daemon
 }
 
+/// nginx `return 200` servers in one process, one per `(port, name,
+/// version)`: `x-version: <version>` on every answer and an access log
+/// `<dir>/<name>.log` of `$msec $status $uri`. nginx keeps up at any rate
+/// these tests drive, and its listen backlog (4096) does not overflow.
+pub(super) fn start_backends(dir: &Path, servers: &[(u16, &str, &str)]) -> Daemon {
+    std::fs::create_dir_all(dir.join("tmp")).expect("create nginx's temp dir");
+    let d = dir.display();
+    let blocks: String = servers
+        .iter()
+        .map(|(port, name, version)| {
+            format!(
+                "  server {{ listen 127.0.0.1:{port} backlog=4096; access_log {d}/{name}.log be;\n    \
+                 location / {{ add_header x-version {version} always; return 200 \"{name}\\n\"; }} }}\n"
+            )
+        })
+        .collect();
+    let conf = format!(
+        "{}  access_log off;\n  log_format be '$msec $status $uri';\n{blocks}}}\n",
+        preamble(dir, "backends")
+    );
+    start_nginx(dir, "backends", &conf, servers[0].0)
+}
+
 impl NginxBed {
     fn start(balancer: Balancer) -> NginxBed {
         let dir = temp_dir("faultline-real-nginx-");
-        std::fs::create_dir_all(dir.path().join("tmp")).expect("create nginx's temp dir");
         let (lb_port, hop_port, backend_a, backend_b) =
             (free_port(), free_port(), free_port(), free_port());
-        let d = dir.path().display();
-        let backend = |port: u16, name: &str| {
-            format!(
-                "  server {{ listen 127.0.0.1:{port} backlog=4096; access_log {d}/{name}.log be;\n    \
-                 location / {{ add_header x-version v1 always; return 200 \"{name}\\n\"; }} }}\n"
-            )
-        };
-        let backends = format!(
-            "{}  access_log off;\n  log_format be '$msec $status';\n{}{}}}\n",
-            preamble(dir.path(), "backends"),
-            backend(backend_a, "backend-a"),
-            backend(backend_b, "backend-b"),
+        let backends = start_backends(
+            dir.path(),
+            &[
+                (backend_a, "backend-a", "v1"),
+                (backend_b, "backend-b", "v1"),
+            ],
         );
-        let backends = start_nginx(dir.path(), "backends", &backends, backend_a);
+        let d = dir.path().display();
         let upstream = match balancer {
             Balancer::Failover {
                 max_fails,
@@ -160,7 +173,10 @@ fn parse_log(path: &PathBuf) -> Vec<Attempts> {
             let codes = fields[half..].iter().map(|s| s.trim_end_matches(','));
             Some(Attempts {
                 t: t.parse().ok()?,
-                tries: addrs.zip(codes).map(|(a, s)| (a.into(), s.into())).collect(),
+                tries: addrs
+                    .zip(codes)
+                    .map(|(a, s)| (a.into(), s.into()))
+                    .collect(),
                 status: status.parse().ok()?,
             })
         })
@@ -249,10 +265,16 @@ fn failover(balancer: Balancer, expect: Expect, mode: &str, fault: &str) {
         // The 4 s after ejection with fail_timeout=3s allow two probe rounds.
         match expect {
             Expect::Healthy | Expect::NeverReadmits => {
-                assert!(truth.while_ejected <= 4, "nginx kept calling the hop: {seen}");
+                assert!(
+                    truth.while_ejected <= 4,
+                    "nginx kept calling the hop: {seen}"
+                );
             }
             Expect::NeverEjects => {
-                assert!(truth.while_ejected >= 100, "nginx stopped calling the hop: {seen}");
+                assert!(
+                    truth.while_ejected >= 100,
+                    "nginx stopped calling the hop: {seen}"
+                );
             }
         }
         // Retries on B keep clients healthy in every configuration.
@@ -263,16 +285,25 @@ fn failover(balancer: Balancer, expect: Expect, mode: &str, fault: &str) {
         match expect {
             Expect::Healthy => {
                 let back = truth.readmitted_after.unwrap_or(f64::INFINITY);
-                assert!(back <= 4.0, "nginx did not re-admit the hop in time: {seen}");
+                assert!(
+                    back <= 4.0,
+                    "nginx did not re-admit the hop in time: {seen}"
+                );
                 assert!(passed, "faultline failed a working fail-over: {seen}");
             }
             Expect::NeverEjects => {
-                assert!(!passed, "faultline passed a balancer that never ejects: {seen}");
+                assert!(
+                    !passed,
+                    "faultline passed a balancer that never ejects: {seen}"
+                );
                 assert!(message.contains("call"), "wrong reason: {seen}");
             }
             Expect::NeverReadmits => {
                 assert_eq!(truth.readmitted_after, None, "nginx re-admitted: {seen}");
-                assert!(!passed, "faultline passed a balancer that never re-admits: {seen}");
+                assert!(
+                    !passed,
+                    "faultline passed a balancer that never re-admits: {seen}"
+                );
                 assert!(message.contains("clos"), "wrong reason: {seen}");
             }
         }
@@ -376,7 +407,10 @@ fn nginx_recovers_after_its_backend_does() {
         let last = error_share(&bed, end - 3.0, end);
         let seen = format!("run {run}: nginx 5xx share during {during:?}, last 3 s {last:?}; faultline: passed={passed} {message}");
         eprintln!("{seen}");
-        assert!(during.0 > 0.9 && last.0 == 0.0 && last.1 >= 200, "nginx log: {seen}");
+        assert!(
+            during.0 > 0.9 && last.0 == 0.0 && last.1 >= 200,
+            "nginx log: {seen}"
+        );
         assert!(passed, "faultline failed a recovered nginx: {seen}");
     }
 }
