@@ -222,10 +222,10 @@ fn canary(with_controller: bool) {
             final_weight: in_phase.last().map_or(u32::MAX, |s| s.weight),
             came_back_up,
         };
-        let (passed, message) = report.verdict("canary");
+        let (passed, message, observed) = report.verdict("canary");
         let measured = &report.check("canary")["measured"];
         let seen = format!(
-            "run {run}, controller={with_controller}: HAProxy {truth:?}; faultline: passed={passed} {message} {measured}"
+            "run {run}, controller={with_controller}: HAProxy {truth:?}; faultline: passed={passed} {message} | {observed} {measured}"
         );
         eprintln!("{seen}");
         if with_controller {

@@ -161,16 +161,13 @@ impl Report {
             .unwrap_or_else(|| panic!("no `{kind}` check in {:#}", self.experiment()["checks"]))
     }
 
-    /// `(passed, message)` of the first check of `kind`.
-    fn verdict(&self, kind: &str) -> (bool, String) {
+    /// `(passed, message, observed)` of the first check of `kind`; tests
+    /// look for the reason in the message alone.
+    fn verdict(&self, kind: &str) -> (bool, String, String) {
         let check = self.check(kind);
         let passed = check["passed"].as_bool().expect("checks say passed");
-        let text = format!(
-            "{} | observed: {}",
-            check["message"].as_str().unwrap_or(""),
-            check["observed"].as_str().unwrap_or("")
-        );
-        (passed, text)
+        let text = |key: &str| check[key].as_str().unwrap_or("").to_string();
+        (passed, text("message"), text("observed"))
     }
 
     /// A phase's wall-clock window `(start, end)` in Unix seconds.

@@ -259,8 +259,8 @@ fn failover(balancer: Balancer, expect: Expect, mode: &str, fault: &str) {
         let bed = NginxBed::start(balancer);
         let report = run_faultline(bed.path(), "failover", &failover_yaml(&bed, mode, fault));
         let truth = truth(&bed, &report, "backend-failing");
-        let (passed, message) = report.verdict("breaker");
-        let seen = format!("run {run}, {balancer:?}, {mode} hop, {fault}: nginx {truth:?}; faultline: passed={passed} {message}");
+        let (passed, message, observed) = report.verdict("breaker");
+        let seen = format!("run {run}, {balancer:?}, {mode} hop, {fault}: nginx {truth:?}; faultline: passed={passed} {message} | {observed}");
         eprintln!("{seen}");
         // The 4 s after ejection with fail_timeout=3s allow two probe rounds.
         match expect {
@@ -341,30 +341,49 @@ fn nginx_that_never_readmits_fails_closes_within() {
     failover(slow, Expect::NeverReadmits, "http", HTTP_500);
 }
 
-/// The bigger matrix: both hop modes × every fault that breaks a backend,
-/// for the healthy balancer and the one that never ejects.
-#[test]
-#[ignore = "needs breaker `style: fail_over` and `probes` (issue 13, on another branch)"]
-fn thorough_fail_over_matrix() {
+/// The bigger matrix: both hop modes × every fault that breaks a backend.
+/// Every cell runs (a failing one does not hide the rest); the test fails
+/// listing every cell whose log or verdict was wrong.
+fn matrix(balancer: Balancer, expect: Expect) {
     if !thorough() {
         eprintln!("skipped: set FAULTLINE_REAL=thorough for the TCP/HTTP × fault matrix");
         return;
     }
     let faults = [
-        ("tcp", "{ type: reset_peer, proxy: hop, timeout: 0 }"),
+        ("tcp", "{ type: reset_peer, proxy: hop, timeout: 0s }"),
         ("tcp", "{ type: down, proxy: hop }"),
-        ("http", "{ type: reset_peer, proxy: hop, timeout: 0 }"),
+        ("http", "{ type: reset_peer, proxy: hop, timeout: 0s }"),
         ("http", HTTP_500),
         ("http", "{ type: down, proxy: hop }"),
     ];
+    let wrong: Vec<String> = faults
+        .iter()
+        .filter_map(|(mode, fault)| {
+            std::panic::catch_unwind(|| failover(balancer, expect, mode, fault))
+                .err()
+                .map(|_| format!("{mode} hop, {fault}"))
+        })
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "wrong for {balancer:?} in: {wrong:?} (details above)"
+    );
+}
+
+#[test]
+#[ignore = "needs breaker `style: fail_over` and `probes` (issue 13, on another branch)"]
+fn thorough_fail_over_matrix_healthy_nginx() {
+    matrix(HEALTHY, Expect::Healthy);
+}
+
+#[test]
+#[ignore = "needs breaker `style: fail_over` and `probes` (issue 13, on another branch)"]
+fn thorough_fail_over_matrix_nginx_with_max_fails_0() {
     let never = Balancer::Failover {
         max_fails: 0,
         fail_timeout_s: 3,
     };
-    for (mode, fault) in faults {
-        failover(HEALTHY, Expect::Healthy, mode, fault);
-        failover(never, Expect::NeverEjects, mode, fault);
-    }
+    matrix(never, Expect::NeverEjects);
 }
 
 /// Recovery: 3 s baseline, 3 s of `fault`, 5 s after.
@@ -400,12 +419,12 @@ fn nginx_recovers_after_its_backend_does() {
     for run in 1..=RUNS {
         let bed = NginxBed::start(Balancer::Single);
         let report = run_faultline(bed.path(), "recovery", &recovery_yaml(&bed, HTTP_500));
-        let (passed, message) = report.verdict("recovery");
+        let (passed, message, observed) = report.verdict("recovery");
         let (fault_start, fault_end) = report.phase("backend-failing");
         let (_, end) = report.phase("after");
         let during = error_share(&bed, fault_start + 0.2, fault_end);
         let last = error_share(&bed, end - 3.0, end);
-        let seen = format!("run {run}: nginx 5xx share during {during:?}, last 3 s {last:?}; faultline: passed={passed} {message}");
+        let seen = format!("run {run}: nginx 5xx share during {during:?}, last 3 s {last:?}; faultline: passed={passed} {message} | {observed}");
         eprintln!("{seen}");
         assert!(
             during.0 > 0.9 && last.0 == 0.0 && last.1 >= 200,
@@ -421,12 +440,12 @@ fn nginx_in_front_of_a_dead_target_never_recovers() {
     for run in 1..=RUNS {
         let bed = NginxBed::start(Balancer::Dead);
         let report = run_faultline(bed.path(), "recovery", &recovery_yaml(&bed, HTTP_500));
-        let (passed, message) = report.verdict("recovery");
+        let (passed, message, observed) = report.verdict("recovery");
         let (start, _) = report.phase("baseline");
         let (_, end) = report.phase("after");
         let all = error_share(&bed, start, end);
         let seen = format!(
-            "run {run}: nginx 5xx share over the run {all:?}; faultline: passed={passed} {message}"
+            "run {run}: nginx 5xx share over the run {all:?}; faultline: passed={passed} {message} | {observed}"
         );
         eprintln!("{seen}");
         assert!(all.0 == 1.0 && all.1 >= 900, "nginx log: {seen}");

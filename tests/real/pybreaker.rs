@@ -116,11 +116,11 @@ fn breaker(fail_max: u32) {
             .iter()
             .find(|(t, _)| *t >= end)
             .map(|(t, _)| t - end);
-        let (passed, message) = report.verdict("breaker");
+        let (passed, message, observed) = report.verdict("breaker");
         let seen = format!(
             "run {run}, fail_max={fail_max}: service made {open_calls} calls from 1 s into the fault, \
              pybreaker opened={opened}, closed at end={closed_at_end}, nginx saw calls again after \
-             {resumed_after:?} s; faultline: passed={passed} {message}"
+             {resumed_after:?} s; faultline: passed={passed} {message} | {observed}"
         );
         eprintln!("{seen}");
         if healthy {
