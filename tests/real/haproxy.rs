@@ -45,7 +45,7 @@ impl HaproxyBed {
             (free_port(), free_port(), free_port(), free_port());
         let backends = start_backends(dir.path(), &[(v1_port, "v1", "v1"), (v2_port, "v2", "v2")]);
         let d = dir.path().display();
-        // The log line: accept time (Unix s.ms), server, status; to stdout,
+        // The log line: accept time (Unix s.ms), server name, status; to stdout,
         // which the bed writes to haproxy.log. x-version is set by HAProxy
         // from the server that answered, so a 500 the hop made in the
         // canary's place is still the canary's.
@@ -97,7 +97,7 @@ impl HaproxyBed {
                 let t = fields.next()?.parse().ok()?;
                 let server = fields.next()?;
                 let status = fields.next()?.parse().ok()?;
-                (server == "be/canary").then_some((t, status))
+                (server == "canary").then_some((t, status))
             })
             .collect()
     }
@@ -174,6 +174,9 @@ fn canary_yaml(bed: &HaproxyBed) -> String {
 /// What HAProxy itself says about the canary in the broken phase.
 #[derive(Debug)]
 struct Truth {
+    /// Canary responses in the baseline (HAProxy's log): ~10%, so the log
+    /// is read right.
+    canary_before: usize,
     /// Canary responses in the phase's last 3 s (HAProxy's log).
     canary_late: usize,
     /// Weight in the last sample of the phase.
@@ -205,6 +208,14 @@ fn canary(with_controller: bool) {
         let samples = samples.join().expect("the sampler thread");
         drop(controller);
         let (start, end) = report.phase("canary-broken");
+        let (baseline_start, _) = report.phase("baseline");
+        let canary_log = bed.canary_log();
+        let count = |from: f64, to: f64| {
+            canary_log
+                .iter()
+                .filter(|(t, _)| *t >= from && *t < to)
+                .count()
+        };
         let in_phase: Vec<&Sample> = samples
             .iter()
             .filter(|s| s.t >= start && s.t < end)
@@ -214,11 +225,8 @@ fn canary(with_controller: bool) {
             .filter(|w| w[0].status.starts_with("DOWN") && w[1].status.starts_with("UP"))
             .count();
         let truth = Truth {
-            canary_late: bed
-                .canary_log()
-                .iter()
-                .filter(|(t, _)| *t >= end - 3.0 && *t < end)
-                .count(),
+            canary_before: count(baseline_start, start),
+            canary_late: count(end - 3.0, end),
             final_weight: in_phase.last().map_or(u32::MAX, |s| s.weight),
             came_back_up,
         };
@@ -228,6 +236,10 @@ fn canary(with_controller: bool) {
             "run {run}, controller={with_controller}: HAProxy {truth:?}; faultline: passed={passed} {message} | {observed} {measured}"
         );
         eprintln!("{seen}");
+        assert!(
+            truth.canary_before >= 15,
+            "HAProxy's log lacks the canary's share: {seen}"
+        );
         if with_controller {
             assert!(
                 truth.final_weight == 0 && truth.canary_late == 0,
