@@ -246,6 +246,9 @@ fn canary(with_controller: bool) {
                 "HAProxy did not roll back: {seen}"
             );
             assert!(passed, "faultline failed a rolled-back canary: {seen}");
+            // `outcome` comes with issue 13's canary; until then it is absent.
+            let outcome = &measured["outcome"];
+            assert!(outcome.is_null() || outcome == "rolled_back", "{seen}");
         } else {
             assert!(
                 truth.final_weight == 10 && truth.came_back_up >= 1,
