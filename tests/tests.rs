@@ -12,6 +12,7 @@ mod probes;
 mod proxy;
 mod proxy_api;
 mod proxy_http;
+mod real;
 mod reports_html;
 mod reports_junit;
 mod reports_merge;
