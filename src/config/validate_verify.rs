@@ -13,10 +13,10 @@ use serde_yaml::Value;
 use super::decode::{describe, humanize, scalar_text};
 use super::diagnostics::{one_of, Diagnostic};
 use super::model::{
-    CanarySpec, CmpOp, CommandProbe, CompareMetric, CompareSpec,
-    Expectation, HttpProbe, JsonCheck, LatencyTolerance, ProbeCheck, ProbeDecl, ProbeKind,
-    ProbeWhen, PrometheusProbe, RecoverySpec, StatusMatch, TcpProbe, Tolerance, TrafficShiftSpec,
-    ValueCheck, Verifier, VersionSource, MAX_BASELINE_ERROR_RATE, ROLLED_BACK_SHARE,
+    CanarySpec, CmpOp, CommandProbe, CompareMetric, CompareSpec, Expectation, HttpProbe, JsonCheck,
+    LatencyTolerance, ProbeCheck, ProbeDecl, ProbeKind, ProbeWhen, PrometheusProbe, RecoverySpec,
+    StatusMatch, TcpProbe, Tolerance, TrafficShiftSpec, ValueCheck, Verifier, VersionSource,
+    MAX_BASELINE_ERROR_RATE, ROLLED_BACK_SHARE,
 };
 use super::raw::{List, RawPhase, Scalar};
 use super::raw_verify::{

@@ -267,4 +267,8 @@ pub struct Check {
     /// `recovery_s`, `p_value`, ... (verifiers; empty for thresholds).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub measured: BTreeMap<String, f64>,
+    /// What a behaviour verifier saw, as a word scripts can match:
+    /// `canary` says `rolled_back`, `flapping` or `not_rolled_back`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
 }

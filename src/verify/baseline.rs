@@ -149,6 +149,7 @@ fn new_check(name: &str, phase: &PhaseReport, base: &PhaseReport, alpha: f64) ->
         )),
         faults: phase.faults.clone(),
         measured: Default::default(),
+        outcome: None,
     }
 }
 

@@ -11,6 +11,11 @@ use std::time::Duration;
 
 use super::evidence::CounterSample;
 
+/// Samples are taken every 100 ms but land a little late (timer jitter): a
+/// window `[at, at + per]` that starts at a sample ends at the sample
+/// nearest to `at + per`, so it is neither a slot short nor a slot long.
+const HALF_SLOT: Duration = Duration::from_millis(50);
+
 /// One proxy's samples, in time order.
 #[derive(Debug, Clone, Copy)]
 pub struct Calls<'a> {
@@ -59,7 +64,17 @@ impl<'a> Calls<'a> {
         self.samples
             .iter()
             .filter(move |s| s.at >= from && s.at + per <= to)
-            .map(move |s| (s.at, me.within(s.at, s.at + per)))
+            .map(move |s| (s.at, me.within(s.at, s.at + per + HALF_SLOT)))
+    }
+
+    /// Calls between the sample at `at` and the next one: the 100 ms slot
+    /// that starts there.
+    pub fn next_slot(&self, at: Duration) -> u64 {
+        let mut after = self.samples.iter().skip_while(|s| s.at < at);
+        match (after.next(), after.next()) {
+            (Some(a), Some(b)) => b.value.saturating_sub(a.value),
+            _ => 0,
+        }
     }
 
     /// The busiest `per` window in `[from, to)`: its start and count.
@@ -124,5 +139,23 @@ mod tests {
             Some((ms(1000), 0))
         );
         assert_eq!(calls.windows(ms(0), ms(3000), ms(1000)).count(), 21);
+        assert_eq!(calls.next_slot(ms(0)), 10);
+        assert_eq!(calls.next_slot(ms(1500)), 0);
+        assert_eq!(calls.next_slot(ms(3000)), 0);
+    }
+
+    #[test]
+    fn windows_end_at_the_sample_nearest_their_end_despite_jitter() {
+        // Every sample 3 ms late: a 1 s window still spans 10 slots.
+        let s: Vec<CounterSample> = (0..=20)
+            .map(|i| CounterSample {
+                at: ms(i * 100 + if i > 0 { 3 } else { 0 }),
+                value: i * 10,
+            })
+            .collect();
+        let calls = Calls::new(&s);
+        let first = calls.windows(ms(0), ms(2100), ms(1000)).next();
+        assert_eq!(first, Some((ms(0), 100)));
+        assert_eq!(calls.next_slot(ms(503)), 10);
     }
 }

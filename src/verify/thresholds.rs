@@ -86,6 +86,7 @@ pub fn evaluate_threshold(th: &Threshold, phase: &PhaseView<'_>) -> Check {
         window: None,
         faults: Vec::new(),
         measured: Default::default(),
+        outcome: None,
     };
     if needs_samples && samples < phase.min_samples.max(1) {
         check.message = Some(format!(
@@ -143,6 +144,7 @@ pub fn rate_achieved(phase: &PhaseView<'_>, target_rate: f64) -> Check {
         window: None,
         faults: Vec::new(),
         measured: Default::default(),
+        outcome: None,
     }
 }
 

@@ -67,6 +67,15 @@ impl Outcome {
             Outcome::NotRolledBack => 2.0,
         }
     }
+
+    /// The check's `outcome`: `rolled_back`, `flapping` or `not_rolled_back`.
+    fn key(&self) -> &'static str {
+        match self {
+            Outcome::RolledBack { .. } => "rolled_back",
+            Outcome::Flapping { .. } => "flapping",
+            Outcome::NotRolledBack => "not_rolled_back",
+        }
+    }
 }
 
 /// Slides a one-second window over `phase` in 100 ms steps (one window when
@@ -211,6 +220,7 @@ pub fn canary(spec: &CanarySpec, ev: &Evidence<'_>) -> Check {
         canary_outcome(timeline, version, fault, spec.rolled_back_share)
     };
     check.measured.insert("outcome".into(), outcome.code());
+    check.outcome = Some(outcome.key().to_string());
     match &outcome {
         Outcome::RolledBack { at } => {
             check
@@ -468,6 +478,7 @@ pub(super) mod tests {
         let check = canary(&canary_spec(), &evidence(&t, &metrics));
         assert!(!check.passed, "{check:?}");
         assert_eq!(check.measured["outcome"], 1.0);
+        assert_eq!(check.outcome.as_deref(), Some("flapping"));
         assert_eq!(check.measured["returns"], 1.0);
         assert!(!check.measured.contains_key("rolled_back_after_s"));
         let why = check.message.expect("why");

@@ -232,6 +232,10 @@ fn canary(with_controller: bool) {
         };
         let (passed, message, observed) = report.verdict("canary");
         let measured = &report.check("canary")["measured"];
+        let outcome = report.check("canary")["outcome"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
         let seen = format!(
             "run {run}, controller={with_controller}: HAProxy {truth:?}; faultline: passed={passed} {message} | {observed} {measured}"
         );
@@ -246,9 +250,7 @@ fn canary(with_controller: bool) {
                 "HAProxy did not roll back: {seen}"
             );
             assert!(passed, "faultline failed a rolled-back canary: {seen}");
-            // `outcome` comes with issue 13's canary; until then it is absent.
-            let outcome = &measured["outcome"];
-            assert!(outcome.is_null() || outcome == "rolled_back", "{seen}");
+            assert_eq!(outcome, "rolled_back", "{seen}");
         } else {
             assert!(
                 truth.final_weight == 10 && truth.came_back_up >= 1,
@@ -256,7 +258,7 @@ fn canary(with_controller: bool) {
             );
             assert!(!passed, "faultline passed a flapping canary: {seen}");
             assert!(message.contains("flapping"), "wrong reason: {seen}");
-            assert_eq!(measured["outcome"], "flapping", "{seen}");
+            assert_eq!(outcome, "flapping", "{seen}");
         }
     }
 }
@@ -267,7 +269,6 @@ fn haproxy_canary_rolled_back_through_the_runtime_api_passes() {
 }
 
 #[test]
-#[ignore = "needs the canary's `flapping` outcome (issue 13 item 3, on another branch)"]
 fn haproxy_canary_that_only_flaps_fails_as_flapping() {
     canary(false);
 }

@@ -316,13 +316,11 @@ const HEALTHY: Balancer = Balancer::Failover {
 };
 
 #[test]
-#[ignore = "needs breaker `style: fail_over` and `probes` (issue 13, on another branch)"]
 fn nginx_passive_health_checks_pass_as_a_fail_over_breaker() {
     failover(HEALTHY, Expect::Healthy, "http", HTTP_500);
 }
 
 #[test]
-#[ignore = "needs breaker `style: fail_over` and `probes` (issue 13, on another branch)"]
 fn nginx_with_max_fails_0_fails_the_fail_over_breaker() {
     let never = Balancer::Failover {
         max_fails: 0,
@@ -332,7 +330,6 @@ fn nginx_with_max_fails_0_fails_the_fail_over_breaker() {
 }
 
 #[test]
-#[ignore = "needs breaker `style: fail_over` and `probes` (issue 13, on another branch)"]
 fn nginx_that_never_readmits_fails_closes_within() {
     let slow = Balancer::Failover {
         max_fails: 2,
@@ -371,13 +368,11 @@ fn matrix(balancer: Balancer, expect: Expect) {
 }
 
 #[test]
-#[ignore = "needs breaker `style: fail_over` and `probes` (issue 13, on another branch)"]
 fn thorough_fail_over_matrix_healthy_nginx() {
     matrix(HEALTHY, Expect::Healthy);
 }
 
 #[test]
-#[ignore = "needs breaker `style: fail_over` and `probes` (issue 13, on another branch)"]
 fn thorough_fail_over_matrix_nginx_with_max_fails_0() {
     let never = Balancer::Failover {
         max_fails: 0,
@@ -414,7 +409,6 @@ fn error_share(bed: &NginxBed, from: f64, to: f64) -> (f64, usize) {
 }
 
 #[test]
-#[ignore = "needs recovery `metrics` and a p99 criterion robust to one noisy second (issue 13 item 4)"]
 fn nginx_recovers_after_its_backend_does() {
     for run in 1..=RUNS {
         let bed = NginxBed::start(Balancer::Single);
@@ -435,7 +429,6 @@ fn nginx_recovers_after_its_backend_does() {
 }
 
 #[test]
-#[ignore = "fails on current code: `recovery` passes a dead target (issue 13 item 4)"]
 fn nginx_in_front_of_a_dead_target_never_recovers() {
     for run in 1..=RUNS {
         let bed = NginxBed::start(Balancer::Dead);

@@ -134,6 +134,7 @@ fn threshold(name: &str, expected: &str, passed: bool, message: Option<&str>) ->
         window: None,
         faults: vec![],
         measured: Default::default(),
+        outcome: None,
     }
 }
 

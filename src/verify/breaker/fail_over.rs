@@ -204,7 +204,7 @@ fn closed(
         .find(|&(at, n)| {
             let (requests, errors) = counts(timeline, at, at + second);
             n as f64 > rate
-                && calls.within(at, at + Duration::from_millis(100)) > 0
+                && calls.next_slot(at) > 0
                 && requests > 0
                 && f64::from(requests - errors) >= CLOSED_SUCCESS_SHARE * f64::from(requests)
         })
