@@ -35,6 +35,7 @@ mod pump;
 pub mod registry;
 pub mod spec;
 mod stats;
+mod syn_count;
 mod timer;
 mod toxics;
 

@@ -269,14 +269,23 @@ impl Observers {
     }
 }
 
-/// Calls that reached the proxy: HTTP requests (forwarded, answered by a
-/// fault, or refused while down) in HTTP mode, connections in TCP mode.
+/// Every attempt to call the dependency behind the proxy, counted the same
+/// way in both modes: what reached the hop, whatever the fault did to it,
+/// plus the connects refused while the hop was down (where the hop can
+/// count them: see `ProxyStats::refused_observed`).
+///
+/// In HTTP mode that is every request head received (forwarded, answered by
+/// an HTTP fault, or killed by a toxic after it arrived), every connection
+/// whose request a toxic dropped before its head reached the HTTP layer, and
+/// connections closed at once as the hop went down; in TCP mode every
+/// connection accepted.
 fn calls(proxy: &Proxy) -> u64 {
     let stats = proxy.stats();
-    match proxy.mode() {
-        ProxyMode::Http => stats.requests + stats.http_faults_applied + stats.refused,
+    let reached = match proxy.mode() {
+        ProxyMode::Http => stats.request_heads + stats.aborted_before_head + stats.refused,
         ProxyMode::Tcp => stats.accepted,
-    }
+    };
+    reached + stats.refused_connects
 }
 
 fn lock(observed: &Mutex<Observed>) -> std::sync::MutexGuard<'_, Observed> {

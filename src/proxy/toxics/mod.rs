@@ -53,7 +53,8 @@ pub(crate) enum Payload {
 pub(crate) enum Ending {
     /// Close both sides normally (FIN).
     Close,
-    /// Reset the client side (TCP RST) and close the upstream side.
+    /// Reset both sides (TCP RST): the client socket, and the upstream
+    /// socket of a TCP hop (an HTTP hop's upstream side is its HTTP layer).
     Reset,
 }
 
@@ -78,7 +79,8 @@ pub(crate) trait Toxic: Send {
 }
 
 /// The registry: the behaviour of `kind`, becoming active on a connection at
-/// `activated` (the origin of `timeout` and `reset_peer` timers).
+/// `activated` (the origin of the `timeout` timer; `reset_peer`'s starts at
+/// the first data).
 pub(crate) fn build(kind: &ToxicKind, activated: Instant) -> Box<dyn Toxic> {
     match *kind {
         ToxicKind::Latency {
@@ -89,9 +91,7 @@ pub(crate) fn build(kind: &ToxicKind, activated: Instant) -> Box<dyn Toxic> {
         ToxicKind::Bandwidth { rate } => Box::new(bandwidth::Bandwidth::new(rate)),
         ToxicKind::SlowClose { delay } => Box::new(slow_close::SlowClose::new(delay)),
         ToxicKind::Timeout { timeout } => Box::new(timeout::Timeout::new(timeout, activated)),
-        ToxicKind::ResetPeer { timeout } => {
-            Box::new(reset_peer::ResetPeer::new(timeout, activated))
-        }
+        ToxicKind::ResetPeer { timeout } => Box::new(reset_peer::ResetPeer::new(timeout)),
         ToxicKind::Slicer {
             average_size,
             size_variation,
@@ -131,6 +131,14 @@ impl Piece {
             payload: Payload::Eof,
             arrived: at,
             due: at,
+        }
+    }
+
+    /// How many bytes of data it carries.
+    pub fn data_len(&self) -> usize {
+        match &self.payload {
+            Payload::Data(bytes) => bytes.len(),
+            Payload::Eof | Payload::Close => 0,
         }
     }
 
