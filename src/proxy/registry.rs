@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::spec::{HttpFaultSpec, ToxicSpec};
-use super::{Proxy, ProxyConfig, ProxyError, ProxyMode, ToxicError};
+use super::{Proxy, ProxyConfig, ProxyError, ProxyMode, ProxyStats, ToxicError};
 
 /// How long a name lookup of a `host:port` may take before it is refused.
 const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -61,6 +61,8 @@ pub struct ProxyInfo {
     pub mode: ProxyMode,
     pub toxics: Vec<ToxicSpec>,
     pub http_faults: Vec<HttpFaultSpec>,
+    /// The live counters (a faultline extension of Toxiproxy's proxy JSON).
+    pub stats: ProxyStats,
 }
 
 /// Why a registry operation was refused. Nothing was changed when one is returned,
@@ -568,6 +570,7 @@ impl Entry {
             mode: proxy.mode(),
             toxics: proxy.toxics(),
             http_faults: proxy.http_faults(),
+            stats: proxy.stats(),
         }
     }
 
