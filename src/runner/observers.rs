@@ -383,6 +383,9 @@ mod tests {
         calls(proxy)
     }
 
+    /// Applies one fault to a fresh hop.
+    type Apply = Box<dyn FnOnce(&Proxy)>;
+
     async fn calls_under(mode: ProxyMode, fault: impl FnOnce(&Proxy)) -> u64 {
         let shutdown = CancellationToken::new();
         let proxy = hop(mode, &shutdown).await;
@@ -404,7 +407,7 @@ mod tests {
                 serde_json::json!({"name": "fail", "type": "http_error", "status": 500}),
             )
             .expect("fault");
-            let cases: Vec<(&str, ProxyMode, Box<dyn FnOnce(&Proxy)>)> = vec![
+            let cases: Vec<(&str, ProxyMode, Apply)> = vec![
                 ("healthy", ProxyMode::Http, Box::new(|_| {})),
                 ("healthy", ProxyMode::Tcp, Box::new(|_| {})),
                 (
