@@ -76,6 +76,17 @@ pub(crate) trait Toxic: Send {
     fn deadline(&self) -> Option<(Instant, Ending)> {
         None
     }
+
+    /// Bytes passed so far, for [`Toxic::inherit`] (`limit_data` keeps it).
+    fn passed(&self) -> u64 {
+        0
+    }
+
+    /// Takes over the state that survives an update of the toxic's
+    /// attributes from `old`, the same toxic before the update: Toxiproxy
+    /// keeps a stateful toxic's state (`limit_data`'s count) and restarts
+    /// the rest (a `timeout` timer, `reset_peer`'s wait for data).
+    fn inherit(&mut self, _old: &dyn Toxic) {}
 }
 
 /// The registry: the behaviour of `kind`, becoming active on a connection at
