@@ -250,7 +250,9 @@ impl Proxy {
             // still waiting in its backlog).
             gate.socket = Socket::Closed;
             gate.links.cancel();
-            gate.syn = shared.count_refused();
+            if !gate.shutdown.is_cancelled() {
+                gate.syn = shared.count_refused();
+            }
         }
         gate.enabled = enabled;
         if let Some(waker) = &gate.waker {

@@ -161,3 +161,43 @@ async fn a_client_of_a_down_http_hop_sees_a_refused_connect() {
     .await
     .expect("test timed out");
 }
+
+#[tokio::test]
+async fn an_ipv6_loopback_hop_is_refused_and_counted_too() {
+    tokio::time::timeout(LIMIT, async {
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let _stop = shutdown.clone().drop_guard();
+        let cfg = faultline::proxy::ProxyConfig {
+            name: "v6".into(),
+            listen: "[::1]:0".parse().expect("addr"),
+            upstream: echo_server().await,
+            mode: ProxyMode::Tcp,
+            seed: 6,
+        };
+        let tracker = tokio_util::task::TaskTracker::new();
+        let proxy = Proxy::start(cfg, shutdown, &tracker)
+            .await
+            .expect("hop on ::1");
+        let addr = proxy.listen_addr();
+        proxy.set_enabled(false).expect("down");
+        for _ in 0..4 {
+            let refused = TcpStream::connect(addr).await.map(|_| ());
+            assert_eq!(
+                refused.map_err(|e| e.kind()),
+                Err(ErrorKind::ConnectionRefused)
+            );
+        }
+        stats_until(&proxy, |s| s.refused_connects >= 4).await;
+        proxy.set_enabled(true).expect("up");
+        let mut conn = TcpStream::connect(addr)
+            .await
+            .expect("listening on ::1 again");
+        conn.write_all(b"v6").await.expect("write");
+        let mut back = [0u8; 2];
+        conn.read_exact(&mut back).await.expect("echo");
+        let stats = proxy.stats();
+        assert_eq!((stats.refused_connects, stats.refused_observed), (4, true));
+    })
+    .await
+    .expect("test timed out");
+}
