@@ -390,7 +390,7 @@ pub enum FaultSpec {
         proxy: String,
         toxic: crate::proxy::spec::ToxicSpec,
     },
-    /// The proxy refuses and closes connections (Toxiproxy's `enabled: false`).
+    /// The proxy closes its listener and live connections (Toxiproxy's `enabled: false`).
     Down { proxy: String },
     /// An HTTP-level fault on a `mode: http` proxy (name assigned at run time).
     Http {

@@ -493,7 +493,7 @@ pub struct RawTimeout {
     /// Share of connections affected, decided per connection (default 100%).
     #[schemars(with = "Option<super::schema::Percent>", extend("examples" = ["50%"]))]
     pub toxicity: Option<Scalar>,
-    /// `timeout`: close after this long (`0s` = never); `reset_peer`: reset after this long.
+    /// `timeout`: close after this long (`0s` = never); `reset_peer`: drop the first data, then reset (RST) this long after it (`0s` = at once); an idle connection is never reset.
     #[schemars(with = "Option<super::schema::Duration>", extend("examples" = ["5s", "0s"]))]
     pub timeout: Option<Scalar>,
 }
@@ -542,7 +542,7 @@ pub struct RawLimitData {
     pub bytes: Option<Scalar>,
 }
 
-/// `down`: the proxy refuses and closes connections.
+/// `down`: the proxy closes its listener (connects are refused) and its live connections; it listens again on the same port when removed.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "Down")]

@@ -160,7 +160,9 @@ impl Fault for ProxyFault {
                 (ProxyTarget::Embedded(p), ProxyAction::Toxic(t)) => {
                     p.add_toxic(t.clone()).map_err(proxy_err)?
                 }
-                (ProxyTarget::Embedded(p), ProxyAction::Down) => p.set_enabled(false),
+                (ProxyTarget::Embedded(p), ProxyAction::Down) => {
+                    p.set_enabled(false).map_err(proxy_err)?
+                }
                 (ProxyTarget::Embedded(p), ProxyAction::Http(h)) => {
                     p.add_http_fault(h.clone()).map_err(proxy_err)?
                 }
@@ -188,7 +190,9 @@ impl Fault for ProxyFault {
                     // Already gone (e.g. a failed apply) counts as removed.
                     let _ = p.remove_toxic(&t.name);
                 }
-                (ProxyTarget::Embedded(p), ProxyAction::Down) => p.set_enabled(true),
+                (ProxyTarget::Embedded(p), ProxyAction::Down) => {
+                    p.set_enabled(true).map_err(proxy_err)?
+                }
                 (ProxyTarget::Embedded(p), ProxyAction::Http(h)) => {
                     let _ = p.remove_http_fault(&h.name);
                 }

@@ -58,7 +58,9 @@ impl Chain {
     /// whether this direction's toxics changed.
     ///
     /// A toxic whose spec is unchanged keeps its state; a changed one is
-    /// rebuilt but keeps its toxicity decision if `toxicity` is unchanged.
+    /// rebuilt, inherits what Toxiproxy keeps across an update (see
+    /// `Toxic::inherit`), and keeps its toxicity decision if `toxicity` is
+    /// unchanged.
     pub fn update(&mut self, all: &[ToxicSpec], now: Instant) -> bool {
         let wanted: Vec<&ToxicSpec> = all.iter().filter(|t| t.stream == self.direction).collect();
         let unchanged = wanted.len() == self.stages.len()
@@ -71,15 +73,22 @@ impl Chain {
             let stage = match old.iter().position(|s| s.spec.name == spec.name) {
                 Some(at) if old[at].spec == *spec => old.remove(at),
                 found => {
-                    let kept = found
-                        .map(|at| old.remove(at))
+                    let previous = found.map(|at| old.remove(at));
+                    let mut toxic = toxics::build(&spec.kind, now);
+                    if let Some(p) = previous
+                        .as_ref()
+                        .filter(|p| p.spec.kind.type_name() == spec.kind.type_name())
+                    {
+                        toxic.inherit(&*p.toxic);
+                    }
+                    let kept = previous
                         .filter(|s| s.spec.toxicity == spec.toxicity)
                         .map(|s| s.affected);
                     let affected = kept.unwrap_or_else(|| self.draw(spec.toxicity));
                     Stage {
                         spec: spec.clone(),
                         affected,
-                        toxic: toxics::build(&spec.kind, now),
+                        toxic,
                     }
                 }
             };

@@ -4,11 +4,20 @@
 //! ever see it through [`Shared::admit`], which hands out the cancellation
 //! token that disabling the hop fires, and through the toxic list, which
 //! every connection watches so that changes reach live connections.
+//!
+//! The listening socket lives in the same lock as the enabled switch:
+//! disabling the hop closes it there and then (connects are refused, as by a
+//! stopped process or Toxiproxy's `enabled: false`), and enabling binds the
+//! same address again before returning; the accept loop polls whatever
+//! socket the lock holds ([`Shared::poll_accept`]).
 
+use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -16,6 +25,7 @@ use tokio_util::task::TaskTracker;
 use super::http::HttpState;
 use super::spec::{HttpFaultSpec, SpecError, ToxicSpec};
 use super::stats::{Counters, ProxyStats};
+use super::syn_count::SynCounter;
 use super::timer::PreciseTimer;
 use super::{listener, ProxyConfig, ProxyError};
 
@@ -87,11 +97,13 @@ pub(crate) struct Shared {
     gate: Mutex<Gate>,
 }
 
-/// Whether new connections are admitted, and the token of the admitted ones.
+/// Whether new connections are admitted, the token of the admitted ones,
+/// and the listening socket.
 ///
-/// Both live under one lock so that a connection admitted just before the hop
+/// All live under one lock so that a connection admitted just before the hop
 /// is disabled cannot pick up the fresh token of the next enabled period and
-/// survive the switch.
+/// survive the switch, and so that the port is closed exactly while the hop
+/// is down.
 #[derive(Debug)]
 struct Gate {
     enabled: bool,
@@ -99,6 +111,23 @@ struct Gate {
     /// shutdown ends every link too.
     links: CancellationToken,
     shutdown: CancellationToken,
+    socket: Socket,
+    /// The accept loop's waker, woken when `socket` changes.
+    waker: Option<Waker>,
+    /// Counts refused connects while the hop is down, where it can.
+    syn: Option<SynCounter>,
+}
+
+/// The hop's listening socket.
+#[derive(Debug)]
+enum Socket {
+    /// Down or stopped: connects are refused by the kernel.
+    Closed,
+    /// Bound and listening (connects queue in its backlog) by
+    /// [`Proxy::set_enabled`], not yet registered with the accept loop's
+    /// runtime, which [`Shared::poll_accept`] does on its next poll.
+    Bound(std::net::TcpListener),
+    Listening(TcpListener),
 }
 
 impl Proxy {
@@ -138,10 +167,12 @@ impl Proxy {
                 enabled: true,
                 links: shutdown.child_token(),
                 shutdown: shutdown.clone(),
+                socket: Socket::Listening(listener),
+                waker: None,
+                syn: None,
             }),
         });
         tracker.spawn(listener::run(
-            listener,
             Arc::clone(&shared),
             shutdown,
             tracker.clone(),
@@ -179,17 +210,55 @@ impl Proxy {
         self.shared.gate().enabled
     }
 
-    /// Disabled is Toxiproxy's "down": existing connections are closed and new
-    /// ones are accepted and closed at once (so clients see a reset or EOF,
-    /// not a hang). Enabling again admits new connections; closed ones stay closed.
-    pub fn set_enabled(&self, enabled: bool) {
-        let mut gate = self.shared.gate();
-        if enabled && !gate.enabled {
+    /// Disabled is Toxiproxy's "down" (`enabled: false`): the listener is
+    /// closed, so connects are refused (ECONNREFUSED, as from a stopped
+    /// process), and live connections are closed. Enabling listens again on
+    /// the same address (the same port when it was bound to port 0) before
+    /// returning; closed connections stay closed.
+    ///
+    /// While down, refused connects are counted where the hop can see them
+    /// (see [`ProxyStats::refused_connects`]). Fails only when enabling
+    /// cannot bind the address again (another socket took the port); the hop
+    /// then stays down.
+    pub fn set_enabled(&self, enabled: bool) -> Result<(), ProxyError> {
+        let shared = &self.shared;
+        let mut gate = shared.gate();
+        if enabled == gate.enabled {
+            return Ok(());
+        }
+        if enabled {
+            // Stopped first, so no SYN to the new listener is counted as refused.
+            if let Some(syn) = gate.syn.take() {
+                syn.stop();
+            }
+            if !gate.shutdown.is_cancelled() {
+                match bind_again(shared.listen) {
+                    Ok(listener) => gate.socket = Socket::Bound(listener),
+                    Err(source) => {
+                        gate.syn = shared.count_refused();
+                        return Err(ProxyError::Bind {
+                            name: shared.name.clone(),
+                            addr: shared.listen,
+                            source,
+                        });
+                    }
+                }
+            }
             gate.links = gate.shutdown.child_token();
-        } else if !enabled {
+        } else {
+            // Dropping the listener closes the port (and resets connects
+            // still waiting in its backlog).
+            gate.socket = Socket::Closed;
             gate.links.cancel();
+            if !gate.shutdown.is_cancelled() {
+                gate.syn = shared.count_refused();
+            }
         }
         gate.enabled = enabled;
+        if let Some(waker) = &gate.waker {
+            waker.wake_by_ref();
+        }
+        Ok(())
     }
 
     /// Adds a toxic after the existing ones; it acts on live connections too.
@@ -211,7 +280,8 @@ impl Proxy {
     ///
     /// `spec.name` may differ from `name` (a rename) unless another toxic has
     /// it. Live connections keep their toxicity decision if `toxicity` is
-    /// unchanged; the toxic's timers (`timeout`, `reset_peer`) restart.
+    /// unchanged; the toxic starts over (a `timeout` timer from the update, a
+    /// `reset_peer` waits for data again).
     pub fn update_toxic(&self, name: &str, spec: ToxicSpec) -> Result<(), ToxicError> {
         check(&spec)?;
         self.edit_toxics(|list| {
@@ -269,15 +339,15 @@ impl Proxy {
     }
 
     /// Toxiproxy's `POST /reset` for one hop: enabled, with no toxic and no
-    /// HTTP fault.
-    pub fn reset(&self) {
-        self.set_enabled(true);
+    /// HTTP fault. The faults are removed even when listening again fails.
+    pub fn reset(&self) -> Result<(), ProxyError> {
         self.shared.toxics.send_if_modified(|list| {
             let had_any = !list.is_empty();
             *list = Arc::new(Vec::new());
             had_any
         });
         self.shared.http.clear();
+        self.set_enabled(true)
     }
 
     /// Applies `edit` to a copy of the toxic list and publishes the copy if
@@ -301,6 +371,23 @@ impl Proxy {
     }
 }
 
+/// Listens on `addr` again, synchronously, so the port accepts connects when
+/// [`Proxy::set_enabled`] returns. As tokio's `bind` does: `SO_REUSEADDR`
+/// (connections of the last period lingering in TIME_WAIT do not block the
+/// bind) and a backlog of 1024.
+fn bind_again(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        None,
+    )?;
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    Ok(socket.into())
+}
+
 /// What [`ToxicSpec`] cannot check by itself when built by hand (the JSON
 /// and YAML paths check it already).
 fn check(spec: &ToxicSpec) -> Result<(), SpecError> {
@@ -318,6 +405,49 @@ impl Shared {
     pub(crate) fn admit(&self) -> Option<CancellationToken> {
         let gate = self.gate();
         gate.enabled.then(|| gate.links.clone())
+    }
+
+    /// The accept loop's poll: the next connection from whatever socket the
+    /// hop has; pending while it has none (woken when it gets one).
+    pub(crate) fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<TcpStream>> {
+        let mut gate = self.gate();
+        if !gate.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            gate.waker = Some(cx.waker().clone());
+        }
+        if matches!(gate.socket, Socket::Bound(_)) {
+            // Registered here, on the accept loop's runtime: the handle that
+            // bound it may run anywhere.
+            if let Socket::Bound(std) = std::mem::replace(&mut gate.socket, Socket::Closed) {
+                gate.socket = Socket::Listening(TcpListener::from_std(std)?);
+            }
+        }
+        match &gate.socket {
+            Socket::Listening(listener) => listener.poll_accept(cx).map_ok(|(conn, _)| conn),
+            Socket::Closed | Socket::Bound(_) => Poll::Pending,
+        }
+    }
+
+    /// Closes the port for good (the hop is stopping).
+    pub(crate) fn close(&self) {
+        let mut gate = self.gate();
+        gate.socket = Socket::Closed;
+        gate.syn = None;
+    }
+
+    /// A SYN counter for a down period, or `None` (and the refused connects
+    /// marked unobservable) where one cannot run.
+    fn count_refused(&self) -> Option<SynCounter> {
+        let count = Arc::clone(&self.counters.refused_connects);
+        match SynCounter::start(self.listen, count) {
+            Ok(counter) => Some(counter),
+            Err(e) => {
+                tracing::debug!(proxy = %self.name, error = %e, "refused connects are not counted");
+                self.counters
+                    .refused_unobserved
+                    .store(true, Ordering::Relaxed);
+                None
+            }
+        }
     }
 
     fn gate(&self) -> MutexGuard<'_, Gate> {

@@ -6,6 +6,10 @@
 //! TCP toxics act on the client-facing bytes of HTTP hops too, and
 //! `reset_peer` resets the real client socket.
 //!
+//! In HTTP mode the client → HTTP layer pump notes data a toxic drops, so a
+//! request killed before its head reached the HTTP layer is still counted as
+//! a call (see `stats::HeadWatch`).
+//!
 //! Both pumps and (in HTTP mode) the HTTP server of the connection run in
 //! the link's one task. The semantics match `copy_bidirectional`: EOF in one
 //! direction is passed on as a write shutdown and the other direction keeps
@@ -23,6 +27,7 @@ use super::chain::{connection_rng, Chain};
 use super::handle::{ProxyMode, Shared};
 use super::pump::{Pump, PumpEnd};
 use super::spec::Direction;
+use super::stats::HeadWatch;
 use super::toxics::Ending;
 
 /// The in-memory pipe between the toxic chain and the HTTP layer: as large
@@ -48,7 +53,7 @@ pub(super) async fn run(
                 _ = token.cancelled() => return,
                 connected = TcpStream::connect(shared.upstream) => connected,
             };
-            let Ok(upstream) = connected else {
+            let Ok(mut upstream) = connected else {
                 // Closing the client is how a TCP hop reports an unreachable upstream.
                 shared
                     .counters
@@ -57,16 +62,26 @@ pub(super) async fn run(
                 return;
             };
             let _ = upstream.set_nodelay(true);
-            forward(client, upstream, &shared, conn, &token).await;
+            let ending = forward(client, &mut upstream, &shared, conn, &token, None).await;
+            if ending == Some(Ending::Reset) {
+                // Toxiproxy resets both sockets of the connection.
+                let _ = upstream.set_zero_linger();
+            }
         }
         ProxyMode::Http => {
             let (ours, theirs) = tokio::io::duplex(HTTP_PIPE_SIZE);
+            let heads = Arc::new(HeadWatch::default());
             // Once the client side is gone nobody can receive an answer, so
             // the HTTP layer is told to stop too.
             let serving = token.child_token();
-            let serve = super::http::serve_connection(theirs, Arc::clone(&shared), serving.clone());
+            let serve = super::http::serve_connection(
+                theirs,
+                Arc::clone(&shared),
+                Arc::clone(&heads),
+                serving.clone(),
+            );
             let relay = async {
-                forward(client, ours, &shared, conn, &token).await;
+                forward(client, ours, &shared, conn, &token, Some(&heads)).await;
                 serving.cancel();
             };
             tokio::join!(relay, serve);
@@ -75,14 +90,18 @@ pub(super) async fn run(
 }
 
 /// Runs both pumps between `client` and `server`; on a `reset_peer` ending,
-/// resets `client` (RST) instead of closing it.
+/// resets `client` (RST) instead of closing it, and returns the ending so
+/// the caller can reset its side too. `heads` is an HTTP connection's (its
+/// client → HTTP layer pump notes dropped data there).
 async fn forward<S>(
     mut client: TcpStream,
     server: S,
     shared: &Shared,
     conn: u64,
     token: &CancellationToken,
-) where
+    heads: Option<&HeadWatch>,
+) -> Option<Ending>
+where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let ending = {
@@ -95,7 +114,11 @@ async fn forward<S>(
             let chain = Chain::new(direction, connection_rng(shared.seed, conn, direction));
             Pump::new(shared.toxics.subscribe(), chain, bytes, &shared.timer)
         };
-        let up = pump(Direction::Upstream, &counters.bytes_upstream).run(client_read, server_write);
+        let mut up = pump(Direction::Upstream, &counters.bytes_upstream);
+        if let Some(heads) = heads {
+            up = up.noting_drops(heads, &counters.aborted_before_head);
+        }
+        let up = up.run(client_read, server_write);
         let down =
             pump(Direction::Downstream, &counters.bytes_downstream).run(server_read, client_write);
         tokio::select! {
@@ -107,6 +130,7 @@ async fn forward<S>(
         // With a zero linger, closing sends an RST and discards unsent data.
         let _ = client.set_zero_linger();
     }
+    ending
 }
 
 /// Waits for both directions to finish, or for the first one that ends the

@@ -2,14 +2,15 @@
 //!
 //! It only decides admission and spawns a `link` per connection (numbered,
 //! for the connection's random streams) on one of the `cores` threads;
-//! everything about forwarding happens in the link. On shutdown it is also
-//! what waits for the links and then closes the HTTP layer's upstream pool.
+//! everything about forwarding happens in the link. It accepts from the
+//! socket the hop's gate holds, so it simply waits while the hop is down
+//! (the port closed). On shutdown it is also what waits for the links and
+//! then closes the HTTP layer's upstream pool.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -21,27 +22,22 @@ use super::link;
 /// persist for a while; retrying at once would spin a core.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
-/// Accepts until `shutdown` is cancelled, then drops the listener (closing
-/// the port). Connection tasks go on `tracker` and end with their own tokens.
+/// Accepts until `shutdown` is cancelled, then closes the port. Connection
+/// tasks go on `tracker` and end with their own tokens.
 ///
 /// After the port is closed, this task waits for the hop's connections to
 /// end and then closes the HTTP layer's pooled upstream connections, so the
 /// hop has stopped (its tracker is empty) only once those are gone too.
-pub(super) async fn run(
-    listener: TcpListener,
-    shared: Arc<Shared>,
-    shutdown: CancellationToken,
-    tracker: TaskTracker,
-) {
+pub(super) async fn run(shared: Arc<Shared>, shutdown: CancellationToken, tracker: TaskTracker) {
     // This hop's own links, within the caller's tracker.
     let links = TaskTracker::new();
     loop {
         let accepted = tokio::select! {
             _ = shutdown.cancelled() => break,
-            accepted = listener.accept() => accepted,
+            accepted = std::future::poll_fn(|cx| shared.poll_accept(cx)) => accepted,
         };
         let client = match accepted {
-            Ok((client, _peer)) => client,
+            Ok(client) => client,
             Err(_) => {
                 // Per-connection errors (e.g. the peer reset before accept) and
                 // resource exhaustion both leave the listener usable.
@@ -70,7 +66,7 @@ pub(super) async fn run(
             }
         }
     }
-    drop(listener);
+    shared.close();
     links.close();
     links.wait().await;
     shared.http.shutdown().await;

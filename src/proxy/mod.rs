@@ -14,8 +14,10 @@
 //!   the one `match` from a [`spec::ToxicKind`] to its behaviour.
 //! - `http`: HTTP mode (request-level faults), served behind the toxic chain.
 //! - [`Proxy`] (in `handle`): the cloneable handle the harness holds: address,
-//!   stats, the enabled switch ("down" in Toxiproxy terms), toxics and HTTP faults.
+//!   stats, the enabled switch ("down" in Toxiproxy terms: the port closed),
+//!   toxics and HTTP faults.
 //! - `stats`: live counters, updated per chunk so a verifier can read them mid-run.
+//! - `syn_count`: counts the connects a down hop refuses (its port is closed).
 //! - `timer`: the precise clock toxic delays wait on (tokio's rounds up to 1-2 ms).
 //! - `registry`, `api`: the named proxies of `faultline proxy` and their
 //!   Toxiproxy-compatible admin API.
@@ -35,6 +37,7 @@ mod pump;
 pub mod registry;
 pub mod spec;
 mod stats;
+mod syn_count;
 mod timer;
 mod toxics;
 

@@ -26,6 +26,7 @@ use tokio::time::{sleep_until, Instant};
 
 use super::chain::Chain;
 use super::handle::ToxicList;
+use super::stats::HeadWatch;
 use super::timer::PreciseTimer;
 use super::toxics::{Ending, Payload, Piece};
 
@@ -56,6 +57,9 @@ pub(super) struct Pump<'a> {
     bytes: &'a AtomicU64,
     /// The hop's clock for the delays toxics plan.
     timer: &'a PreciseTimer,
+    /// Where data the chain drops is noted (an HTTP hop's client → HTTP
+    /// layer direction: a dropped request is still a dependency call).
+    drops: Option<(&'a HeadWatch, &'a AtomicU64)>,
 }
 
 /// What the pump does next after a stretch of plain or toxic forwarding.
@@ -74,7 +78,14 @@ impl<'a> Pump<'a> {
             chain,
             bytes,
             timer,
+            drops: None,
         }
+    }
+
+    /// Notes data the chain drops in `heads`, counting attempts in `aborted`.
+    pub fn noting_drops(mut self, heads: &'a HeadWatch, aborted: &'a AtomicU64) -> Pump<'a> {
+        self.drops = Some((heads, aborted));
+        self
     }
 
     /// Forwards `from` to `to` until the source's EOF has been passed on, a
@@ -198,7 +209,14 @@ impl<'a> Pump<'a> {
                         piece = queued.recv(), if planned.is_empty() => {
                             // The reader's sender lives as long as this future.
                             let Some(piece) = piece else { return Ok(Some(PumpEnd::Finished)) };
+                            let offered = piece.data_len();
                             planned.extend(self.chain.pipe(piece, Instant::now()));
+                            if let Some((heads, aborted)) = self.drops {
+                                // `planned` was empty: all it holds came of this piece.
+                                if planned.iter().map(Piece::data_len).sum::<usize>() < offered {
+                                    heads.dropped(aborted);
+                                }
+                            }
                         }
                     }
                 }

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::spec::{HttpFaultSpec, ToxicSpec};
-use super::{Proxy, ProxyConfig, ProxyError, ProxyMode, ToxicError};
+use super::{Proxy, ProxyConfig, ProxyError, ProxyMode, ProxyStats, ToxicError};
 
 /// How long a name lookup of a `host:port` may take before it is refused.
 const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -36,7 +36,7 @@ pub struct ProxyDef {
     pub listen: String,
     /// `host:port` to forward to, resolved when the proxy starts.
     pub upstream: String,
-    /// Disabled proxies accept and close every connection (Toxiproxy's "down").
+    /// Disabled proxies refuse every connection: the port is closed (Toxiproxy's "down").
     pub enabled: bool,
     pub mode: ProxyMode,
 }
@@ -61,6 +61,8 @@ pub struct ProxyInfo {
     pub mode: ProxyMode,
     pub toxics: Vec<ToxicSpec>,
     pub http_faults: Vec<HttpFaultSpec>,
+    /// The live counters (a faultline extension of Toxiproxy's proxy JSON).
+    pub stats: ProxyStats,
 }
 
 /// Why a registry operation was refused. Nothing was changed when one is returned,
@@ -165,15 +167,20 @@ impl State {
         }
     }
 
-    fn apply(&self, proxy: &Proxy) -> Result<(), ToxicError> {
+    fn apply(&self, proxy: &Proxy) -> Result<(), RegistryError> {
         for toxic in &self.toxics {
-            proxy.add_toxic(toxic.clone())?;
+            proxy
+                .add_toxic(toxic.clone())
+                .map_err(RegistryError::Toxic)?;
         }
         for fault in &self.http_faults {
-            proxy.add_http_fault(fault.clone())?;
+            proxy
+                .add_http_fault(fault.clone())
+                .map_err(RegistryError::Toxic)?;
         }
-        proxy.set_enabled(self.enabled);
-        Ok(())
+        proxy
+            .set_enabled(self.enabled)
+            .map_err(RegistryError::Start)
     }
 }
 
@@ -248,7 +255,10 @@ impl ProxyRegistry {
             return Err(RegistryError::Exists(def.name));
         }
         let running = self.start(&def.name, addrs).await?;
-        running.proxy.set_enabled(def.enabled);
+        running
+            .proxy
+            .set_enabled(def.enabled)
+            .map_err(RegistryError::Start)?;
         let entry = Entry {
             upstream: def.upstream,
             running,
@@ -296,7 +306,12 @@ impl ProxyRegistry {
             entry.upstream = u;
         }
         if let Some(enabled) = patch.enabled {
-            entry.running.proxy.set_enabled(enabled);
+            // Only enabling can fail (the port was taken while down).
+            entry
+                .running
+                .proxy
+                .set_enabled(enabled)
+                .map_err(RegistryError::Start)?;
         }
         Ok(entry.info())
     }
@@ -336,13 +351,18 @@ impl ProxyRegistry {
         Ok(result)
     }
 
-    /// Every proxy enabled, every toxic and HTTP fault removed (Toxiproxy's `/reset`).
-    pub async fn reset(&self) {
+    /// Every proxy enabled, every toxic and HTTP fault removed (Toxiproxy's
+    /// `/reset`). Every proxy is reset even when one cannot listen again;
+    /// the first such failure is returned.
+    pub async fn reset(&self) -> Result<(), RegistryError> {
         let proxies = self.proxies.lock().await;
+        let mut first = Ok(());
         for entry in proxies.values() {
-            entry.running.proxy.reset();
-            entry.running.proxy.set_enabled(true);
+            if let Err(e) = entry.running.proxy.reset() {
+                first = first.and(Err(RegistryError::Start(e)));
+            }
         }
+        first
     }
 
     /// Stops every proxy and waits for their tasks; the registry is empty afterwards.
@@ -367,7 +387,10 @@ impl ProxyRegistry {
     ) -> Result<ProxyInfo, RegistryError> {
         let Some(entry) = proxies.get_mut(&def.name) else {
             let running = self.start(&def.name, addrs).await?;
-            running.proxy.set_enabled(def.enabled);
+            running
+                .proxy
+                .set_enabled(def.enabled)
+                .map_err(RegistryError::Start)?;
             let entry = Entry {
                 upstream: def.upstream,
                 running,
@@ -473,7 +496,7 @@ impl ProxyRegistry {
             let new = self.start(name, wanted).await?;
             if let Err(e) = state.apply(&new.proxy) {
                 new.stop().await;
-                return Err(RegistryError::Toxic(e));
+                return Err(e);
             }
             let old = std::mem::replace(&mut entry.running, new);
             old.stop().await;
@@ -489,7 +512,7 @@ impl ProxyRegistry {
                 }
                 Err(e) => {
                     new.stop().await;
-                    RegistryError::Toxic(e)
+                    e
                 }
             },
             Err(e) => e,
@@ -547,6 +570,7 @@ impl Entry {
             mode: proxy.mode(),
             toxics: proxy.toxics(),
             http_faults: proxy.http_faults(),
+            stats: proxy.stats(),
         }
     }
 

@@ -117,6 +117,7 @@ async fn bytes_pass_through_both_ways_and_are_counted() {
                 active: 1,
                 bytes_upstream: 21,
                 bytes_downstream: 21,
+                refused_observed: true,
                 ..ProxyStats::default()
             }
         );
@@ -185,26 +186,51 @@ async fn shutdown_ends_every_connection_and_closes_the_port() {
 }
 
 #[tokio::test]
-async fn disabled_hop_closes_existing_and_refuses_new_connections() {
+async fn a_disabled_hop_closes_its_port_and_listens_again_on_the_same_one() {
     tokio::time::timeout(Duration::from_secs(10), async {
         let hop = hop_to(echo_server().await).await;
+        let addr = hop.proxy.listen_addr();
         let mut before = connect(&hop.proxy).await;
         round_trip(&mut before, b"up").await;
 
-        hop.proxy.set_enabled(false);
+        hop.proxy.set_enabled(false).expect("disable");
         assert!(!hop.proxy.is_enabled());
         assert!(is_closed(&mut before).await, "existing connection closed");
+        let refused = TcpStream::connect(addr).await.map(|_| ());
+        assert_eq!(
+            refused.map_err(|e| e.kind()),
+            Err(std::io::ErrorKind::ConnectionRefused),
+            "connects are refused while down"
+        );
+        hop.proxy
+            .set_enabled(false)
+            .expect("disabling twice is a no-op");
 
-        let mut during = connect(&hop.proxy).await;
-        // Writing may or may not fail depending on timing; reading must not hang.
-        let _ = during.write_all(b"x").await;
-        assert!(is_closed(&mut during).await, "new connection refused");
-        let stats = wait_for_stats(&hop.proxy, |s| s.refused == 1).await;
-        assert_eq!((stats.accepted, stats.refused), (2, 1));
-
-        hop.proxy.set_enabled(true);
-        let mut after = connect(&hop.proxy).await;
+        hop.proxy.set_enabled(true).expect("enable");
+        assert_eq!(hop.proxy.listen_addr(), addr);
+        // No wait: the port listens again when `set_enabled` returns.
+        let mut after = TcpStream::connect(addr).await.expect("same port again");
         round_trip(&mut after, b"back up").await;
+        let stats = wait_for_stats(&hop.proxy, |s| s.accepted == 2).await;
+        assert_eq!((stats.accepted, stats.refused), (2, 0));
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test]
+async fn enabling_fails_and_the_hop_stays_down_when_its_port_was_taken() {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        let hop = hop_to(echo_server().await).await;
+        let addr = hop.proxy.listen_addr();
+        hop.proxy.set_enabled(false).expect("disable");
+        let squatter = TcpListener::bind(addr).await.expect("take the free port");
+        let err = hop.proxy.set_enabled(true).expect_err("the port is taken");
+        assert!(matches!(err, super::ProxyError::Bind { .. }), "{err:?}");
+        assert!(!hop.proxy.is_enabled(), "still down");
+        drop(squatter);
+        hop.proxy.set_enabled(true).expect("free again");
+        round_trip(&mut connect(&hop.proxy).await, b"up").await;
     })
     .await
     .expect("test timed out");
@@ -350,9 +376,9 @@ async fn http_faults_need_an_http_hop_and_reset_clears_everything() {
         http.proxy
             .add_toxic(timeout)
             .expect("toxics work on http hops");
-        http.proxy.set_enabled(false);
+        http.proxy.set_enabled(false).expect("disable");
 
-        http.proxy.reset();
+        http.proxy.reset().expect("reset");
         assert!(http.proxy.is_enabled());
         assert!(http.proxy.toxics().is_empty());
         assert!(http.proxy.http_faults().is_empty());

@@ -275,17 +275,217 @@ impl Observers {
     }
 }
 
-/// Calls that reached the proxy: HTTP requests (forwarded, answered by a
-/// fault, or refused while down) in HTTP mode, connections in TCP mode.
+/// Every attempt to call the dependency behind the proxy, counted the same
+/// way in both modes: what reached the hop, whatever the fault did to it,
+/// plus the connects refused while the hop was down (where the hop can
+/// count them: see `ProxyStats::refused_observed`).
+///
+/// In HTTP mode that is every request head received (forwarded, answered by
+/// an HTTP fault, or killed by a toxic after it arrived), every connection
+/// whose request a toxic dropped before its head reached the HTTP layer, and
+/// connections closed at once as the hop went down; in TCP mode every
+/// connection accepted.
 fn calls(proxy: &Proxy) -> u64 {
     let stats = proxy.stats();
-    match proxy.mode() {
-        ProxyMode::Http => stats.requests + stats.http_faults_applied + stats.refused,
+    let reached = match proxy.mode() {
+        ProxyMode::Http => stats.request_heads + stats.aborted_before_head + stats.refused,
         ProxyMode::Tcp => stats.accepted,
-    }
+    };
+    reached + stats.refused_connects
 }
 
 fn lock(observed: &Mutex<Observed>) -> std::sync::MutexGuard<'_, Observed> {
     // A panicking observer leaves its data usable.
     observed.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    //! `calls` over real loopback sockets: every attempt counts once,
+    //! whatever the fault did to it, in both modes.
+
+    use std::net::SocketAddr;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+
+    use super::*;
+    use crate::proxy::spec::{Direction, HttpFaultSpec, ToxicKind, ToxicSpec};
+    use crate::proxy::ProxyConfig;
+
+    const N: u64 = 20;
+    const REQUEST: &[u8] = b"GET / HTTP/1.1\r\nhost: dep\r\nconnection: close\r\n\r\n";
+
+    /// An HTTP upstream that answers every request with a 200 and closes.
+    async fn upstream() -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match conn.read(&mut buf).await {
+                            Ok(n @ 1..) => head.extend_from_slice(&buf[..n]),
+                            _ => return,
+                        }
+                    }
+                    let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok";
+                    let _ = conn.write_all(ok).await;
+                });
+            }
+        });
+        addr
+    }
+
+    async fn hop(mode: ProxyMode, shutdown: &CancellationToken) -> Proxy {
+        let cfg = ProxyConfig {
+            name: "dep".into(),
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            upstream: upstream().await,
+            mode,
+            seed: 1,
+        };
+        Proxy::start(cfg, shutdown.clone(), &TaskTracker::new())
+            .await
+            .expect("hop starts")
+    }
+
+    fn reset_peer(stream: Direction) -> ToxicSpec {
+        upstream_toxic(ToxicKind::ResetPeer { timeout: 0 }, stream)
+    }
+
+    fn upstream_toxic(kind: ToxicKind, stream: Direction) -> ToxicSpec {
+        ToxicSpec {
+            name: kind.type_name().into(),
+            stream,
+            toxicity: 1.0,
+            kind,
+        }
+    }
+
+    /// `N` connections, each sending one request and reading until it ends.
+    async fn n_requests(proxy: &Proxy) {
+        for _ in 0..N {
+            let Ok(mut conn) = TcpStream::connect(proxy.listen_addr()).await else {
+                continue; // refused: the hop is down
+            };
+            let _ = conn.write_all(REQUEST).await;
+            let mut sink = Vec::new();
+            let _ = conn.read_to_end(&mut sink).await;
+        }
+    }
+
+    /// `calls` once the hop has taken up every connection (counting happens
+    /// as each link runs; give it a moment, bounded).
+    async fn settled_calls(proxy: &Proxy) -> u64 {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while calls(proxy) < N && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // A second look: counting more than N must show too.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        calls(proxy)
+    }
+
+    /// Applies one fault to a fresh hop.
+    type Apply = Box<dyn FnOnce(&Proxy)>;
+
+    async fn calls_under(mode: ProxyMode, fault: impl FnOnce(&Proxy)) -> u64 {
+        let shutdown = CancellationToken::new();
+        let proxy = hop(mode, &shutdown).await;
+        fault(&proxy);
+        n_requests(&proxy).await;
+        let counted = settled_calls(&proxy).await;
+        shutdown.cancel();
+        counted
+    }
+
+    #[tokio::test]
+    async fn every_attempt_counts_once_in_both_modes_whatever_the_fault() {
+        tokio::time::timeout(Duration::from_secs(60), async {
+            let delay: HttpFaultSpec = serde_json::from_value(
+                serde_json::json!({"name": "slow", "type": "http_delay", "delay": 1}),
+            )
+            .expect("fault");
+            let error: HttpFaultSpec = serde_json::from_value(
+                serde_json::json!({"name": "fail", "type": "http_error", "status": 500}),
+            )
+            .expect("fault");
+            let cases: Vec<(&str, ProxyMode, Apply)> = vec![
+                ("healthy", ProxyMode::Http, Box::new(|_| {})),
+                ("healthy", ProxyMode::Tcp, Box::new(|_| {})),
+                (
+                    "reset_peer upstream",
+                    ProxyMode::Http,
+                    Box::new(|p| {
+                        p.add_toxic(reset_peer(Direction::Upstream)).expect("add");
+                    }),
+                ),
+                (
+                    "reset_peer downstream",
+                    ProxyMode::Http,
+                    Box::new(|p| {
+                        p.add_toxic(reset_peer(Direction::Downstream)).expect("add");
+                    }),
+                ),
+                (
+                    "reset_peer upstream",
+                    ProxyMode::Tcp,
+                    Box::new(|p| {
+                        p.add_toxic(reset_peer(Direction::Upstream)).expect("add");
+                    }),
+                ),
+                (
+                    "timeout upstream",
+                    ProxyMode::Http,
+                    Box::new(|p| {
+                        let kind = ToxicKind::Timeout { timeout: 50 };
+                        p.add_toxic(upstream_toxic(kind, Direction::Upstream))
+                            .expect("add");
+                    }),
+                ),
+                (
+                    "limit_data upstream (inside the head)",
+                    ProxyMode::Http,
+                    Box::new(|p| {
+                        let kind = ToxicKind::LimitData { bytes: 10 };
+                        p.add_toxic(upstream_toxic(kind, Direction::Upstream))
+                            .expect("add");
+                    }),
+                ),
+                (
+                    "http_delay",
+                    ProxyMode::Http,
+                    Box::new(move |p| {
+                        p.add_http_fault(delay).expect("add");
+                    }),
+                ),
+                (
+                    "http_error",
+                    ProxyMode::Http,
+                    Box::new(move |p| {
+                        p.add_http_fault(error).expect("add");
+                    }),
+                ),
+                (
+                    "down",
+                    ProxyMode::Http,
+                    Box::new(|p| p.set_enabled(false).expect("down")),
+                ),
+                (
+                    "down",
+                    ProxyMode::Tcp,
+                    Box::new(|p| p.set_enabled(false).expect("down")),
+                ),
+            ];
+            for (name, mode, fault) in cases {
+                let counted = calls_under(mode, fault).await;
+                assert_eq!(counted, N, "{name} on a {mode:?} hop: {N} attempts");
+            }
+        })
+        .await
+        .expect("test timed out");
+    }
 }

@@ -156,7 +156,7 @@ async fn disabled_hop_makes_checkout_fail_fast_with_502() {
         let checkout = format!("{}/checkout", demo.frontend_url());
         assert_eq!(get(&checkout).await.status, StatusCode::OK, "warm pool");
 
-        demo.payments_hop.set_enabled(false);
+        demo.payments_hop.set_enabled(false).expect("down");
         let started = Instant::now();
         let failed = get(&checkout).await;
         let took = started.elapsed();
@@ -168,7 +168,7 @@ async fn disabled_hop_makes_checkout_fail_fast_with_502() {
             "failed fast: took {took:?}"
         );
 
-        demo.payments_hop.set_enabled(true);
+        demo.payments_hop.set_enabled(true).expect("up again");
         assert_eq!(get(&checkout).await.status, StatusCode::OK, "recovers");
     })
     .await

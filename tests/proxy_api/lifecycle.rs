@@ -37,6 +37,7 @@ fn proxies_have_toxiproxys_json_shape_and_status_codes() {
             "toxics",
             "mode",
             "http_faults",
+            "stats",
         ] {
             assert!(keys.contains(&key), "{key} in {created}");
         }
@@ -278,5 +279,37 @@ fn http_faults_are_an_extension_for_http_proxies() {
         admin.call("POST", "/reset", None);
         let (_, listed) = admin.call("GET", "/proxies/web/http_faults", None);
         assert_eq!(listed, json!([]));
+    });
+}
+
+#[test]
+fn enabled_false_refuses_connects_and_true_listens_on_the_same_port_again() {
+    within(LIMIT, || {
+        let admin = Admin::start(AdminAuth::None);
+        let bed = admin.bed(|| TestBed::always(200));
+        let (_, created) = admin.json(
+            "POST",
+            "/proxies",
+            json!({"name": "hop", "upstream": bed.addr().to_string(), "listen": "127.0.0.1:0"}),
+        );
+        let listen = listen_of(&created);
+        assert_eq!(http_get(listen), Ok(200));
+
+        let (status, down) = admin.json("POST", "/proxies/hop", json!({"enabled": false}));
+        assert_eq!((status, &down["enabled"]), (200, &json!(false)), "{down}");
+        let refused = TcpStream::connect_timeout(&listen, Duration::from_secs(1));
+        assert_eq!(
+            refused.map(|_| ()).map_err(|e| e.kind()),
+            Err(std::io::ErrorKind::ConnectionRefused),
+            "the port is closed while disabled"
+        );
+
+        let (status, up) = admin.json("PATCH", "/proxies/hop", json!({"enabled": true}));
+        assert_eq!(status, 200, "{up}");
+        assert_eq!(listen_of(&up), listen, "the same port");
+        assert_eq!(http_get(listen), Ok(200), "listening again");
+        let (_, now) = admin.call("GET", "/proxies/hop", None);
+        assert_eq!(now["stats"]["refused_connects"], json!(1), "{now}");
+        assert_eq!(now["stats"]["refused_observed"], json!(true), "{now}");
     });
 }

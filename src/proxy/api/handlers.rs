@@ -80,7 +80,7 @@ pub(super) async fn dispatch(
             server: "faultline",
         })),
         Action::Reset => {
-            registry.reset().await;
+            registry.reset().await?;
             Ok(Reply::no_content())
         }
         Action::ListProxies => {

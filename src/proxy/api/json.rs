@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use super::error::ApiError;
 use crate::proxy::registry::{ProxyDef, ProxyInfo, ProxyPatch};
 use crate::proxy::spec::{HttpFaultSpec, ToxicJson, ToxicSpec};
-use crate::proxy::ProxyMode;
+use crate::proxy::{ProxyMode, ProxyStats};
 
 /// Where a proxy listens when the request names no address: loopback and
 /// a free port. (Toxiproxy binds `""`, every interface, which exposes the
@@ -25,6 +25,7 @@ pub(super) struct ProxyOut {
     toxics: Vec<ToxicJson>,
     mode: &'static str,
     http_faults: Vec<HttpFaultSpec>,
+    stats: ProxyStats,
 }
 
 impl From<ProxyInfo> for ProxyOut {
@@ -37,6 +38,7 @@ impl From<ProxyInfo> for ProxyOut {
             toxics: info.toxics.iter().map(ToxicSpec::to_json).collect(),
             mode: mode_name(info.mode),
             http_faults: info.http_faults,
+            stats: info.stats,
         }
     }
 }

@@ -20,6 +20,7 @@ use super::headers::strip_hop_by_hop;
 use super::plan::{End, InjectedError, Plan};
 use super::pool::UpstreamClient;
 use crate::proxy::handle::Shared;
+use crate::proxy::stats::HeadWatch;
 
 /// Any error a response body may end with.
 pub(super) type BoxError = Box<dyn StdError + Send + Sync>;
@@ -55,11 +56,14 @@ pub(super) async fn handle(
     req: Request<Incoming>,
     shared: Arc<Shared>,
     flushes: Arc<Flushes>,
+    heads: Arc<HeadWatch>,
     token: CancellationToken,
 ) -> Result<Response<ResBody>, NoResponse> {
+    let _serving = heads.head();
+    let counters = &shared.counters;
+    counters.request_heads.fetch_add(1, Ordering::Relaxed);
     let http = &shared.http;
     let plan = http.plan(&req);
-    let counters = &shared.counters;
     counters
         .http_faults_applied
         .fetch_add(plan.fired.len() as u64, Ordering::Relaxed);

@@ -38,6 +38,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::handle::{Shared, ToxicError};
 use super::spec::HttpFaultSpec;
+use super::stats::HeadWatch;
 use abort::{FlushWatch, Flushes};
 use plan::Plan;
 use pool::{Pool, UpstreamClient};
@@ -180,8 +181,15 @@ impl fmt::Debug for HttpState {
 /// On cancellation the connection stops taking requests, cuts an injected
 /// delay short (closing without a response), gives a forwarded request up to
 /// [`SHUTDOWN_GRACE`] to finish, and closes; returning drops `io`.
-pub(crate) async fn serve_connection<IO>(io: IO, shared: Arc<Shared>, token: CancellationToken)
-where
+///
+/// Every request head is counted and marked in `heads` while its service
+/// runs (see [`HeadWatch`]).
+pub(crate) async fn serve_connection<IO>(
+    io: IO,
+    shared: Arc<Shared>,
+    heads: Arc<HeadWatch>,
+    token: CancellationToken,
+) where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let flushes = Arc::new(Flushes::default());
@@ -193,6 +201,7 @@ where
                 req,
                 Arc::clone(&shared),
                 Arc::clone(&flushes),
+                Arc::clone(&heads),
                 token.clone(),
             )
         })

@@ -53,7 +53,8 @@ pub(crate) enum Payload {
 pub(crate) enum Ending {
     /// Close both sides normally (FIN).
     Close,
-    /// Reset the client side (TCP RST) and close the upstream side.
+    /// Reset both sides (TCP RST): the client socket, and the upstream
+    /// socket of a TCP hop (an HTTP hop's upstream side is its HTTP layer).
     Reset,
 }
 
@@ -75,10 +76,22 @@ pub(crate) trait Toxic: Send {
     fn deadline(&self) -> Option<(Instant, Ending)> {
         None
     }
+
+    /// Bytes passed so far, for [`Toxic::inherit`] (`limit_data` keeps it).
+    fn passed(&self) -> u64 {
+        0
+    }
+
+    /// Takes over the state that survives an update of the toxic's
+    /// attributes from `old`, the same toxic before the update: Toxiproxy
+    /// keeps a stateful toxic's state (`limit_data`'s count) and restarts
+    /// the rest (a `timeout` timer, `reset_peer`'s wait for data).
+    fn inherit(&mut self, _old: &dyn Toxic) {}
 }
 
 /// The registry: the behaviour of `kind`, becoming active on a connection at
-/// `activated` (the origin of `timeout` and `reset_peer` timers).
+/// `activated` (the origin of the `timeout` timer; `reset_peer`'s starts at
+/// the first data).
 pub(crate) fn build(kind: &ToxicKind, activated: Instant) -> Box<dyn Toxic> {
     match *kind {
         ToxicKind::Latency {
@@ -89,9 +102,7 @@ pub(crate) fn build(kind: &ToxicKind, activated: Instant) -> Box<dyn Toxic> {
         ToxicKind::Bandwidth { rate } => Box::new(bandwidth::Bandwidth::new(rate)),
         ToxicKind::SlowClose { delay } => Box::new(slow_close::SlowClose::new(delay)),
         ToxicKind::Timeout { timeout } => Box::new(timeout::Timeout::new(timeout, activated)),
-        ToxicKind::ResetPeer { timeout } => {
-            Box::new(reset_peer::ResetPeer::new(timeout, activated))
-        }
+        ToxicKind::ResetPeer { timeout } => Box::new(reset_peer::ResetPeer::new(timeout)),
         ToxicKind::Slicer {
             average_size,
             size_variation,
@@ -131,6 +142,14 @@ impl Piece {
             payload: Payload::Eof,
             arrived: at,
             due: at,
+        }
+    }
+
+    /// How many bytes of data it carries.
+    pub fn data_len(&self) -> usize {
+        match &self.payload {
+            Payload::Data(bytes) => bytes.len(),
+            Payload::Eof | Payload::Close => 0,
         }
     }
 
