@@ -47,7 +47,7 @@ fn report(dir: &Path) -> serde_json::Value {
 fn every_shipped_experiment_and_suite_validates() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut files = Vec::new();
-    for dir in ["experiments", "suites"] {
+    for dir in ["experiments", "experiments/real", "suites"] {
         for entry in std::fs::read_dir(root.join(dir)).expect("folder exists") {
             let path = entry.expect("entry").path();
             if path.extension().is_some_and(|e| e == "yaml") {
