@@ -456,6 +456,7 @@ fn evidence<'a>(
         series: &output.series,
         timeline: Some(&output.timeline),
         calls: observed.calls,
+        forwarded: observed.forwarded,
         states: observed.states,
         probes: observed.probes,
         end: stopped_at.min(exp.total_duration()),

@@ -36,6 +36,8 @@ const ONCE_MARGIN: Duration = Duration::from_millis(250);
 #[derive(Debug, Default)]
 pub struct Observed {
     pub calls: BTreeMap<String, Vec<CounterSample>>,
+    /// Bytes the proxy forwarded to the dependency, sampled with `calls`.
+    pub forwarded: BTreeMap<String, Vec<CounterSample>>,
     pub states: BTreeMap<usize, Vec<ValueSample>>,
     pub probes: BTreeMap<(String, String), Vec<TimedObservation>>,
 }
@@ -151,22 +153,29 @@ impl Observers {
         let observed = self.observed.clone();
         self.tracker.spawn(async move {
             let mut tick = tokio::time::interval_at(t0.into(), CALLS_EVERY);
-            let mut samples = Vec::new();
+            let (mut samples, mut bytes) = (Vec::new(), Vec::new());
             loop {
                 tokio::select! {
                     _ = tick.tick() => {}
                     _ = stop.cancelled() => break,
                 }
                 let now = Instant::now();
+                let at = now.saturating_duration_since(t0);
                 samples.push(CounterSample {
-                    at: now.saturating_duration_since(t0),
+                    at,
                     value: calls(&proxy),
+                });
+                bytes.push(CounterSample {
+                    at,
+                    value: proxy.stats().bytes_upstream,
                 });
                 if now >= end {
                     break;
                 }
             }
-            lock(&observed).calls.insert(name, samples);
+            let mut observed = lock(&observed);
+            observed.calls.insert(name.clone(), samples);
+            observed.forwarded.insert(name, bytes);
         });
     }
 

@@ -40,6 +40,10 @@ pub enum TargetError {
     },
     #[error("stopped before the target was ready")]
     Stopped,
+    #[error(
+        "the target {url} is not reachable: {why}; start it first, or add `ready:` to wait for it"
+    )]
+    Unreachable { url: String, why: String },
 }
 
 /// A target that is up and answering.
@@ -169,6 +173,28 @@ impl TargetProcess for ManagedProcess {
     }
 }
 
+/// A TCP connect to `url`'s host and port within 2 s.
+async fn reachable(url: &http::Uri) -> Result<(), String> {
+    let host = url.host().unwrap_or("127.0.0.1").trim_matches(['[', ']']);
+    let port = url
+        .port_u16()
+        .unwrap_or(if url.scheme_str() == Some("https") {
+            443
+        } else {
+            80
+        });
+    match tokio::time::timeout(
+        Duration::from_secs(2),
+        tokio::net::TcpStream::connect((host, port)),
+    )
+    .await
+    {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(format!("cannot connect: {e}")),
+        Err(_) => Err("no answer to a connect within 2s".to_string()),
+    }
+}
+
 impl RunningTarget {
     /// Starts (or finds) the target and waits until it is ready. `log_dir`
     /// receives a started process's output.
@@ -215,6 +241,16 @@ impl RunningTarget {
                 }
             }
         };
+        if let (TargetKind::Url(url), None) = (&target.kind, &target.ready) {
+            // Without `ready:` the target must answer a connect now: a wrong
+            // URL is an error before any phase, not a run of failed checks.
+            if let Err(why) = reachable(url).await {
+                return Err(TargetError::Unreachable {
+                    url: url.to_string(),
+                    why,
+                });
+            }
+        }
         if let Some(ready) = &target.ready {
             let process = running.process.clone();
             if let Err(e) =

@@ -67,6 +67,14 @@ impl<'a> Calls<'a> {
             .map(move |s| (s.at, me.within(s.at, s.at + per + HALF_SLOT)))
     }
 
+    /// The times of the samples in `[from, to)`.
+    pub fn times(&self, from: Duration, to: Duration) -> impl Iterator<Item = Duration> + 'a {
+        self.samples
+            .iter()
+            .map(|s| s.at)
+            .filter(move |&at| at >= from && at < to)
+    }
+
     /// Calls between the sample at `at` and the next one: the 100 ms slot
     /// that starts there.
     pub fn next_slot(&self, at: Duration) -> u64 {

@@ -57,6 +57,10 @@ pub struct Evidence<'a> {
     pub timeline: Option<&'a Timeline>,
     /// Cumulative calls seen at a proxy, by proxy name.
     pub calls: BTreeMap<String, Vec<CounterSample>>,
+    /// Cumulative bytes a proxy forwarded to its dependency, sampled with
+    /// `calls`: traffic served, which a TCP hop's connection count cannot
+    /// show once a balancer reuses kept-alive connections.
+    pub forwarded: BTreeMap<String, Vec<CounterSample>>,
     /// Breaker state samples, by the index of the verifier in `verify`.
     pub states: BTreeMap<usize, Vec<ValueSample>>,
     /// Probe observations, by (probe name, phase name).
@@ -81,6 +85,13 @@ impl Evidence<'_> {
     /// Calls counted at `proxy` inside `[from, to]` (see [`super::calls`]).
     pub fn calls_between(&self, proxy: &str, from: Duration, to: Duration) -> Option<u64> {
         Some(self.calls_at(proxy)?.within(from, to))
+    }
+
+    /// The forwarded-bytes counter of `proxy`, if it was sampled.
+    pub fn forwarded_at(&self, proxy: &str) -> Option<super::calls::Calls<'_>> {
+        self.forwarded
+            .get(proxy)
+            .map(|s| super::calls::Calls::new(s))
     }
 
     /// The call counter of `proxy`, if it was sampled.

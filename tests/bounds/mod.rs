@@ -329,40 +329,63 @@ fn absurd_load_is_refused_unless_forced() {
     assert!(stderr.contains("24h"), "{stderr}");
 }
 
-/// A run whose every request failed to connect (a wrong URL in CI) and has
-/// no `expect`: nothing was judged, so it is an `error`, never a pass.
+/// A run against a URL nobody listens on is an `error` before any phase;
+/// one whose every request then fails (a listener that drops every
+/// connection: nothing ever answered HTTP) and has no `expect` is an
+/// `error` too, never a pass.
 #[test]
 fn a_run_where_nothing_ever_answered_is_an_error_not_a_pass() {
     let dir = tempfile::tempdir().expect("temp dir");
+    let run = |port: u16| {
+        let text = format!(
+            "name: nobody-home\ntarget: {{ url: http://127.0.0.1:{port} }}\n\
+             load: {{ rate: 20, timeout: 500ms, requests: [ {{ path: / }} ] }}\n\
+             phases: [ {{ name: p, duration: 1s }} ]\n"
+        );
+        let file = write(dir.path(), "x.yaml", &text);
+        let out = run_bounded(
+            faultline()
+                .arg("run")
+                .arg(&file)
+                .arg("--out")
+                .arg(dir.path())
+                .arg("--quiet"),
+            Duration::from_secs(30),
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(out.status.code(), Some(4), "{stderr}");
+        let report = std::fs::read_to_string(dir.path().join("report.json")).expect("report");
+        let report: serde_json::Value = serde_json::from_str(&report).expect("JSON");
+        let exp = report["experiments"][0].clone();
+        assert_eq!(exp["status"], "error", "{exp}");
+        exp["error"].as_str().unwrap_or_default().to_string()
+    };
     // A port that was just free: nothing listens on it.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port")
         .port();
-    let text = format!(
-        "name: nobody-home\ntarget: {{ url: http://127.0.0.1:{port} }}\n\
-         load: {{ rate: 20, timeout: 500ms, requests: [ {{ path: / }} ] }}\n\
-         phases: [ {{ name: p, duration: 1s }} ]\n"
-    );
-    let file = write(dir.path(), "x.yaml", &text);
-    let out = run_bounded(
-        faultline()
-            .arg("run")
-            .arg(&file)
-            .arg("--out")
-            .arg(dir.path())
-            .arg("--quiet"),
-        Duration::from_secs(30),
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(4), "{stderr}");
-    let report = std::fs::read_to_string(dir.path().join("report.json")).expect("report");
-    let report: serde_json::Value = serde_json::from_str(&report).expect("JSON");
-    let exp = &report["experiments"][0];
-    assert_eq!(exp["status"], "error", "{exp}");
-    let error = exp["error"].as_str().unwrap_or_default();
+    let error = run(free);
     assert!(
-        error.contains("never there") && error.contains("connect"),
+        error.contains("not reachable") && error.contains("ready:"),
         "{error}"
     );
+    // Something listens, but drops every connection without a byte.
+    let rude = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = rude.local_addr().expect("addr").port();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopped = stop.clone();
+    rude.set_nonblocking(true).expect("non-blocking");
+    let acceptor = std::thread::spawn(move || {
+        while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+            match rude.accept() {
+                Ok((conn, _)) => drop(conn),
+                Err(_) => std::thread::sleep(Duration::from_millis(2)),
+            }
+        }
+    });
+    let error = run(port);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = acceptor.join();
+    assert!(error.contains("never there"), "{error}");
 }

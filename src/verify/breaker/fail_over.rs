@@ -9,11 +9,13 @@
 //!   `probes.max` calls (a balancer's health probes or retries of an
 //!   ejected backend are allowed, traffic is not), and the clients' error
 //!   rate stays at or below `max_error_rate`;
-//! - closed: the first sample after the fault from which the next second
-//!   holds real traffic again — more calls than the probe bound allows and
-//!   at least half the rate before the fault — with ≥ 90% of the clients'
-//!   responses succeeding (`closes_within`). A dependency that is never
-//!   re-admitted never closes.
+//! - closed: the first sample after the fault from which the dependency
+//!   serves traffic again — the proxy forwards to it in that 100 ms and, over
+//!   the next second (or what is left of the run, at least 300 ms), at least
+//!   half the bytes per second it forwarded before the fault — with ≥ 90% of
+//!   the clients' responses succeeding (`closes_within`). Bytes, not calls:
+//!   through a TCP hop a balancer's kept-alive connections carry the traffic
+//!   without new connections. A dependency never re-admitted never closes.
 
 use std::time::Duration;
 
@@ -63,10 +65,14 @@ pub(super) fn check(spec: &BreakerSpec, index: usize, ev: &Evidence<'_>) -> Chec
     };
     let before_from = fault.start.saturating_sub(BEFORE);
     let before = calls.rate(before_from, fault.start).unwrap_or(0.0);
+    let traffic = ev.forwarded_at(dependency);
+    let bytes_before = traffic
+        .and_then(|t| t.rate(before_from, fault.start))
+        .unwrap_or(0.0);
     check
         .measured
         .insert("dependency_rate_before".into(), before);
-    if before <= 0.0 {
+    if before <= 0.0 && bytes_before <= 0.0 {
         return fail(
             check,
             format!(
@@ -143,8 +149,13 @@ pub(super) fn check(spec: &BreakerSpec, index: usize, ev: &Evidence<'_>) -> Chec
     }
 
     // Closing: the dependency serves traffic again.
-    let resumed = (bound.max as f64 / bound.per.as_secs_f64()).max(RESUMED_SHARE * before);
-    match closed(calls, timeline, fault.end, ev.end, resumed) {
+    let resumed = Resumed {
+        calls,
+        traffic: traffic.filter(|_| bytes_before > 0.0),
+        calls_rate: (bound.max as f64 / bound.per.as_secs_f64()).max(RESUMED_SHARE * before),
+        bytes_rate: RESUMED_SHARE * bytes_before,
+    };
+    match resumed.first(timeline, fault.end, ev.end) {
         Some(at) => {
             let after = at.saturating_sub(fault.end);
             check
@@ -165,12 +176,21 @@ pub(super) fn check(spec: &BreakerSpec, index: usize, ev: &Evidence<'_>) -> Chec
         }
         None => {
             observed.push(format!("{dependency} never re-admitted"));
-            let last = calls
-                .rate(ev.end.saturating_sub(Duration::from_secs(1)), ev.end)
-                .unwrap_or(0.0);
+            let last_second = ev.end.saturating_sub(Duration::from_secs(1));
+            let now = match resumed.traffic {
+                Some(bytes) => format!(
+                    "was forwarded {:.0} B/s ({:.0} B/s before the fault)",
+                    bytes.rate(last_second, ev.end).unwrap_or(0.0),
+                    bytes_before
+                ),
+                None => format!(
+                    "received {:.1} calls/s ({before:.1}/s before the fault)",
+                    calls.rate(last_second, ev.end).unwrap_or(0.0)
+                ),
+            };
             problems.push(format!(
-                "the breaker never closed: {} after `{}` ended {dependency} still received \
-                 {last:.1} calls/s ({before:.1}/s before the fault): it was never re-admitted",
+                "the breaker never closed: {} after `{}` ended {dependency} still {now}: it \
+                 was never re-admitted",
                 secs(ev.end.saturating_sub(fault.end)),
                 spec.phase
             ));
@@ -187,28 +207,45 @@ pub(super) fn check(spec: &BreakerSpec, index: usize, ev: &Evidence<'_>) -> Chec
     check
 }
 
-/// The first sample after `from` where calls arrive again, whose next
-/// second carries more than `rate` calls and in which ≥ 90% of the
-/// clients' responses succeed. Requiring calls in its own 100 ms keeps the
-/// instant from running ahead of the re-admission by up to a second.
-fn closed(
-    calls: Calls<'_>,
-    timeline: &Timeline,
-    from: Duration,
-    end: Duration,
-    rate: f64,
-) -> Option<Duration> {
-    let second = Duration::from_secs(1);
-    calls
-        .windows(from, end, second)
-        .find(|&(at, n)| {
-            let (requests, errors) = counts(timeline, at, at + second);
-            n as f64 > rate
-                && calls.next_slot(at) > 0
-                && requests > 0
-                && f64::from(requests - errors) >= CLOSED_SUCCESS_SHARE * f64::from(requests)
-        })
-        .map(|(at, _)| at)
+/// What "serving traffic again" means for one dependency.
+struct Resumed<'a> {
+    calls: Calls<'a>,
+    /// Bytes forwarded, when the proxy forwarded any before the fault.
+    traffic: Option<Calls<'a>>,
+    /// Calls per second above which calls alone count as traffic.
+    calls_rate: f64,
+    /// Forwarded bytes per second that count as traffic.
+    bytes_rate: f64,
+}
+
+impl Resumed<'_> {
+    /// The first sample after `from` whose own 100 ms carries traffic to the
+    /// dependency, whose next second (or the rest of the run, at least
+    /// 300 ms) carries enough, and in which ≥ 90% of the clients' responses
+    /// succeed. Requiring traffic in its own slot keeps the instant from
+    /// running ahead of the re-admission.
+    fn first(&self, timeline: &Timeline, from: Duration, end: Duration) -> Option<Duration> {
+        let least = Duration::from_millis(300);
+        self.calls
+            .times(from, end.saturating_sub(least))
+            .find(|&at| {
+                let until = (at + Duration::from_secs(1)).min(end);
+                let served = match self.traffic {
+                    Some(bytes) => {
+                        bytes.next_slot(at) > 0
+                            && bytes.rate(at, until).unwrap_or(0.0) >= self.bytes_rate
+                    }
+                    None => {
+                        self.calls.next_slot(at) > 0
+                            && self.calls.rate(at, until).unwrap_or(0.0) > self.calls_rate
+                    }
+                };
+                let (requests, errors) = counts(timeline, at, until);
+                served
+                    && requests > 0
+                    && f64::from(requests - errors) >= CLOSED_SUCCESS_SHARE * f64::from(requests)
+            })
+    }
 }
 
 /// Responses and errors completed in `[from, to)`.
@@ -376,6 +413,44 @@ mod tests {
         assert!(!check.passed);
         let why = check.message.expect("why");
         assert!(why.contains("clients saw 10.0% errors"), "{why}");
+    }
+
+    /// Through a TCP hop a balancer keeps a connection alive: half a new
+    /// connection a second, but bytes flow; after the fault one new
+    /// connection carries the traffic again.
+    #[test]
+    fn kept_alive_traffic_through_a_tcp_hop_is_read_from_the_bytes() {
+        let connections =
+            |s: f64| u64::from([1.0, 3.0, 5.0, 11.0].contains(&((s * 10.0).round() / 10.0)));
+        let bytes = |s: f64| if (5.0..11.0).contains(&s) { 0 } else { 900 };
+        let metrics = vec![PhaseMetrics::default(); 3];
+        let t = timeline(|_| 0);
+        let mut ev = Evidence {
+            phases: vec![
+                span("baseline", 0, 5),
+                span("outage", 5, 10),
+                span("after", 10, 20),
+            ],
+            metrics: &metrics,
+            timeline: Some(&t),
+            end: Duration::from_secs(20),
+            ..Evidence::default()
+        };
+        ev.calls.insert("backend".into(), calls(connections));
+        ev.forwarded.insert("backend".into(), calls(bytes));
+        let check = check(&spec(), 0, &ev);
+        assert!(check.passed, "{check:?}");
+        assert_eq!(check.measured["closed_after_s"], 1.0);
+        // Never forwarded to again: never re-admitted, said in bytes.
+        ev.forwarded
+            .insert("backend".into(), calls(|s| if s < 5.0 { 900 } else { 0 }));
+        let check = super::check(&spec(), 0, &ev);
+        assert!(!check.passed);
+        let why = check.message.expect("why");
+        assert!(
+            why.contains("never re-admitted") && why.contains("B/s"),
+            "{why}"
+        );
     }
 
     #[test]
