@@ -489,6 +489,8 @@ pub enum Metric {
     ErrorRate,
     Rate,
     Requests,
+    /// Failed requests in the phase, a count (`errors: "== 0"`).
+    Errors,
     /// Average host CPU over the phase (telemetry), a fraction of all cores.
     HostCpu,
     /// Average host memory in use over the phase, a fraction of the total.
@@ -497,7 +499,7 @@ pub enum Metric {
 
 impl Metric {
     /// Every metric, in display order.
-    pub const ALL: [Metric; 12] = [
+    pub const ALL: [Metric; 13] = [
         Metric::P50,
         Metric::P90,
         Metric::P95,
@@ -508,6 +510,7 @@ impl Metric {
         Metric::ErrorRate,
         Metric::Rate,
         Metric::Requests,
+        Metric::Errors,
         Metric::HostCpu,
         Metric::HostMemory,
     ];
@@ -525,6 +528,7 @@ impl Metric {
             Metric::ErrorRate => "error_rate",
             Metric::Rate => "rate",
             Metric::Requests => "requests",
+            Metric::Errors => "errors",
             Metric::HostCpu => "host_cpu",
             Metric::HostMemory => "host_memory",
         }
@@ -538,7 +542,7 @@ impl Metric {
         match self {
             Metric::ErrorRate | Metric::HostCpu | Metric::HostMemory => MetricUnit::Fraction,
             Metric::Rate => MetricUnit::PerSecond,
-            Metric::Requests => MetricUnit::Count,
+            Metric::Requests | Metric::Errors => MetricUnit::Count,
             _ => MetricUnit::Millis,
         }
     }
@@ -558,15 +562,34 @@ pub enum CmpOp {
     Le,
     Gt,
     Ge,
+    /// `==`: for counts (`errors: "== 0"`); on measured floats it means
+    /// equal within 1e-9.
+    Eq,
 }
 
 impl CmpOp {
+    /// The operator at the start of `text` and the rest: `<=`, `>=`, `==`,
+    /// `<`, `>` (longest first). One parser for thresholds, probes and
+    /// stop conditions.
+    pub fn split(text: &str) -> Option<(CmpOp, &str)> {
+        [
+            ("<=", CmpOp::Le),
+            (">=", CmpOp::Ge),
+            ("==", CmpOp::Eq),
+            ("<", CmpOp::Lt),
+            (">", CmpOp::Gt),
+        ]
+        .into_iter()
+        .find_map(|(sym, op)| text.trim_start().strip_prefix(sym).map(|rest| (op, rest)))
+    }
+
     pub fn holds(self, observed: f64, bound: f64) -> bool {
         match self {
             CmpOp::Lt => observed < bound,
             CmpOp::Le => observed <= bound,
             CmpOp::Gt => observed > bound,
             CmpOp::Ge => observed >= bound,
+            CmpOp::Eq => (observed - bound).abs() < 1e-9,
         }
     }
 
@@ -576,6 +599,7 @@ impl CmpOp {
             CmpOp::Le => "<=",
             CmpOp::Gt => ">",
             CmpOp::Ge => ">=",
+            CmpOp::Eq => "==",
         }
     }
 }

@@ -161,7 +161,7 @@ impl JsonSchema for Expect {
         let threshold = generator.subschema_for::<Threshold>();
         json_schema!({
             "description": "Metric → threshold (`p50` `p90` `p95` `p99` `p99.9` `max` `mean` \
-                            `error_rate` `rate` `requests` `host_cpu` `host_memory`), \
+                            `error_rate` `rate` `requests` `errors` `host_cpu` `host_memory`), \
                             plus `probes` judged in the phase.",
             "type": "object",
             "properties": {

@@ -116,17 +116,9 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 /// and a whole number for `requests`.
 pub fn parse_threshold(metric: Metric, text: &str) -> Result<Threshold, String> {
     let trimmed = text.trim();
-    let (op, rest) = if let Some(rest) = trimmed.strip_prefix("<=") {
-        (CmpOp::Le, rest)
-    } else if let Some(rest) = trimmed.strip_prefix(">=") {
-        (CmpOp::Ge, rest)
-    } else if let Some(rest) = trimmed.strip_prefix('<') {
-        (CmpOp::Lt, rest)
-    } else if let Some(rest) = trimmed.strip_prefix('>') {
-        (CmpOp::Gt, rest)
-    } else {
+    let Some((op, rest)) = CmpOp::split(trimmed) else {
         return Err(format!(
-            "expected a comparison such as `{}`, found `{text}` (operators: <, <=, >, >=)",
+            "expected a comparison such as `{}`, found `{text}` (operators: <, <=, >, >=, ==)",
             example_threshold(metric)
         ));
     };
@@ -493,6 +485,13 @@ mod tests {
                 ">= 1000",
                 CmpOp::Ge,
                 1000.0,
+            ),
+            (
+                "errors is a count compared with ==",
+                Metric::Errors,
+                "== 0",
+                CmpOp::Eq,
+                0.0,
             ),
         ];
         for (case, metric, text, op, value) in good {

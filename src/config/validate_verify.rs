@@ -373,10 +373,9 @@ fn comparison(value: &Scalar, node: &Node<'_>, diags: &mut Vec<Diagnostic>) -> O
 /// Parses `< 0.05` (operators `<`, `<=`, `>`, `>=`; `5%` means 0.05).
 pub fn parse_comparison(text: &str) -> Result<(CmpOp, f64), String> {
     let t = text.trim();
-    let (op, rest) = [("<=", CmpOp::Le), (">=", CmpOp::Ge), ("<", CmpOp::Lt), (">", CmpOp::Gt)]
-        .into_iter()
-        .find_map(|(sym, op)| t.strip_prefix(sym).map(|rest| (op, rest.trim())))
-        .ok_or_else(|| format!("expected a comparison such as `< 0.05` or `>= 1`, found `{text}` (operators: <, <=, >, >=)"))?;
+    let (op, rest) = CmpOp::split(t)
+        .map(|(op, rest)| (op, rest.trim()))
+        .ok_or_else(|| format!("expected a comparison such as `< 0.05` or `>= 1`, found `{text}` (operators: <, <=, >, >=, ==)"))?;
     let number = if rest.ends_with('%') {
         rest.strip_suffix('%')
             .and_then(|n| n.trim().parse::<f64>().ok())

@@ -49,6 +49,7 @@ impl PhaseView<'_> {
             Metric::ErrorRate => (self.metrics.requests > 0).then(|| self.metrics.error_rate()),
             Metric::Rate => Some(self.rate()),
             Metric::Requests => Some(self.metrics.requests as f64),
+            Metric::Errors => Some(self.metrics.errors as f64),
             Metric::HostCpu => self.host_cpu,
             Metric::HostMemory => self.host_memory,
         }

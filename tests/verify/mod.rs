@@ -357,3 +357,38 @@ async fn recovery_verdicts_are_stable_over_twelve_healthy_runs() {
     println!("recovery_s over {} checks: {times:?}", times.len());
     assert!(wrong.is_empty(), "wrong verdicts:\n{}", wrong.join("\n"));
 }
+
+/// `errors: "== 0"` passes a clean phase and fails one with injected 503s,
+/// naming the count; `==` works on counts.
+#[tokio::test]
+async fn an_errors_count_threshold_tells_a_clean_phase_from_a_failing_one() {
+    let report = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        crate::load::run_yaml(
+            "name: eq\ntarget: { demo: {} }\n\
+             load: { rate: 50, requests: [ { path: /checkout } ] }\n\
+             phases:\n  - name: ok\n    duration: 2s\n    expect: { errors: \"== 0\" }\n\
+             \x20 - name: bad\n    duration: 2s\n    inject:\n\
+             \x20     - { type: http_error, proxy: payments, status: 503, probability: 20% }\n\
+             \x20   expect: { errors: \"== 0\" }\n",
+        ),
+    )
+    .await
+    .expect("within 30 s");
+    let check = |phase: &str| {
+        report
+            .checks
+            .iter()
+            .find(|c| c.phase.as_deref() == Some(phase) && c.name == "errors == 0")
+            .unwrap_or_else(|| panic!("no errors check in {phase}"))
+            .clone()
+    };
+    assert!(check("ok").passed, "{:?}", check("ok"));
+    let bad = check("bad");
+    assert!(!bad.passed, "{bad:?}");
+    let errors: u64 = bad.observed.parse().expect("a count");
+    assert!(
+        (5..=40).contains(&errors),
+        "about 20 of 100 requests: {errors}"
+    );
+}
