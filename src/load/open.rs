@@ -36,6 +36,9 @@ use tokio_util::task::TaskTracker;
 /// The value of [`Shared::next`] once the load has stopped: no more claims.
 const CLOSED: u64 = u64::MAX;
 
+/// Unsent requests are reported in at most this many events.
+const UNSENT_BUCKETS: u32 = 1000;
+
 /// How often a sleeping timekeeper looks at the stop token.
 const STOP_POLL: Duration = Duration::from_millis(10);
 
@@ -338,15 +341,43 @@ impl Timekeeper {
             bell.notify.notify_one();
         }
         let stopped_at = Instant::now().min(self.shared.deadline);
+        self.report_unsent(first_unclaimed, stopped_at)
+    }
+
+    /// Reports the requests from `first` that came due before `stopped_at`
+    /// as unsent, in at most [`UNSENT_BUCKETS`] events of counts (each
+    /// bucket placed at its first request, so phases get theirs): at a rate
+    /// the generator could never keep, one event per request would take
+    /// longer than the run and hold up the stop.
+    fn report_unsent(&self, first: u64, stopped_at: Instant) -> u64 {
+        let Some(start) = self.shared.intended(first).filter(|&at| at < stopped_at) else {
+            return 0;
+        };
+        // Requests due before `t`: those with offset < t, i.e. i < N(t).
+        let due_before = |t: Instant| -> u64 {
+            let n = self
+                .shared
+                .schedule
+                .cumulative(t.saturating_duration_since(self.shared.t0));
+            (n.ceil().max(0.0) as u64).max(first)
+        };
+        let span = stopped_at.saturating_duration_since(start);
         let mut unsent = 0u64;
-        let mut i = first_unclaimed;
-        while let Some(intended) = self.shared.intended(i) {
-            if intended >= stopped_at {
-                break;
+        let mut from = first;
+        for k in 1..=UNSENT_BUCKETS {
+            let until = if k == UNSENT_BUCKETS {
+                due_before(stopped_at)
+            } else {
+                due_before(start + span.mul_f64(k as f64 / UNSENT_BUCKETS as f64))
+            };
+            if until > from {
+                if let Some(intended) = self.shared.intended(from) {
+                    let count = until - from;
+                    let _ = self.events.send(Event::Unsent { intended, count });
+                    unsent += count;
+                }
+                from = until;
             }
-            let _ = self.events.send(Event::Unsent { intended });
-            unsent += 1;
-            i += 1;
         }
         unsent
     }

@@ -83,10 +83,13 @@ impl Outcome {
 #[derive(Debug, Clone, Copy)]
 pub enum Event {
     Done(Outcome),
-    /// A scheduled request that was never sent before the load stopped
-    /// (the target or `max_in_flight` held the generator back).
+    /// `count` scheduled requests, the first due at `intended`, that were
+    /// never sent before the load stopped (the target or `max_in_flight`
+    /// held the generator back). Counted in bulk: a generator far behind a
+    /// huge rate must not send one event per request it never sent.
     Unsent {
         intended: Instant,
+        count: u64,
     },
 }
 

@@ -222,10 +222,10 @@ impl State {
                     self.open.entry(second).or_default().record(&o);
                 }
             }
-            Event::Unsent { intended } => {
+            Event::Unsent { intended, count } => {
                 let phase = self.phase_of(intended.saturating_duration_since(self.t0));
                 if let Some(p) = self.phases.get_mut(phase) {
-                    p.unsent += 1;
+                    p.unsent += count;
                 }
             }
         }
@@ -335,6 +335,7 @@ mod tests {
         rec.events
             .send(Event::Unsent {
                 intended: t0 + Duration::from_millis(3500),
+                count: 1,
             })
             .expect("alive");
         drop(rec.events);

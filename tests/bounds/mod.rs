@@ -389,3 +389,61 @@ fn a_run_where_nothing_ever_answered_is_an_error_not_a_pass() {
     let _ = acceptor.join();
     assert!(error.contains("never there"), "{error}");
 }
+
+/// A rate the generator can never keep (`--force` past the bound): the
+/// first SIGINT still stops the run within a second, memory stays small,
+/// and the requests it could not send are counted, not enumerated.
+#[test]
+fn sigint_stops_a_run_far_behind_a_huge_rate_at_once() {
+    use nix::sys::signal::{kill, Signal};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = write(
+        dir.path(),
+        "x.yaml",
+        "name: huge\ntarget: { demo: {} }\n\
+         load: { rate: 100000000, requests: [ { path: /health } ] }\n\
+         phases: [ { name: p, duration: 30s } ]\n",
+    );
+    let mut child = faultline()
+        .args(["run", "--force", "--quiet", "--out"])
+        .arg(dir.path())
+        .arg(&file)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start faultline");
+    std::thread::sleep(Duration::from_secs(3));
+    let rss_kib: u64 = std::fs::read_to_string(format!("/proc/{}/status", child.id()))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0);
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+    let sent = std::time::Instant::now();
+    kill(pid, Signal::SIGINT).expect("SIGINT");
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("poll") {
+            break status;
+        }
+        if sent.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            panic!("still running 10 s after SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let took = sent.elapsed();
+    assert_eq!(status.code(), Some(3));
+    assert!(
+        took < Duration::from_millis(1500),
+        "stopped {took:?} after SIGINT"
+    );
+    assert!(rss_kib > 0 && rss_kib < 256 * 1024, "RSS {rss_kib} KiB");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).expect("report"))
+            .expect("JSON");
+    let unsent = report["experiments"][0]["load"]["unsent"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!(unsent > 1_000_000, "unsent {unsent}");
+}

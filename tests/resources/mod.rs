@@ -165,15 +165,20 @@ fn a_command_faults_output_and_exit_code_are_in_the_report() {
     assert_eq!(faults[1]["evidence"]["stdout"], "back");
 }
 
+/// The faults of a phase are applied together (issue 13: a slow command
+/// must not hold back the others), and a signal interrupts the ones still
+/// applying: nothing lands after the abort.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn after_a_signal_no_further_fault_of_the_phase_is_applied() {
+async fn after_a_signal_no_fault_of_the_phase_lands() {
     let dir = tempfile::tempdir().expect("temp dir");
+    let first = dir.path().join("first-landed");
     let second = dir.path().join("second-applied");
     let file = dir.path().join("e.yaml");
     std::fs::write(
         &file,
         format!(
-            "name: two-faults\ntarget: {{ demo: {{}} }}\nload:\n  rate: 10\n  requests:\n    - {{ path: /health }}\nphases:\n  - name: p\n    duration: 10s\n    inject:\n      - {{ type: command, run: \"sleep 2\" }}\n      - {{ type: command, run: \"touch {}\" }}\n",
+            "name: two-faults\ntarget: {{ demo: {{}} }}\nload:\n  rate: 10\n  requests:\n    - {{ path: /health }}\nphases:\n  - name: p\n    duration: 10s\n    inject:\n      - {{ type: command, run: \"sleep 2; touch {}\" }}\n      - {{ type: command, run: \"touch {}\" }}\n",
+            first.display(),
             second.display()
         ),
     )
@@ -187,13 +192,29 @@ async fn after_a_signal_no_further_fault_of_the_phase_is_applied() {
         .stderr(Stdio::null())
         .spawn()
         .expect("start");
-    // The first fault (sleep 2) is being applied about a second in.
+    // Both are applied at the phase's start; the first is still running.
     tokio::time::sleep(Duration::from_millis(1200)).await;
     kill(Pid::from_raw(run.id() as i32), Signal::SIGTERM).expect("SIGTERM");
     let code = crate::common::wait_exit(run, Duration::from_secs(15)).await;
     assert_eq!(code, 3, "aborted, not error");
     assert!(
-        !second.exists(),
-        "the second fault was applied after SIGTERM"
+        second.exists(),
+        "the second fault was applied together with the first"
     );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        !first.exists(),
+        "the interrupted fault landed after SIGTERM"
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).expect("report"))
+            .expect("JSON");
+    let interrupted = report["experiments"][0]["faults"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|e| {
+            e["action"] == "apply" && e["error"].as_str().unwrap_or("").contains("interrupted")
+        });
+    assert!(interrupted, "{}", report["experiments"][0]["faults"]);
 }
