@@ -11,6 +11,7 @@ use crate::exit::ExitCode;
 use crate::report::{self, ConsoleProgress};
 use crate::runner::journal::RunReport;
 use crate::runner::{self, NoProgress, Progress, RunSettings, StopSignals};
+use crate::{eout, eoutln, out, outln};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -39,13 +40,13 @@ pub fn execute(cli: Cli) -> ExitCode {
 fn schema(args: &SchemaArgs) -> ExitCode {
     use config::schema;
     if args.markdown {
-        print!("{}", schema::reference_markdown());
+        out!("{}", schema::reference_markdown());
     } else {
         let value = match args.kind {
             SchemaKind::Experiment => schema::experiment_schema(),
             SchemaKind::Suite => schema::suite_schema(),
         };
-        print!("{}", schema::to_pretty(&value));
+        out!("{}", schema::to_pretty(&value));
     }
     ExitCode::Passed
 }
@@ -59,7 +60,7 @@ fn init(args: &InitArgs) -> ExitCode {
         let hint = config::did_you_mean(&args.template, names.iter().copied())
             .map(|s| format!(" (did you mean `{s}`?)"))
             .unwrap_or_default();
-        eprintln!(
+        eoutln!(
             "error: unknown template `{}`{hint}; templates: {}",
             args.template,
             config::one_of(&names)
@@ -67,17 +68,17 @@ fn init(args: &InitArgs) -> ExitCode {
         return ExitCode::InvalidInput;
     };
     if args.file.exists() && !args.force {
-        eprintln!(
+        eoutln!(
             "error: {} already exists; pass --force to overwrite it",
             args.file.display()
         );
         return ExitCode::InvalidInput;
     }
     if let Err(e) = write_text(&args.file, template.text) {
-        eprintln!("error: cannot write {}: {e}", args.file.display());
+        eoutln!("error: cannot write {}: {e}", args.file.display());
         return ExitCode::InvalidInput;
     }
-    println!(
+    outln!(
         "wrote {} (template `{}`: {}); check it with `faultline validate {0}`, run it with `faultline run {0}`",
         args.file.display(),
         template.name,
@@ -90,12 +91,10 @@ fn init(args: &InitArgs) -> ExitCode {
 fn completions(args: &CompletionsArgs) -> ExitCode {
     use clap::CommandFactory;
     let mut command = Cli::command();
-    clap_complete::generate(
-        args.shell,
-        &mut command,
-        "faultline",
-        &mut std::io::stdout(),
-    );
+    // Into memory first: clap_complete panics on a failed write (a closed pipe).
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut command, "faultline", &mut script);
+    out!("{}", String::from_utf8_lossy(&script));
     ExitCode::Passed
 }
 
@@ -110,7 +109,7 @@ where
     {
         Ok(rt) => rt.block_on(f()),
         Err(e) => {
-            eprintln!("error: could not start the async runtime: {e}");
+            eoutln!("error: could not start the async runtime: {e}");
             ExitCode::CouldNotRun
         }
     }
@@ -125,9 +124,9 @@ fn load_all(files: &[PathBuf], force: bool) -> Result<Vec<Document>, ExitCode> {
         match config::load_file_with(file, options) {
             Ok(doc) => docs.push(doc),
             Err(e) => {
-                eprint!("{e}");
+                eout!("{e}");
                 if !e.to_string().ends_with('\n') {
-                    eprintln!();
+                    eoutln!();
                 }
                 failed = true;
             }
@@ -145,11 +144,11 @@ fn validate(args: &FilesArgs) -> ExitCode {
     let options = config::LoadOptions { force: args.force };
     for file in &args.files {
         match config::load_file_with(file, options) {
-            Ok(doc) => println!("ok: {}", summary_line(&doc)),
+            Ok(doc) => outln!("ok: {}", summary_line(&doc)),
             Err(e) => {
                 let n = e.diagnostics.len();
-                eprint!("{e}");
-                eprintln!(
+                eout!("{e}");
+                eoutln!(
                     "{}: {n} error{}",
                     file.display(),
                     if n == 1 { "" } else { "s" }
@@ -222,7 +221,7 @@ fn list(args: &FilesArgs) -> ExitCode {
     let mut total = 0.0;
     for doc in &docs {
         if let Some(s) = &doc.suite {
-            println!("suite {} ({})", s.name, doc.source.display());
+            outln!("suite {} ({})", s.name, doc.source.display());
         }
         for e in &doc.experiments {
             let secs = e.total_duration().as_secs_f64();
@@ -232,7 +231,7 @@ fn list(args: &FilesArgs) -> ExitCode {
             } else {
                 format!(" [{}]", e.tags.join(", "))
             };
-            println!("  {}{}  {:.0}s, {}", e.name, tags, secs, load_text(e));
+            outln!("  {}{}  {:.0}s, {}", e.name, tags, secs, load_text(e));
             for p in &e.phases {
                 let faults = if p.inject.is_empty() {
                     String::new()
@@ -248,7 +247,7 @@ fn list(args: &FilesArgs) -> ExitCode {
                     .iter()
                     .map(|t| format!("{} {}", t.metric.key(), t.source))
                     .collect();
-                println!(
+                outln!(
                     "    - {} {}{}{}",
                     p.name,
                     config::units::format_duration(p.duration),
@@ -262,7 +261,7 @@ fn list(args: &FilesArgs) -> ExitCode {
             }
         }
     }
-    println!("total: {total:.0}s of load");
+    outln!("total: {total:.0}s of load");
     ExitCode::Passed
 }
 
@@ -275,7 +274,7 @@ async fn plan(files: Vec<PathBuf>, force: bool) -> ExitCode {
     };
     let experiments: Vec<&Experiment> = docs.iter().flat_map(|d| d.experiments.iter()).collect();
     let (text, reachable) = runner::dry_run::plan_with_reachability(&experiments).await;
-    print!("{text}");
+    out!("{text}");
     if reachable {
         ExitCode::Passed
     } else {
@@ -308,7 +307,7 @@ async fn run(args: RunArgs) -> ExitCode {
     let plan = match runner::plan::select(experiments, &filters) {
         Ok(p) => p,
         Err(message) => {
-            eprintln!("error: {message}");
+            eoutln!("error: {message}");
             return ExitCode::InvalidInput;
         }
     };
@@ -322,7 +321,7 @@ async fn run(args: RunArgs) -> ExitCode {
         .map(|p| &p.experiment)
         .collect();
     if let Err(why) = runner::safety::production_guard(&selected, args.allow_production) {
-        eprintln!("error: {why}");
+        eoutln!("error: {why}");
         return ExitCode::InvalidInput;
     }
     let name = run_name(&docs, &selected);
@@ -341,17 +340,21 @@ async fn run(args: RunArgs) -> ExitCode {
         junit: args.junit.clone(),
         summary_md: args.summary_md.clone(),
     };
+    if let Err(code) = outputs.check() {
+        return code;
+    }
     if let Err(e) = std::fs::create_dir_all(&out_dir) {
-        eprintln!(
+        // Not invalid input: the same flags work once the disk has room.
+        eoutln!(
             "error: cannot create output folder {}: {e}",
             out_dir.display()
         );
-        return ExitCode::InvalidInput;
+        return ExitCode::ReportNotWritten;
     }
     let seed = args.seed.unwrap_or_else(random_seed);
     let signals = StopSignals::new();
     if let Err(e) = signals.install() {
-        eprintln!("error: cannot install signal handlers: {e}");
+        eoutln!("error: cannot install signal handlers: {e}");
         return ExitCode::CouldNotRun;
     }
     let progress: Arc<dyn Progress> = if args.quiet {
@@ -360,7 +363,7 @@ async fn run(args: RunArgs) -> ExitCode {
         Arc::new(ConsoleProgress::new())
     };
     if !args.quiet {
-        eprintln!(
+        eoutln!(
             "faultline {}: {} experiment(s), seed {seed}, output {}",
             env!("CARGO_PKG_VERSION"),
             selected.len(),
@@ -407,15 +410,49 @@ struct Outputs {
     summary_md: Option<PathBuf>,
 }
 
+impl Outputs {
+    fn all(&self) -> impl Iterator<Item = &PathBuf> {
+        [&self.json, &self.html, &self.junit, &self.summary_md]
+            .into_iter()
+            .flatten()
+    }
+
+    /// Whether a report goes to stdout (`-`, `/dev/stdout`): the console
+    /// summary then goes to stderr, so stdout carries the report alone.
+    fn use_stdout(&self) -> bool {
+        self.all().any(|p| report::output::goes_to_stdout(p))
+    }
+
+    /// Two reports on stdout would be one unreadable stream: invalid input,
+    /// found before anything runs.
+    fn check(&self) -> Result<(), ExitCode> {
+        let on_stdout = self
+            .all()
+            .filter(|p| report::output::goes_to_stdout(p))
+            .count();
+        if on_stdout > 1 {
+            eoutln!(
+                "error: {on_stdout} reports would be written to stdout (`-`); give all but one a file"
+            );
+            return Err(ExitCode::InvalidInput);
+        }
+        Ok(())
+    }
+}
+
 /// Writes every requested report, prints the console report, and returns
-/// the exit code (a report that cannot be written is invalid output
-/// configuration, but never hides a worse outcome of the run).
+/// the exit code. A report that cannot be written (full disk, unwritable
+/// folder) is exit 6 when the run passed; a worse outcome of the run is
+/// never hidden. The verdict is printed either way, and the write errors
+/// after it, where they are seen.
 fn finish(report: &RunReport, outputs: &Outputs, quiet: bool) -> ExitCode {
-    let mut failed = false;
+    let mut errors = Vec::new();
     let mut note = |what: &str, path: &Path, result: std::io::Result<()>| {
         if let Err(e) = result {
-            eprintln!("error: cannot write the {what} to {}: {e}", path.display());
-            failed = true;
+            errors.push(format!(
+                "error: cannot write the {what} to {}: {e}\n",
+                path.display()
+            ));
         }
     };
     if let Some(p) = &outputs.json {
@@ -428,32 +465,41 @@ fn finish(report: &RunReport, outputs: &Outputs, quiet: bool) -> ExitCode {
         note("JUnit XML", p, report::junit::write(report, p));
     }
     if let Some(p) = &outputs.summary_md {
+        let text = report::markdown::render(report);
         note(
             "Markdown summary",
             p,
-            write_text(p, &report::markdown::render(report)),
+            report::output::write(p, text.as_bytes()),
         );
     }
     if let Err(e) = report::markdown::append_github_step_summary(report) {
-        eprintln!("warning: cannot append to $GITHUB_STEP_SUMMARY: {e}");
+        eoutln!("warning: cannot append to $GITHUB_STEP_SUMMARY: {e}");
     }
-    let json_text = outputs.json.as_ref().map(|p| p.display().to_string());
-    let text = report::console::render(report, json_text.as_deref().filter(|_| !failed));
+    let json_written = errors.iter().all(|e| !e.contains("JSON report"));
+    let json_text = outputs.json.as_ref().map(|p| match p.as_os_str() {
+        s if s == report::output::STDOUT => "stdout".to_string(),
+        _ => p.display().to_string(),
+    });
+    let text = report::console::render(report, json_text.as_deref().filter(|_| json_written));
+    let to_stderr = outputs.use_stdout();
     if quiet {
         if report.rollback_failed {
-            eprint!("{}", report::console::rollback_banner(report));
+            eout!("{}", report::console::rollback_banner(report));
         }
         if let Some(last) = text.lines().last() {
-            println!("{last}");
+            crate::stdio::console(&format!("{last}\n"), to_stderr);
         }
     } else {
-        print!("{text}");
+        crate::stdio::console(&text, to_stderr);
+    }
+    for error in &errors {
+        eout!("{error}");
     }
     let code = ExitCode::from_report_code(report.exit_code);
-    if failed && code == ExitCode::Passed {
-        ExitCode::InvalidInput
-    } else {
+    if errors.is_empty() {
         code
+    } else {
+        code.worst(ExitCode::ReportNotWritten)
     }
 }
 
@@ -466,7 +512,7 @@ fn write_text(path: &Path, text: &str) -> std::io::Result<()> {
 
 fn read_report(path: &Path) -> Result<RunReport, ExitCode> {
     report::json::read(path).map_err(|e| {
-        eprintln!("error: cannot read report {}: {e}", path.display());
+        eoutln!("error: cannot read report {}: {e}", path.display());
         ExitCode::InvalidInput
     })
 }
@@ -489,6 +535,9 @@ async fn rerender(args: ReportArgs) -> ExitCode {
         junit: args.junit.clone(),
         summary_md: args.summary_md.clone(),
     };
+    if let Err(code) = outputs.check() {
+        return code;
+    }
     finish(&report, &outputs, false)
 }
 
@@ -512,7 +561,7 @@ async fn merge(args: MergeArgs) -> ExitCode {
             finish(&merged, &outputs, false)
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            eoutln!("error: {e}");
             ExitCode::InvalidInput
         }
     }
@@ -550,7 +599,7 @@ async fn demo(args: DemoArgs) -> ExitCode {
         (Ok(l), Ok(w), Ok(d)) => (l, w, d),
         (l, w, d) => {
             for message in [l.err(), w.err(), d.err()].into_iter().flatten() {
-                eprintln!("error: {message}");
+                eoutln!("error: {message}");
             }
             return ExitCode::InvalidInput;
         }
@@ -564,7 +613,7 @@ async fn demo(args: DemoArgs) -> ExitCode {
     match crate::demo::run_foreground(opts, args.seed, args.port).await {
         Ok(()) => ExitCode::Passed,
         Err(e) => {
-            eprintln!("error: {e}");
+            eoutln!("error: {e}");
             ExitCode::CouldNotRun
         }
     }
@@ -616,7 +665,7 @@ async fn proxy(args: ProxyArgs) -> ExitCode {
         Err(code) => return code,
     };
     if !(args.admin.ip().is_loopback() || args.allow_remote && token.is_some()) {
-        eprintln!(
+        eoutln!(
             "error: --admin {} is not a loopback address: anyone who can reach it could inject faults. \
              Pass --allow-remote and --token-file FILE to require a bearer token.",
             args.admin
@@ -653,12 +702,12 @@ async fn rollback(args: RollbackArgs) -> ExitCode {
         let entries = match journal::read(path) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && args.journal.len() <= 1 => {
-                println!("nothing to roll back: {} does not exist", path.display());
+                outln!("nothing to roll back: {} does not exist", path.display());
                 continue;
             }
             Err(e) => {
                 // One unreadable journal must not stop the others' cleanup.
-                eprintln!("FAILED to read {}: {e}", path.display());
+                eoutln!("FAILED to read {}: {e}", path.display());
                 failed += 1;
                 continue;
             }
@@ -667,28 +716,26 @@ async fn rollback(args: RollbackArgs) -> ExitCode {
         for entry in entries {
             match entry.undo().await {
                 Ok(()) => {
-                    println!("removed {entry}");
+                    outln!("removed {entry}");
                     undone += 1;
                 }
                 Err(e) => {
-                    eprintln!("FAILED to remove {entry}: {e}");
+                    eoutln!("FAILED to remove {entry}: {e}");
                     failed += 1;
                     left.push(entry);
                 }
             }
         }
         if let Err(e) = journal::write(path, &left) {
-            eprintln!("error: cannot update {}: {e}", path.display());
+            eoutln!("error: cannot update {}: {e}", path.display());
         }
     }
     if failed > 0 {
-        eprintln!(
-            "{failed} change(s) could not be removed; they are still listed in their journal"
-        );
+        eoutln!("{failed} change(s) could not be removed; they are still listed in their journal");
         return ExitCode::RollbackFailed;
     }
     if undone == 0 {
-        println!("nothing to roll back");
+        outln!("nothing to roll back");
     }
     ExitCode::Passed
 }
@@ -698,7 +745,7 @@ fn stress(args: &[String]) -> ExitCode {
     match crate::faults::stress::StressArgs::parse(args) {
         Ok(parsed) => ExitCode::from_report_code(crate::faults::stress::stress_main(&parsed)),
         Err(e) => {
-            eprintln!("error: faultline stress: {e}");
+            eoutln!("error: faultline stress: {e}");
             ExitCode::InvalidInput
         }
     }
@@ -713,7 +760,7 @@ async fn agent(args: AgentArgs) -> ExitCode {
         Err(code) => return code,
     };
     if !(args.listen.ip().is_loopback() || args.allow_remote) {
-        eprintln!(
+        eoutln!(
             "error: --listen {} is not a loopback address; pass --allow-remote to expose the agent (its token is required on every request)",
             args.listen
         );
@@ -748,7 +795,7 @@ fn token_file_private(path: &Path, strict: bool) -> Result<(), ExitCode> {
         return Ok(());
     }
     let what = if strict { "error" } else { "warning" };
-    eprintln!(
+    eoutln!(
         "{what}: --token-file {} is readable by group or others (mode {:o}); run `chmod 600` on it",
         path.display(),
         mode & 0o777
@@ -766,11 +813,11 @@ fn read_token(path: &Path) -> Result<String, ExitCode> {
     match std::fs::read_to_string(path) {
         Ok(t) if !t.trim().is_empty() => Ok(t.trim().to_string()),
         Ok(_) => {
-            eprintln!("error: --token-file {} is empty", path.display());
+            eoutln!("error: --token-file {} is empty", path.display());
             Err(ExitCode::InvalidInput)
         }
         Err(e) => {
-            eprintln!("error: cannot read --token-file {}: {e}", path.display());
+            eoutln!("error: cannot read --token-file {}: {e}", path.display());
             Err(ExitCode::InvalidInput)
         }
     }
@@ -782,7 +829,7 @@ fn server_exit(error: Option<(&(dyn std::error::Error + 'static), bool)>) -> Exi
     match error {
         None => ExitCode::Passed,
         Some((e, invalid_input)) => {
-            eprintln!("error: {}", runner::proxies::error_chain(e));
+            eoutln!("error: {}", runner::proxies::error_chain(e));
             if invalid_input {
                 ExitCode::InvalidInput
             } else {

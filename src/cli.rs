@@ -210,7 +210,7 @@ pub struct RunArgs {
     /// Output folder [default: reports/<UTC timestamp>-<name>/].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// JSON report path [default: <out>/report.json].
+    /// JSON report path, `-` for stdout [default: <out>/report.json].
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
     /// Only run experiments whose name matches this glob (`*`, `?`).
@@ -225,13 +225,13 @@ pub struct RunArgs {
     /// Stop after the first experiment that does not pass; the rest are reported as skipped.
     #[arg(long)]
     pub fail_fast: bool,
-    /// Write JUnit XML here (one testsuite per experiment, one testcase per check).
+    /// Write JUnit XML here, `-` for stdout (one testsuite per experiment, one testcase per check).
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
     /// Write the HTML report here [default: <out>/report.html].
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
-    /// Write a Markdown summary here (also appended to $GITHUB_STEP_SUMMARY when set).
+    /// Write a Markdown summary here, `-` for stdout (also appended to $GITHUB_STEP_SUMMARY when set).
     #[arg(long, value_name = "FILE")]
     pub summary_md: Option<PathBuf>,
     /// Compare with an earlier report.json and add regression checks.

@@ -2,8 +2,10 @@
 //!
 //! Scripts and CI jobs depend on these numbers: extend, never renumber.
 //! When several outcomes apply to one run, the most severe wins
-//! (see [`ExitCode::severity`]): 5, then 3, 4, 1, 0. Invalid input (2) is
-//! decided before anything runs, so it never competes with the others.
+//! (see [`ExitCode::severity`]): 5, then 3, 4, 1, 6, 0. Invalid input (2) is
+//! decided before anything runs, so it never competes with the others. A
+//! report that cannot be written (6) replaces only a pass: the run's own
+//! verdict is never hidden by a full disk.
 
 use serde::Serialize;
 
@@ -23,6 +25,9 @@ pub enum ExitCode {
     CouldNotRun = 4,
     /// 5: a rollback failed; the system may be left degraded.
     RollbackFailed = 5,
+    /// 6: the run passed but a report could not be written (full disk,
+    /// unwritable folder); the verdict was printed on the console.
+    ReportNotWritten = 6,
 }
 
 impl ExitCode {
@@ -30,11 +35,12 @@ impl ExitCode {
     pub fn severity(self) -> u8 {
         match self {
             ExitCode::Passed => 0,
-            ExitCode::ChecksFailed => 1,
-            ExitCode::CouldNotRun => 2,
-            ExitCode::Aborted => 3,
-            ExitCode::InvalidInput => 4,
-            ExitCode::RollbackFailed => 5,
+            ExitCode::ReportNotWritten => 1,
+            ExitCode::ChecksFailed => 2,
+            ExitCode::CouldNotRun => 3,
+            ExitCode::Aborted => 4,
+            ExitCode::InvalidInput => 5,
+            ExitCode::RollbackFailed => 6,
         }
     }
 
@@ -60,6 +66,7 @@ impl ExitCode {
             2 => ExitCode::InvalidInput,
             3 => ExitCode::Aborted,
             4 => ExitCode::CouldNotRun,
+            6 => ExitCode::ReportNotWritten,
             _ => ExitCode::RollbackFailed,
         }
     }
@@ -72,7 +79,8 @@ impl ExitCode {
   3  the run was aborted (signal, safety stop)
   4  an experiment could not run (target never ready, port in use)
   5  a rollback failed: the system may be left degraded
-When several apply, the most severe wins: 5, then 3, 4, 1.";
+  6  the run passed but a report could not be written (full disk, unwritable folder)
+When several apply, the most severe wins: 5, then 3, 4, 1, 6.";
 }
 
 #[cfg(test)]
@@ -88,6 +96,9 @@ mod tests {
             (Aborted, RollbackFailed, RollbackFailed),
             (RollbackFailed, ChecksFailed, RollbackFailed),
             (Aborted, ChecksFailed, Aborted),
+            (Passed, ReportNotWritten, ReportNotWritten),
+            (ReportNotWritten, ChecksFailed, ChecksFailed),
+            (ReportNotWritten, RollbackFailed, RollbackFailed),
         ];
         for (a, b, want) in cases {
             assert_eq!(a.worst(b), want, "{a:?} vs {b:?}");
@@ -104,10 +115,14 @@ mod tests {
             Aborted,
             CouldNotRun,
             RollbackFailed,
+            ReportNotWritten,
         ]
         .iter()
         .map(|c| c.code())
         .collect();
-        assert_eq!(codes, vec![0, 1, 2, 3, 4, 5]);
+        assert_eq!(codes, vec![0, 1, 2, 3, 4, 5, 6]);
+        for code in codes {
+            assert_eq!(super::ExitCode::from_report_code(code).code(), code);
+        }
     }
 }

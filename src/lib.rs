@@ -23,6 +23,7 @@
 //! - [`demo`]: the embedded demo system (frontend → payments hop → payments).
 //! - [`server`]: the small HTTP/1.1 server loop the demo and the admin API run on.
 //! - [`exit`]: the documented process exit codes.
+//! - [`stdio`]: console output that never panics on a closed pipe.
 //! - [`bounds`]: the limits on fault and load parameters (pids, memory, cores, rate, durations),
 //!   shared by validation, `plan`, the agent and the faults.
 //! - [`authoring`]: the starter experiments of `faultline init`.
@@ -46,4 +47,5 @@ pub mod proxy;
 pub mod report;
 pub mod runner;
 pub mod server;
+pub mod stdio;
 pub mod verify;

@@ -93,8 +93,12 @@ where
         async move { Ok::<_, Infallible>(response.await) }
     });
     // hyper's header-read timeout (on by default) needs a timer to work.
+    // Half-close: a client may shut down its write side right after the
+    // request (`nc -N`, scripts); without this hyper took the EOF as the end
+    // of the connection and dropped the response being prepared.
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())
+        .half_close(true)
         .serve_connection(TokioIo::new(stream), service);
     let mut conn = std::pin::pin!(conn);
     tokio::select! {

@@ -153,8 +153,8 @@ pub async fn run_agent(opts: AgentOptions) -> Result<(), AgentError> {
     let tracker = TaskTracker::new();
     let state =
         Arc::new(AgentState::new(token, opts.default_lease).with_allow_force(opts.allow_force));
-    println!("faultline agent: API on http://{addr} (every request needs `Authorization: Bearer <token>`)");
-    println!(
+    crate::outln!("faultline agent: API on http://{addr} (every request needs `Authorization: Bearer <token>`)");
+    crate::outln!(
         "faultline agent: faults not renewed within their lease (default {:?}) are removed",
         opts.default_lease
     );
@@ -169,11 +169,11 @@ pub async fn run_agent(opts: AgentOptions) -> Result<(), AgentError> {
     let signal = crate::server::shutdown_signal()
         .await
         .map_err(AgentError::Signal);
-    println!("faultline agent: stopping, removing every fault");
+    crate::outln!("faultline agent: stopping, removing every fault");
     shutdown.cancel();
     tracker.close();
     tracker.wait().await;
-    println!("faultline agent: stopped");
+    crate::outln!("faultline agent: stopped");
     signal
 }
 

@@ -66,7 +66,7 @@ pub async fn serve_agent(
     crate::server::serve(listener, handler, shutdown, tracker).await;
     let failed = state.close().await;
     if failed > 0 {
-        println!("faultline agent: {failed} fault(s) could not be removed: the host may be left degraded");
+        crate::outln!("faultline agent: {failed} fault(s) could not be removed: the host may be left degraded");
     }
 }
 

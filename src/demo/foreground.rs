@@ -15,11 +15,11 @@ pub async fn run_foreground(
 ) -> Result<(), DemoError> {
     let shutdown = CancellationToken::new();
     let demo = DemoSystem::start_on(&opts, seed, frontend_port, shutdown.clone()).await?;
-    println!("{}", demo.describe());
+    crate::outln!("{}", demo.describe());
     // Even if listening for signals fails, stop what was started before
     // reporting it.
     let signal = wait_for_signal().await;
-    println!("shutting down the demo system...");
+    crate::outln!("shutting down the demo system...");
     shutdown.cancel();
     demo.stopped().await;
     signal

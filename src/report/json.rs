@@ -3,16 +3,14 @@
 use crate::runner::journal::RunReport;
 use std::path::Path;
 
-/// Writes the report atomically (temp file + rename), so a reader never
-/// sees half a file, even if the run is killed while writing.
+/// Writes the report by [`super::output`]'s rules: atomically for a
+/// regular file (a reader never sees half a file, even if the run is killed
+/// while writing), through symlinks, in place for devices and FIFOs, `-`
+/// for stdout.
 pub fn write(report: &RunReport, path: &Path) -> std::io::Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
-    let json = serde_json::to_vec_pretty(report).map_err(std::io::Error::other)?;
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, json)?;
-    std::fs::rename(&tmp, path)
+    let mut json = serde_json::to_vec_pretty(report).map_err(std::io::Error::other)?;
+    json.push(b'\n');
+    super::output::write(path, &json)
 }
 
 /// Reads a report written by [`write`].

@@ -51,17 +51,11 @@ pub fn render(report: &RunReport) -> Result<String, JunitError> {
     splice(&String::from_utf8(xml)?, &root, &suites)
 }
 
-/// Writes the JUnit XML atomically (temp file + rename), creating parent folders.
+/// Writes the JUnit XML by [`super::output`]'s rules (atomic for a regular
+/// file, creating parent folders; `-` is stdout).
 pub fn write(report: &RunReport, path: &Path) -> std::io::Result<()> {
     let xml = render(report).map_err(std::io::Error::other)?;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
-    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
-    tmp_name.push(".tmp");
-    let tmp = path.with_file_name(tmp_name);
-    std::fs::write(&tmp, xml)?;
-    std::fs::rename(&tmp, path)
+    super::output::write(path, xml.as_bytes())
 }
 
 /// One `<testsuite>`: what the crate writes plus what [`splice`] adds.

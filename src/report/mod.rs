@@ -10,6 +10,7 @@ pub mod junit;
 pub mod markdown;
 pub mod merge;
 pub mod notify;
+pub mod output;
 pub mod progress;
 
 pub use progress::ConsoleProgress;

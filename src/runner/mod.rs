@@ -140,7 +140,9 @@ pub async fn run_with(
             ExitCode::ChecksFailed => RunStatus::Failed,
             ExitCode::Aborted => RunStatus::Aborted,
             ExitCode::RollbackFailed => RunStatus::RollbackFailed,
-            ExitCode::CouldNotRun | ExitCode::InvalidInput => RunStatus::Error,
+            ExitCode::CouldNotRun | ExitCode::InvalidInput | ExitCode::ReportNotWritten => {
+                RunStatus::Error
+            }
         },
         exit_code: exit.code(),
         rollback_failed: reports.iter().any(|r| r.rollback_failed),

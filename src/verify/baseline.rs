@@ -126,7 +126,9 @@ pub fn refresh_summary(report: &mut RunReport) {
         ExitCode::ChecksFailed => RunStatus::Failed,
         ExitCode::Aborted => RunStatus::Aborted,
         ExitCode::RollbackFailed => RunStatus::RollbackFailed,
-        ExitCode::CouldNotRun | ExitCode::InvalidInput => RunStatus::Error,
+        ExitCode::CouldNotRun | ExitCode::InvalidInput | ExitCode::ReportNotWritten => {
+            RunStatus::Error
+        }
     };
     report.rollback_failed = report.experiments.iter().any(|e| e.rollback_failed);
 }

@@ -405,3 +405,66 @@ async fn a_cpu_fault_runs_a_stress_child_until_removed() {
     })
     .await;
 }
+
+/// A client that half-closes after its request still gets the whole answer
+/// (100 applies and 100 removals), and every answered apply is held and
+/// every answered removal is gone: nothing applied without an answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_closed_clients_get_every_answer() {
+    within(LIMIT * 2, async {
+        let agent = Agent::start().await;
+        let addr = agent.addr;
+        let auth = format!("Bearer {TOKEN}");
+        let lost = tokio::task::spawn_blocking(move || {
+            let headers = [("authorization", auth.as_str())];
+            let spec = json!({"spec": {
+                "type": "command", "run": "true", "rollback": "true", "timeout_ms": 5000
+            }});
+            let body = spec.to_string();
+            let mut lost = Vec::new();
+            for _ in 0..100 {
+                let applied = crate::common::half_closed_request(
+                    addr,
+                    "POST",
+                    "/faults",
+                    &headers,
+                    body.as_bytes(),
+                );
+                let id = match applied {
+                    Ok((201, payload)) => serde_json::from_slice::<Value>(&payload)
+                        .ok()
+                        .and_then(|v| v["id"].as_str().map(str::to_string)),
+                    other => {
+                        lost.push(format!("POST: {}", answer_text(&other)));
+                        None
+                    }
+                };
+                let Some(id) = id else { continue };
+                let path = format!("/faults/{id}");
+                match crate::common::half_closed_request(addr, "DELETE", &path, &headers, b"") {
+                    Ok((204, _)) => {}
+                    other => lost.push(format!("DELETE {id}: {}", answer_text(&other))),
+                }
+            }
+            lost
+        })
+        .await
+        .expect("join");
+        assert!(
+            lost.is_empty(),
+            "{} answers lost: {:?}",
+            lost.len(),
+            &lost[..lost.len().min(5)]
+        );
+        assert!(agent.state.is_empty(), "every answered removal happened");
+        agent.stop().await;
+    })
+    .await;
+}
+
+fn answer_text(answer: &Result<(u16, Vec<u8>), String>) -> String {
+    match answer {
+        Ok((status, body)) => format!("{status} {}", String::from_utf8_lossy(body)),
+        Err(e) => e.clone(),
+    }
+}

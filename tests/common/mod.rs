@@ -335,3 +335,65 @@ pub fn processes_with(fragment: &str) -> Vec<i32> {
         })
         .collect()
 }
+
+/// One request on a fresh blocking connection whose write side is shut
+/// down right after the request is sent, as `curl`-like tools and scripts
+/// using `shutdown(SHUT_WR)` do. Returns the status and the body, checked
+/// against `Content-Length`, or why no whole response arrived.
+pub fn half_closed_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<(u16, Vec<u8>), String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))
+        .map_err(|e| format!("connect: {e}"))?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: test\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    let mut bytes = request.into_bytes();
+    bytes.extend_from_slice(body);
+    stream
+        .write_all(&bytes)
+        .map_err(|e| format!("write: {e}"))?;
+    stream
+        .shutdown(std::net::Shutdown::Write)
+        .map_err(|e| format!("shutdown: {e}"))?;
+    let mut response = Vec::new();
+    stream
+        .read_to_end(&mut response)
+        .map_err(|e| format!("read: {e} after {} bytes", response.len()))?;
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| format!("no complete head in {} bytes", response.len()))?;
+    let head = String::from_utf8_lossy(&response[..split]).to_string();
+    let payload = response[split + 4..].to_vec();
+    let status = head
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|rest| rest.get(..3))
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| format!("no status line: {head:?}"))?;
+    let declared = head.lines().find_map(|l| {
+        let (name, value) = l.split_once(':')?;
+        name.eq_ignore_ascii_case("content-length")
+            .then(|| value.trim().parse::<usize>().ok())?
+    });
+    match declared {
+        Some(n) if n != payload.len() => Err(format!(
+            "status {status}: body of {} bytes, Content-Length {n}",
+            payload.len()
+        )),
+        _ => Ok((status, payload)),
+    }
+}

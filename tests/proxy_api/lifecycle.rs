@@ -313,3 +313,50 @@ fn enabled_false_refuses_connects_and_true_listens_on_the_same_port_again() {
         assert_eq!(now["stats"]["refused_observed"], json!(true), "{now}");
     });
 }
+
+/// A client that shuts down its write side right after the request (as
+/// `nc -N` or a script calling `shutdown(SHUT_WR)` does) still reads the
+/// whole answer, and what was answered is exactly what was applied: hyper
+/// used to treat the EOF as the end of the connection and drop the answer.
+#[test]
+fn half_closed_clients_get_every_answer_and_state_matches_them() {
+    within(LIMIT * 2, || {
+        let admin = Admin::start(AdminAuth::None);
+        let bed = admin.bed(|| TestBed::always(200));
+        let upstream = bed.addr().to_string();
+        let mut lost = Vec::new();
+        let mut send = |method: &str, path: &str, body: &[u8], want: u16| {
+            match crate::common::half_closed_request(admin.addr, method, path, &[], body) {
+                Ok((status, _)) if status == want => {}
+                Ok((status, payload)) => lost.push(format!(
+                    "{method} {path}: {status} {}",
+                    String::from_utf8_lossy(&payload)
+                )),
+                Err(e) => lost.push(format!("{method} {path}: {e}")),
+            }
+        };
+        // 150 creations and 50 deletions, interleaved: 200 requests.
+        for i in 0..150 {
+            let body = json!({"name": format!("p{i}"), "upstream": upstream}).to_string();
+            send("POST", "/proxies", body.as_bytes(), 201);
+            if i % 3 == 2 {
+                send("DELETE", &format!("/proxies/p{}", i - 1), b"", 204);
+            }
+        }
+        assert!(
+            lost.is_empty(),
+            "{} of 200 answers lost: {:?}",
+            lost.len(),
+            &lost[..lost.len().min(5)]
+        );
+        let (_, all) = admin.call("GET", "/proxies", None);
+        let mut names: Vec<String> = all.as_object().expect("object").keys().cloned().collect();
+        names.sort();
+        let mut want: Vec<String> = (0..150)
+            .filter(|i| i % 3 != 1)
+            .map(|i| format!("p{i}"))
+            .collect();
+        want.sort();
+        assert_eq!(names, want);
+    });
+}

@@ -120,12 +120,12 @@ pub async fn run_standalone(opts: AdminOptions) -> Result<(), AdminError> {
         }
     }
 
-    println!("faultline proxy: admin API on http://{addr}");
+    crate::outln!("faultline proxy: admin API on http://{addr}");
     if matches!(auth, AdminAuth::Bearer(_)) {
-        println!("faultline proxy: every request needs `Authorization: Bearer <token>`");
+        crate::outln!("faultline proxy: every request needs `Authorization: Bearer <token>`");
     }
     for info in registry.list().await {
-        println!(
+        crate::outln!(
             "faultline proxy: proxy {} on {} -> {} ({}{})",
             info.name,
             info.listen,
@@ -145,7 +145,7 @@ pub async fn run_standalone(opts: AdminOptions) -> Result<(), AdminError> {
     // Whatever happens to the signal listener, stop what was started before
     // reporting it.
     let signal = wait_for_signal().await;
-    println!("faultline proxy: stopping");
+    crate::outln!("faultline proxy: stopping");
     shutdown.cancel();
     registry.shutdown().await;
     tracker.close();

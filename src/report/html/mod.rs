@@ -51,16 +51,12 @@ pub fn render(report: &RunReport) -> Result<String, HtmlError> {
     Ok(html)
 }
 
-/// Renders and writes the report atomically (temp file + rename), creating
-/// the parent directories, so a reader never sees half a page.
+/// Renders and writes the report by [`crate::report::output`]'s rules
+/// (atomic for a regular file, creating the parent directories, so a reader
+/// never sees half a page).
 pub fn write(report: &RunReport, path: &Path) -> std::io::Result<()> {
     let html = render(report).map_err(std::io::Error::other)?;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = path.with_extension("html.tmp");
-    std::fs::write(&tmp, html)?;
-    std::fs::rename(&tmp, path)
+    crate::report::output::write(path, html.as_bytes())
 }
 
 #[cfg(test)]
