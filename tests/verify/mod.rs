@@ -134,7 +134,9 @@ phases:
         run: >-
           curl -fsS -X PUT -d '{{"weight": 1.0}}' "$FAULTLINE_TARGET_URL/admin/canary"
 {fault}verify:
-  - traffic_shift: {{ phase: promote, version: v2, from: 10%, to: 100%, within: 1s, max_errors: 0 }}
+  # within 2s: the switch is a shell + curl started on a 2-core host shared
+  # with three other runs; timed on the 100 ms timeline it took up to 1.3 s.
+  - traffic_shift: {{ phase: promote, version: v2, from: 10%, to: 100%, within: 2s, max_errors: 0 }}
 "#
     )
 }
