@@ -38,8 +38,8 @@ pub const MAX_INJECT: usize = 100;
 pub const MAX_TAGS: usize = 100;
 /// Most experiment files in a suite (its glob entries expanded).
 pub const MAX_SUITE_FILES: usize = 1_000;
-/// Most bytes of experiment files one suite may read in all (16 MiB).
-pub const MAX_SUITE_BYTES: u64 = 16 << 20;
+/// Most bytes of experiment files one suite may read in all (4 MiB).
+pub const MAX_SUITE_BYTES: u64 = 4 << 20;
 
 /// `1 MiB`, `16 MiB`: limits as the user reads them.
 pub fn mib(bytes: u64) -> String {
@@ -192,6 +192,89 @@ fn visit(value: &Value, path: &[&str], at: YamlPath, found: &mut dyn FnMut(&Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::load_str;
+    use std::path::Path;
+
+    /// An experiment with `n` items in the list `which` (its other lists minimal).
+    fn with_list(which: &str, n: usize) -> String {
+        let phase = |i: usize| format!("{{name: p{i}, duration: 1s}}");
+        let fault = "{type: latency, proxy: db, latency: 1ms}";
+        let list = |item: &dyn Fn(usize) -> String, count: usize| {
+            (0..count).map(item).collect::<Vec<_>>().join(", ")
+        };
+        let count = |list_name: &str| if list_name == which { n } else { 1 };
+        format!(
+            "name: x\ntags: [{}]\ntarget: {{url: 'http://127.0.0.1:9'}}\n\
+             proxies: {{db: {{listen: '127.0.0.1:0', upstream: '127.0.0.1:9'}}}}\n\
+             load: {{rate: 1, requests: [{}]}}\n\
+             phases: [{}, {{name: f, duration: 1s, inject: [{}]}}]\n",
+            list(&|i| format!("t{i}"), count("tags")),
+            list(&|i| format!("{{path: /{i}}}"), count("requests")),
+            list(&phase, count("phases")),
+            list(&|_| fault.to_string(), count("inject")),
+        )
+    }
+
+    #[test]
+    fn each_capped_list_takes_its_cap_and_refuses_one_more() {
+        // (list, cap, the phases list holds one more phase than `phases`)
+        for (which, cap) in [
+            ("tags", MAX_TAGS),
+            ("requests", MAX_REQUESTS),
+            ("inject", MAX_INJECT),
+            ("phases", MAX_PHASES - 1),
+        ] {
+            let text = with_list(which, cap);
+            if let Err(e) = load_str(&text, Path::new("x.yaml")) {
+                panic!("{which} at its cap: {e}");
+            }
+            let err = load_str(&with_list(which, cap + 1), Path::new("x.yaml"))
+                .expect_err("one over the cap");
+            let d = &err.diagnostics[0];
+            assert_eq!(err.diagnostics.len(), 1, "{which}: {err}");
+            assert!(d.message.contains("are allowed"), "{which}: {err}");
+            assert!(d.line.is_some(), "{which}: a position");
+        }
+    }
+
+    #[test]
+    fn a_capped_list_written_as_an_alias_is_still_counted() {
+        // The position index sees `tags: *t`, not the list: the check on
+        // the parsed value catches it.
+        let tags: Vec<String> = (0..=MAX_TAGS).map(|i| format!("t{i}")).collect();
+        let text = format!(
+            "x-tags: &t [{}]\nname: x\ntags: *t\ntarget: {{url: 'http://127.0.0.1:9'}}\n\
+             load: {{rate: 1, requests: [{{path: /}}]}}\nphases: [{{name: p, duration: 1s}}]\n",
+            tags.join(", ")
+        );
+        let err = load_str(&text, Path::new("x.yaml")).expect_err("too many tags");
+        assert!(
+            err.diagnostics[0]
+                .message
+                .starts_with(&format!("{} tags listed", MAX_TAGS + 1)),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn positions_stay_right_on_a_long_line_of_multibyte_scalars() {
+        // The index resumes from the previous column on non-ASCII lines.
+        let items: Vec<String> = (0..50).map(|i| format!("é{i}")).collect();
+        let text = format!(
+            "name: x
+tags: [{}, '']
+",
+            items.join(", ")
+        );
+        let err = load_str(&text, Path::new("x.yaml")).expect_err("an empty tag");
+        let d = err
+            .diagnostics
+            .iter()
+            .find(|d| d.message.contains("must not be empty"))
+            .expect("the empty tag");
+        let before: usize = 7 + items.iter().map(|t| t.chars().count() + 2).sum::<usize>();
+        assert_eq!((d.line, d.column), (Some(2), Some(before + 1)), "{err}");
+    }
 
     #[test]
     fn aliases_count_as_copies_of_their_anchor() {
