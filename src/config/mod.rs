@@ -50,7 +50,7 @@ use serde_yaml::Value;
 
 pub use diagnostics::{did_you_mean, one_of, ConfigError, Diagnostic, Snippet};
 
-use locate::{Locator, Span, YamlPath};
+use locate::{Span, YamlPath};
 use model::Document;
 use source::{Node, SourceFile};
 
@@ -251,11 +251,11 @@ fn syntax_error(file: &SourceFile, error: &serde_yaml::Error) -> Diagnostic {
         .map(|(key, _)| key.to_string())
     {
         // serde_yaml points at the mapping; the repeated key is more useful.
-        span = Locator::build(&file.text).duplicate(&key).or(span);
+        span = file.locator.duplicate(&key).or(span);
         message = format!("duplicate key `{key}`");
         help = Some("each key may appear only once in a mapping".to_string());
     } else if message.contains("more than one document") {
-        span = Locator::build(&file.text).second_document().or(span);
+        span = file.locator.second_document().or(span);
         message = "a file holds one experiment or suite, but this one has several YAML documents"
             .to_string();
         help = Some("remove the `---` separator, or split the file".to_string());

@@ -31,8 +31,9 @@ struct BlockScalar {
 
 #[derive(Default)]
 struct Scan {
-    /// Indents of the open block levels, increasing.
-    indents: Vec<usize>,
+    /// The open block levels: indent, and whether it is a sequence (a
+    /// sequence may sit at its parent key's indent, `key:\n- item`).
+    levels: Vec<(usize, bool)>,
     /// Open flow collections.
     flow: usize,
     /// Inside a quoted scalar: its quote character.
@@ -63,7 +64,7 @@ fn is_blank(s: &str) -> bool {
 
 impl Scan {
     fn depth(&self) -> usize {
-        self.indents.len() + self.flow
+        self.levels.len() + self.flow
     }
 
     /// Scans one line; `Err(column)` (0-based, in chars) where it got too deep.
@@ -90,10 +91,16 @@ impl Scan {
             if is_blank(rest) || rest.starts_with('#') {
                 return Ok(());
             }
-            while self.indents.last().is_some_and(|&top| top > indent) {
-                self.indents.pop();
+            while self.levels.last().is_some_and(|&(top, _)| top > indent) {
+                self.levels.pop();
             }
-            self.push_indent(indent, max)?;
+            let dash = chars.get(indent) == Some(&'-')
+                && chars.get(indent + 1).is_none_or(|c| c.is_whitespace());
+            if !dash && self.levels.last() == Some(&(indent, true)) {
+                // A key after the items of a sequence at its indent.
+                self.levels.pop();
+            }
+            self.push_level(indent, dash, max)?;
             i = indent;
             start = true;
             // `--- [` and `... ` at the left margin: a node may follow.
@@ -103,19 +110,26 @@ impl Scan {
             {
                 i = 3;
             }
-            // Each `- ` or `? ` opens a level whose content starts after it.
+            // Each `- `, `? ` or `: ` is a level at its column (`- - x`),
+            // and the node after the last one a level of its own.
+            let mut content = None;
             loop {
                 while chars.get(i).is_some_and(|&c| c == ' ') {
                     i += 1;
                 }
-                let marker = matches!(chars.get(i), Some('-' | '?'))
+                // `: ` at the start of a line is the value of a `? ` key.
+                let marker = matches!(chars.get(i), Some('-' | '?' | ':'))
                     && chars.get(i + 1).is_none_or(|c| c.is_whitespace());
                 if !marker {
                     break;
                 }
+                // `- ` is a sequence at its column, `? `/`: ` a mapping (complex key).
+                self.push_level(i, chars[i] == '-', max)?;
                 i += 1;
-                let content = i + chars[i..].iter().take_while(|&&c| c == ' ').count();
-                self.push_indent(content, max).map_err(|_| i - 1)?;
+                content = Some(i + chars[i..].iter().take_while(|&&c| c == ' ').count());
+            }
+            if let Some(column) = content {
+                self.push_level(column, false, max)?;
             }
         }
         let mut prev_space = i == 0
@@ -176,7 +190,7 @@ impl Scan {
                 }
                 '|' | '>' if start && self.flow == 0 => {
                     // The parent's indent is at most the innermost open level.
-                    let parent = self.indents.last().copied().unwrap_or(0);
+                    let parent = self.levels.last().map_or(0, |&(indent, _)| indent);
                     self.block_scalar = Some(BlockScalar {
                         parent,
                         content: None,
@@ -204,10 +218,15 @@ impl Scan {
         Ok(())
     }
 
-    /// Opens a block level at `indent` unless one is open there already.
-    fn push_indent(&mut self, indent: usize, max: usize) -> Result<(), usize> {
-        if self.indents.last().is_none_or(|&top| top < indent) {
-            self.indents.push(indent);
+    /// Opens a block level at `indent` (a sequence when `seq`) unless one
+    /// is open there already; a sequence may open at its parent's indent.
+    fn push_level(&mut self, indent: usize, seq: bool, max: usize) -> Result<(), usize> {
+        let open = match self.levels.last() {
+            None => true,
+            Some(&(top, top_seq)) => top < indent || (top == indent && seq && !top_seq),
+        };
+        if open {
+            self.levels.push((indent, seq));
             if self.depth() > max {
                 return Err(indent);
             }
@@ -237,7 +256,8 @@ mod tests {
                 "phases:\n  - name: a\n    d: 1\n",
                 3,
             ),
-            ("nested dashes on one line", "a:\n- - - x\n", 4),
+            ("nested dashes on one line", "a:\n- - - x\n", 5),
+            ("a list at its key's indent", "a:\n- b:\n  - c: 1\n", 5),
             ("flow spanning lines", "a: [\n  [1,\n   2],\n]\n", 3),
             ("an anchored flow value", "a: &x [[1]]\n", 3),
             ("a tagged flow value", "a: !t [[1]]\n", 3),
@@ -273,6 +293,96 @@ mod tests {
         let text = "- a: |\n      text\n  b: [[[1]]]\n";
         assert!(check_depth(text, 4).is_err());
         assert!(check_depth(text, 5).is_ok());
+    }
+
+    /// Nesting of a parsed value: a scalar 0, a collection 1 + its deepest child.
+    fn value_depth(value: &serde_yaml::Value) -> usize {
+        use serde_yaml::Value;
+        match value {
+            Value::Sequence(items) => 1 + items.iter().map(value_depth).max().unwrap_or(0),
+            Value::Mapping(map) => {
+                1 + map
+                    .iter()
+                    .map(|(k, v)| value_depth(k).max(value_depth(v)))
+                    .max()
+                    .unwrap_or(0)
+            }
+            Value::Tagged(tagged) => value_depth(&tagged.value),
+            _ => 0,
+        }
+    }
+
+    #[test]
+    fn random_documents_never_nest_deeper_than_the_scan_counts() {
+        // The scan may over-count, never under-count: for every random text
+        // serde_yaml accepts (without aliases, which copy nesting from
+        // elsewhere), a limit one below the real depth must be refused.
+        const TOKENS: &[&str] = &[
+            "[",
+            "]",
+            "{",
+            "}",
+            ", ",
+            ": ",
+            ":",
+            "- ",
+            "\n",
+            "\n  ",
+            "\n    ",
+            "a",
+            "b c",
+            "'",
+            "\"",
+            "# c",
+            " ",
+            "|",
+            ">",
+            "&x ",
+            "!t ",
+            "? ",
+            "--- ",
+            "'[",
+            "\"{",
+            "\\",
+            "\t",
+            "\n- ",
+            "\n  - ",
+            "...",
+            "|2",
+            ">-",
+            "'a''b'",
+            "\"a\\\"b\"",
+            "\r\n",
+            "\n: ",
+            "{a: ",
+            "[a, ",
+        ];
+        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut parsed = 0;
+        for _ in 0..30_000 {
+            let len = 1 + next() % 60;
+            let text: String = (0..len)
+                .map(|_| TOKENS[(next() % TOKENS.len() as u64) as usize])
+                .collect();
+            let Ok(value) = serde_yaml::from_str::<serde_yaml::Value>(&text) else {
+                continue;
+            };
+            parsed += 1;
+            let real = value_depth(&value);
+            if real > 0 {
+                assert!(
+                    check_depth(&text, real - 1).is_err(),
+                    "the scan missed a level of {text:?} (depth {real})"
+                );
+            }
+        }
+        assert!(parsed > 1_000, "only {parsed} random texts parsed");
     }
 
     #[test]
