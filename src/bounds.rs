@@ -91,23 +91,10 @@ pub fn read_pidfile(path: &Path) -> Result<i32, BoundError> {
         path: path.display().to_string(),
         reason,
     };
-    // Opened non-blocking: opening a FIFO for reading would otherwise wait
-    // for a writer forever. The type is then checked on the open file, so
-    // it cannot be swapped between the check and the read.
-    let file = {
-        use std::os::unix::fs::OpenOptionsExt;
-        std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(nix::libc::O_NONBLOCK)
-            .open(path)
-            .map_err(|e| fail(format!("cannot read it: {e}")))?
-    };
-    let meta = file
-        .metadata()
-        .map_err(|e| fail(format!("cannot read it: {e}")))?;
-    if !meta.is_file() {
-        return Err(fail("not a regular file".to_string()));
-    }
+    let (file, _) = open_regular(path).map_err(|e| match e {
+        OpenError::Io(e) => fail(format!("cannot read it: {e}")),
+        OpenError::NotRegular(_) => fail("not a regular file".to_string()),
+    })?;
     let mut bytes = Vec::with_capacity(PIDFILE_MAX_BYTES + 1);
     file.take(PIDFILE_MAX_BYTES as u64 + 1)
         .read_to_end(&mut bytes)
@@ -126,6 +113,43 @@ pub fn read_pidfile(path: &Path) -> Result<i32, BoundError> {
         ))
     })?;
     signal_target(pid).map_err(|e| fail(e.to_string()))
+}
+
+/// Why [`open_regular`] refused a path.
+#[derive(Debug)]
+pub enum OpenError {
+    Io(std::io::Error),
+    /// What it is instead: "a FIFO", "a directory", "a device", ...
+    NotRegular(&'static str),
+}
+
+/// Opens `path` for reading if it is a regular file, without blocking:
+/// opening a FIFO for reading would otherwise wait for a writer forever,
+/// and a device such as `/dev/zero` never ends. The type is checked on the
+/// open file (fstat), so it cannot be swapped between the check and the read.
+pub fn open_regular(path: &Path) -> Result<(std::fs::File, std::fs::Metadata), OpenError> {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(path)
+        .map_err(OpenError::Io)?;
+    let meta = file.metadata().map_err(OpenError::Io)?;
+    let kind = meta.file_type();
+    let what = if kind.is_file() {
+        return Ok((file, meta));
+    } else if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_char_device() || kind.is_block_device() {
+        "a device"
+    } else if kind.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    };
+    Err(OpenError::NotRegular(what))
 }
 
 /// Whether a `kill` by `name` may select `pid`: never init, never faultline

@@ -191,11 +191,21 @@ pub fn did_you_mean<'a, I>(input: &str, candidates: I) -> Option<&'a str>
 where
     I: IntoIterator<Item = &'a str>,
 {
+    // The edit distance costs length × length in time and memory: a
+    // 300,000-character phase name compared with a reference to it took
+    // minutes. No name worth suggesting is that long.
+    const LONGEST: usize = 100;
+    if input.len() > LONGEST {
+        return None;
+    }
     let needle = input.to_lowercase();
     // Rank by edit distance, then by similarity relative to length, so
     // `p999` prefers `p99.9` (all its characters kept) over `p99`.
     let mut best: Option<(usize, f64, &'a str)> = None;
     for candidate in candidates {
+        if candidate.len() > LONGEST {
+            continue;
+        }
         let lower = candidate.to_lowercase();
         let distance = strsim::damerau_levenshtein(&needle, &lower);
         let similarity = strsim::normalized_damerau_levenshtein(&needle, &lower);

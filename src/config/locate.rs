@@ -7,11 +7,14 @@
 //! disagree on exotic input; the index is then partial and a diagnostic falls
 //! back to the nearest known ancestor, or to no position at all.
 
+use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
+
+use super::limits::{self, NodeCount};
 
 /// A path into a YAML document: keys and list indices from the root.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
@@ -122,15 +125,40 @@ pub struct Locator {
     duplicates: Vec<(String, Span)>,
     /// Where a second document starts, if there is one.
     second_document: Option<Span>,
+    /// Where the document passed [`MAX_NODES`](super::limits::MAX_NODES), aliases expanded;
+    /// indexing stops there.
+    too_many_nodes: Option<Span>,
+    /// The first list found longer than its cap (see
+    /// [`list_cap`](super::limits::list_cap)): its path; indexing stops there.
+    too_long: Option<YamlPath>,
+    /// yaml-rust2's syntax error, if it stopped at one: message and position.
+    /// (`None` as well when it panicked; the index is then empty.)
+    error: Option<(String, Span)>,
+    /// Path segments stored so far; see [`MAX_INDEXED_SEGMENTS`].
+    segments: usize,
 }
+
+/// The index stops growing past this many path segments (a few MiB, and
+/// hashing them is most of the indexing time): 50,000 values 64 levels deep
+/// would take hundreds of MiB. 1,000 phases of 20 values each take about
+/// 80,000; a file past it loses only positions, never its diagnostics.
+const MAX_INDEXED_SEGMENTS: usize = 200_000;
 
 impl Locator {
     /// Indexes `source`. Never fails: on a parse error the index holds
     /// everything before it.
     pub fn build(source: &str) -> Locator {
-        let lines: Vec<&str> = source_lines(source);
+        let lines: Vec<Line> = source_lines(source)
+            .into_iter()
+            .map(|text| Line {
+                text,
+                ascii: text.is_ascii(),
+            })
+            .collect();
         let mut builder = Builder {
             lines: &lines,
+            cursor: Cell::new(Cursor::default()),
+            count: NodeCount::default(),
             stack: Vec::new(),
             out: Locator::default(),
             documents: 0,
@@ -139,10 +167,29 @@ impl Locator {
         // missing index only costs positions. The Err itself is ignored for
         // the same reason (serde_yaml has already judged the syntax).
         let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let _ = Parser::new_from_str(source).load(&mut builder, true);
+            if let Err(error) = Parser::new_from_str(source).load(&mut builder, true) {
+                let span = builder.span(*error.marker(), |_| 1);
+                builder.out.error = Some((error.info().to_string(), span));
+            }
             builder.out
         }));
         parsed.unwrap_or_default()
+    }
+
+    /// Where the text passed [`MAX_NODES`](super::limits::MAX_NODES) values, aliases expanded.
+    pub fn too_many_nodes(&self) -> Option<Span> {
+        self.too_many_nodes
+    }
+
+    /// The first list longer than its cap, found while indexing.
+    pub fn too_long(&self) -> Option<&YamlPath> {
+        self.too_long.as_ref()
+    }
+
+    /// yaml-rust2's syntax error, if it stopped at one: the node count then
+    /// covers only the text before it.
+    pub fn error(&self) -> Option<&(String, Span)> {
+        self.error.as_ref()
     }
 
     /// Where the key of the entry at `path` starts.
@@ -162,6 +209,24 @@ impl Locator {
             .iter()
             .find(|(k, _)| k == key)
             .map(|(_, s)| *s)
+    }
+
+    fn index_value(&mut self, path: YamlPath, span: Span) {
+        if self.budget(&path) {
+            self.values.insert(path, span);
+        }
+    }
+
+    fn index_key(&mut self, path: YamlPath, span: Span) {
+        if self.budget(&path) {
+            self.keys.insert(path, span);
+        }
+    }
+
+    /// Takes `path`'s segments from the index budget; false once it is spent.
+    fn budget(&mut self, path: &YamlPath) -> bool {
+        self.segments = self.segments.saturating_add(path.segments().len());
+        self.segments <= MAX_INDEXED_SEGMENTS
     }
 
     /// Where a second YAML document starts, for the "more than one document" error.
@@ -207,8 +272,28 @@ enum Place {
     Skip,
 }
 
+/// A line of the source, and whether it is ASCII, where a column is a byte offset.
+struct Line<'s> {
+    text: &'s str,
+    ascii: bool,
+}
+
+/// The byte offset of the last column looked up on a non-ASCII line, so the
+/// next lookup further along the same line continues from there.
+#[derive(Default, Clone, Copy)]
+struct Cursor {
+    line: usize,
+    col: usize,
+    byte: usize,
+}
+
 struct Builder<'s> {
-    lines: &'s [&'s str],
+    lines: &'s [Line<'s>],
+    /// Marks arrive in text order, so resuming from the last one keeps a
+    /// long line of many scalars (`tags: [t0, t1, ...]`) linear: counting
+    /// from the line start for each was quadratic (100,000 tags took minutes).
+    cursor: Cell<Cursor>,
+    count: NodeCount,
     stack: Vec<Frame>,
     out: Locator,
     documents: usize,
@@ -224,6 +309,14 @@ impl Builder<'_> {
                 Some(k) => Place::Value(path.key(&k)),
             },
             Some(Frame::Seq { path, next }) => {
+                if *next >= limits::SMALLEST_LIST_CAP
+                    && limits::list_cap(path).is_some_and(|(max, _)| *next >= max)
+                {
+                    // Item `max + 1` of a capped list: stop here rather
+                    // than index 100,000 phases only to refuse them.
+                    self.out.too_long = Some(path.clone());
+                    return Place::Skip;
+                }
                 let p = path.index(*next);
                 *next += 1;
                 Place::Value(p)
@@ -236,7 +329,7 @@ impl Builder<'_> {
         match self.place() {
             Place::Skip => {}
             Place::Value(path) => {
-                self.out.values.insert(path, span);
+                self.out.index_value(path, span);
             }
             Place::Key => {
                 if let Some(Frame::Map {
@@ -247,10 +340,10 @@ impl Builder<'_> {
                 }) = self.stack.last_mut()
                 {
                     if seen.is_empty() && *block {
-                        self.out.values.insert(path.clone(), span);
+                        self.out.index_value(path.clone(), span);
                     }
                     if seen.insert(value.to_string()) {
-                        self.out.keys.insert(path.key(value), span);
+                        self.out.index_key(path.key(value), span);
                     } else {
                         self.out.duplicates.push((value.to_string(), span));
                     }
@@ -269,7 +362,7 @@ impl Builder<'_> {
                 .count()
         });
         if let Place::Value(path) = self.place() {
-            self.out.values.insert(path, span);
+            self.out.index_value(path, span);
         }
     }
 
@@ -283,7 +376,8 @@ impl Builder<'_> {
             Place::Skip => {}
             Place::Key => self.stack.push(Frame::Skip { depth: 0 }),
             Place::Value(path) => {
-                self.out.values.insert(path.clone(), self.span(mark, |_| 1));
+                let span = self.span(mark, |_| 1);
+                self.out.index_value(path.clone(), span);
                 self.stack.push(if mapping {
                     Frame::Map {
                         path,
@@ -314,17 +408,36 @@ impl Builder<'_> {
     }
 
     /// The text of the mark's line from the mark's column on.
-    fn rest_of_line(&self, mark: Marker) -> &str {
-        let line = mark
-            .line()
-            .checked_sub(1)
-            .and_then(|i| self.lines.get(i))
-            .copied()
-            .unwrap_or("");
-        match line.char_indices().nth(mark.col()) {
-            Some((byte, _)) => &line[byte..],
-            None => "",
+    fn rest_of_line(&self, mark: Marker) -> &'_ str {
+        let Some(line) = mark.line().checked_sub(1).and_then(|i| self.lines.get(i)) else {
+            return "";
+        };
+        let text = line.text;
+        if line.ascii {
+            return text.get(mark.col()..).unwrap_or("");
         }
+        let cursor = self.cursor.get();
+        let (mut col, mut byte) = if cursor.line == mark.line() && cursor.col <= mark.col() {
+            (cursor.col, cursor.byte)
+        } else {
+            (0, 0)
+        };
+        let mut chars = text[byte..].chars();
+        while col < mark.col() {
+            match chars.next() {
+                Some(c) => {
+                    byte += c.len_utf8();
+                    col += 1;
+                }
+                None => return "",
+            }
+        }
+        self.cursor.set(Cursor {
+            line: mark.line(),
+            col,
+            byte,
+        });
+        &text[byte..]
     }
 
     fn char_at(&self, mark: Marker) -> Option<char> {
@@ -333,11 +446,13 @@ impl Builder<'_> {
 
     fn span(&self, mark: Marker, len: impl FnOnce(&str) -> usize) -> Span {
         let rest = self.rest_of_line(mark);
-        let available = rest.chars().count().max(1);
+        let want = len(rest).max(1);
+        // Count only as far as needed: the rest of a long line may be huge.
+        let available = rest.chars().take(want).count().max(1);
         Span {
             line: mark.line(),
             column: mark.col() + 1,
-            len: len(rest).clamp(1, available),
+            len: want.min(available),
         }
     }
 }
@@ -352,7 +467,26 @@ impl MarkedEventReceiver for Builder<'_> {
             return;
         }
         // Only the first document is configuration; a second is an error anyway.
-        if self.documents > 1 {
+        if self.documents > 1 || self.out.too_many_nodes.is_some() || self.out.too_long.is_some() {
+            return;
+        }
+        // Past the index budget only the count matters: building paths
+        // that would not be stored was most of the cost.
+        let indexing = self.out.segments <= MAX_INDEXED_SEGMENTS;
+        match &event {
+            Event::Scalar(_, _, anchor, _) => self.count.scalar(*anchor),
+            Event::Alias(anchor) => self.count.alias(*anchor),
+            Event::MappingStart(anchor, _) | Event::SequenceStart(anchor, _) => {
+                self.count.open(*anchor)
+            }
+            Event::MappingEnd | Event::SequenceEnd => self.count.close(),
+            _ => {}
+        }
+        if self.count.exceeded() {
+            self.out.too_many_nodes = Some(self.span(mark, |_| 1));
+            return;
+        }
+        if !indexing {
             return;
         }
         match event {
@@ -402,132 +536,5 @@ fn quoted_len(rest: &str, quote: char) -> usize {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::source::SourceFile;
-
-    fn p(segs: &[&str]) -> YamlPath {
-        let mut path = YamlPath::root();
-        for s in segs {
-            match s.parse::<usize>() {
-                Ok(i) => path = path.index(i),
-                Err(_) => path = path.key(s),
-            }
-        }
-        path
-    }
-
-    const DOC: &str = "name: x
-phases:
-  - name: a
-    durration: 5s
-  - {name: \"b c\", duration: 'fast'}
-expect:
-  \"p99.9\": < 1s
-anchor: &a [1, 2]
-alias: *a
-";
-
-    #[test]
-    fn keys_and_values_are_found_by_path() {
-        let loc = Locator::build(DOC);
-        // (case, path, key rather than value, (line, column, len))
-        type Case<'a> = (&'a str, &'a [&'a str], bool, (usize, usize, usize));
-        let cases: &[Case] = &[
-            ("a top-level key", &["name"], true, (1, 1, 4)),
-            ("a top-level value", &["name"], false, (1, 7, 1)),
-            (
-                "a key in a block list item",
-                &["phases", "0", "durration"],
-                true,
-                (4, 5, 9),
-            ),
-            (
-                "a block list item points at its first key",
-                &["phases", "0"],
-                false,
-                (3, 5, 4),
-            ),
-            (
-                "a flow mapping points at its brace",
-                &["phases", "1"],
-                false,
-                (5, 5, 1),
-            ),
-            (
-                "a double-quoted value spans its quotes",
-                &["phases", "1", "name"],
-                false,
-                (5, 12, 5),
-            ),
-            (
-                "a single-quoted value spans its quotes",
-                &["phases", "1", "duration"],
-                false,
-                (5, 29, 6),
-            ),
-            (
-                "a quoted key with a dot",
-                &["expect", "p99.9"],
-                true,
-                (7, 3, 7),
-            ),
-            ("an alias spans its name", &["alias"], false, (9, 8, 2)),
-            (
-                "an item of a flow list",
-                &["anchor", "1"],
-                false,
-                (8, 16, 1),
-            ),
-        ];
-        for (case, path, key, (line, column, len)) in cases {
-            let path = p(path);
-            let got = if *key {
-                loc.key(&path)
-            } else {
-                loc.value(&path)
-            };
-            assert_eq!(
-                got,
-                Some(Span {
-                    line: *line,
-                    column: *column,
-                    len: *len
-                }),
-                "{case}"
-            );
-        }
-    }
-
-    #[test]
-    fn paths_display_with_quoted_dotted_keys() {
-        assert_eq!(
-            p(&["phases", "1", "expect", "p99.9"]).to_string(),
-            "phases[1].expect.\"p99.9\""
-        );
-        assert_eq!(p(&["load", "rate"]).to_string(), "load.rate");
-        assert_eq!(YamlPath::root().to_string(), "");
-    }
-
-    #[test]
-    fn positions_fall_back_to_the_nearest_known_ancestor() {
-        let mut file = SourceFile::new("x.yaml", DOC);
-        file.index();
-        // `alias[0]` only exists after alias expansion.
-        let span = file.value_span(&p(&["alias", "0"]));
-        assert_eq!(span.map(|s| s.line), Some(9));
-    }
-
-    #[test]
-    fn duplicates_and_extra_documents_are_recorded() {
-        let loc = Locator::build("a: 1\nb: 2\na: 3\n---\nc: 4\n");
-        assert_eq!(loc.duplicate("a").map(|s| s.line), Some(3));
-        assert_eq!(loc.second_document().map(|s| s.line), Some(4));
-    }
-
-    #[test]
-    fn complex_keys_do_not_confuse_the_index() {
-        let loc = Locator::build("? [a, b]\n: 1\nname: x\n");
-        assert_eq!(loc.value(&p(&["name"])).map(|s| s.line), Some(3));
-    }
-}
+#[path = "locate_tests.rs"]
+mod tests;

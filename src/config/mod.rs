@@ -24,7 +24,9 @@ pub mod units;
 
 mod decode;
 mod diagnostics;
+mod limits;
 mod locate;
+mod prescan;
 mod raw;
 mod raw_safety;
 mod raw_verify;
@@ -48,7 +50,7 @@ use serde_yaml::Value;
 
 pub use diagnostics::{did_you_mean, one_of, ConfigError, Diagnostic, Snippet};
 
-use locate::{Locator, Span, YamlPath};
+use locate::{Span, YamlPath};
 use model::Document;
 use source::{Node, SourceFile};
 
@@ -145,17 +147,70 @@ fn not_a_document(value: &Value) -> String {
     }
 }
 
-/// YAML text → `Value`, indexing positions on success. Syntax errors become
-/// a single diagnostic (serde_yaml stops at the first one).
+/// YAML text → `Value`, indexing positions. Syntax errors become a single
+/// diagnostic (serde_yaml stops at the first one). The input limits of
+/// [`limits`] are checked first, each before the step it protects.
 fn parse(file: &mut SourceFile, diags: &mut Vec<Diagnostic>) -> Option<Value> {
+    if file.text.len() as u64 > limits::MAX_FILE_BYTES {
+        diags.push(too_large(&file.path, file.text.len() as u64));
+        return None;
+    }
+    if let Err(at) = prescan::check_depth(&file.text, limits::MAX_DEPTH) {
+        let span = Span {
+            line: at.line,
+            column: at.column,
+            len: 1,
+        };
+        diags.push(
+            file.diagnostic(
+                &YamlPath::root(),
+                Some(span),
+                format!(
+                    "nested more than {} levels deep; faultline refuses it before parsing",
+                    limits::MAX_DEPTH
+                ),
+            )
+            .with_help("an experiment needs a few levels; this looks generated or truncated"),
+        );
+        return None;
+    }
+    // Indexed before serde_yaml builds the `Value`, so that the node count
+    // (aliases expanded) can refuse an alias bomb before it is expanded.
+    file.index();
+    if let Some(span) = file.locator.too_many_nodes() {
+        diags.push(file.diagnostic(&YamlPath::root(), Some(span), limits::too_many_nodes()));
+        return None;
+    }
+    if let Some(path) = file.locator.too_long() {
+        if let Some((max, what)) = limits::list_cap(path) {
+            let at = Node {
+                file,
+                path: path.clone(),
+            };
+            diags.push(limits::too_long(&at, None, max, what));
+            return None;
+        }
+    }
+    if let Some((message, span)) = file.locator.error().filter(|_| file.text.contains('*')) {
+        // yaml-rust2 stopped at a syntax error, so aliases after it were not
+        // counted and serde_yaml would expand them unchecked: report
+        // yaml-rust2's error instead (the text is invalid YAML either way).
+        let message = format!("invalid YAML: {message}");
+        diags.push(file.diagnostic(&YamlPath::root(), Some(*span), message));
+        return None;
+    }
     match serde_yaml::from_str::<Value>(&file.text) {
         Ok(mut value) => {
-            file.index();
             // `<<: *base` merge keys are standard YAML that serde_yaml only
             // applies on request.
             if let Err(error) = value.apply_merge() {
                 let root = Node::root(file);
                 diags.push(root.error(format!("invalid merge key `<<`: {error}")));
+                return None;
+            }
+            let long = limits::list_lengths(&value, &Node::root(file));
+            if !long.is_empty() {
+                diags.extend(long);
                 return None;
             }
             Some(value)
@@ -165,6 +220,18 @@ fn parse(file: &mut SourceFile, diags: &mut Vec<Diagnostic>) -> Option<Value> {
             None
         }
     }
+}
+
+fn too_large(path: &Path, bytes: u64) -> Diagnostic {
+    Diagnostic::new(
+        path,
+        "",
+        format!(
+            "the file is {bytes} bytes, more than faultline's limit of {} for an experiment or \
+             suite file",
+            limits::mib(limits::MAX_FILE_BYTES)
+        ),
+    )
 }
 
 fn syntax_error(file: &SourceFile, error: &serde_yaml::Error) -> Diagnostic {
@@ -184,11 +251,11 @@ fn syntax_error(file: &SourceFile, error: &serde_yaml::Error) -> Diagnostic {
         .map(|(key, _)| key.to_string())
     {
         // serde_yaml points at the mapping; the repeated key is more useful.
-        span = Locator::build(&file.text).duplicate(&key).or(span);
+        span = file.locator.duplicate(&key).or(span);
         message = format!("duplicate key `{key}`");
         help = Some("each key may appear only once in a mapping".to_string());
     } else if message.contains("more than one document") {
-        span = Locator::build(&file.text).second_document().or(span);
+        span = file.locator.second_document().or(span);
         message = "a file holds one experiment or suite, but this one has several YAML documents"
             .to_string();
         help = Some("remove the `---` separator, or split the file".to_string());
@@ -203,6 +270,10 @@ fn syntax_error(file: &SourceFile, error: &serde_yaml::Error) -> Diagnostic {
 /// Why a file could not be read.
 enum ReadError {
     Io(std::io::Error),
+    /// A FIFO, a device, a directory: what it is.
+    NotRegular(&'static str),
+    /// Larger than [`limits::MAX_FILE_BYTES`]: its size.
+    TooLarge(u64),
     /// 1-based position of the first byte that is not UTF-8.
     NotUtf8 {
         line: usize,
@@ -214,6 +285,12 @@ impl ReadError {
     fn into_diagnostic(self, path: &Path) -> Diagnostic {
         match self {
             ReadError::Io(error) => Diagnostic::new(path, "", format!("cannot read file: {error}")),
+            ReadError::NotRegular(what) => Diagnostic::new(
+                path,
+                "",
+                format!("cannot read file: it is {what}, not a regular file"),
+            ),
+            ReadError::TooLarge(bytes) => too_large(path, bytes),
             ReadError::NotUtf8 { line, column } => {
                 Diagnostic::new(path, "", "the file is not valid UTF-8 text").at(line, column, None)
             }
@@ -221,8 +298,25 @@ impl ReadError {
     }
 }
 
+/// Reads an experiment or suite file: a regular file (a FIFO would block,
+/// a device never end) of at most [`limits::MAX_FILE_BYTES`], in UTF-8.
 fn read_source(path: &Path) -> Result<String, ReadError> {
-    let bytes = std::fs::read(path).map_err(ReadError::Io)?;
+    use std::io::Read;
+    let (file, meta) = crate::bounds::open_regular(path).map_err(|e| match e {
+        crate::bounds::OpenError::Io(e) => ReadError::Io(e),
+        crate::bounds::OpenError::NotRegular(what) => ReadError::NotRegular(what),
+    })?;
+    if meta.len() > limits::MAX_FILE_BYTES {
+        return Err(ReadError::TooLarge(meta.len()));
+    }
+    // The file may grow after the fstat: never read past the limit.
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(limits::MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(ReadError::Io)?;
+    if bytes.len() as u64 > limits::MAX_FILE_BYTES {
+        return Err(ReadError::TooLarge(bytes.len() as u64));
+    }
     String::from_utf8(bytes).map_err(|error| {
         let valid = &error.as_bytes()[..error.utf8_error().valid_up_to()];
         // `valid` is UTF-8 by definition; lossy conversion just avoids an unwrap.

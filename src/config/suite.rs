@@ -12,6 +12,7 @@ use serde_yaml::Value;
 
 use super::decode::decode;
 use super::diagnostics::Diagnostic;
+use super::limits;
 use super::model::{Document, Experiment, SuiteInfo};
 use super::raw::{RawExperiment, RawSuite};
 use super::source::{Node, SourceFile};
@@ -115,7 +116,8 @@ fn experiments(
             continue;
         }
         let dir = entry.file.path.parent().unwrap_or(Path::new(""));
-        match expand_glob(dir, relative) {
+        let room = limits::MAX_SUITE_FILES.saturating_sub(files.len());
+        match expand_glob(dir, relative, room) {
             Ok(found) if !found.is_empty() => {
                 files.extend(found.into_iter().map(|f| (f, entry.clone())))
             }
@@ -129,9 +131,23 @@ fn experiments(
             }
         }
     }
+    if files.len() > limits::MAX_SUITE_FILES {
+        diags.push(at.error(format!(
+            "the suite lists {} experiment files; at most {} are allowed",
+            files.len(),
+            limits::MAX_SUITE_FILES
+        )));
+        return None;
+    }
+    // Each file is bounded on its own; this bounds what the suite reads in all.
+    let mut budget = Some(limits::MAX_SUITE_BYTES);
     for (relative, entry) in &files {
+        if budget.is_none() {
+            // Spent: reported once, at the file that went over.
+            break;
+        }
         let (relative, entry) = (relative, entry.clone());
-        let Some(experiment) = referenced(relative, &entry, defaults, diags) else {
+        let Some(experiment) = referenced(relative, &entry, defaults, &mut budget, diags) else {
             ok = false;
             continue;
         };
@@ -151,7 +167,9 @@ fn experiments(
 
 /// The files matching `pattern` (relative to `dir`): `*` and `?` are allowed
 /// in the last path component only, which keeps a suite's reach obvious.
-fn expand_glob(dir: &Path, pattern: &str) -> Result<Vec<String>, String> {
+/// More than `room` matches is an error (the suite's file limit), found
+/// without listing the rest of a huge folder.
+fn expand_glob(dir: &Path, pattern: &str, room: usize) -> Result<Vec<String>, String> {
     let (parent, name) = match pattern.rsplit_once('/') {
         Some((p, n)) => (Some(p), n),
         None => (None, pattern),
@@ -167,25 +185,37 @@ fn expand_glob(dir: &Path, pattern: &str) -> Result<Vec<String>, String> {
     };
     let entries = std::fs::read_dir(&folder)
         .map_err(|e| format!("cannot list `{}`: {e}", folder.display()))?;
-    let mut found: Vec<String> = entries
+    let mut found: Vec<String> = Vec::new();
+    let matching = entries
         .flatten()
-        .filter(|e| e.path().is_file())
-        .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|n| crate::glob::matches(name, n))
-        .map(|n| match parent {
+        .filter_map(|e| e.file_name().into_string().ok().map(|n| (e, n)))
+        .filter(|(_, n)| crate::glob::matches(name, n))
+        .filter(|(e, _)| e.path().is_file());
+    for (_, n) in matching {
+        if found.len() == room {
+            return Err(format!(
+                "`{pattern}` matches more than {room} files; a suite may list at most {} \
+                 experiment files",
+                limits::MAX_SUITE_FILES
+            ));
+        }
+        found.push(match parent {
             Some(p) => format!("{p}/{n}"),
             None => n,
-        })
-        .collect();
+        });
+    }
     found.sort();
     Ok(found)
 }
 
 /// Loads the experiment file `relative` (to the suite's directory) listed at `entry`.
+/// `budget` is what is left of [`limits::MAX_SUITE_BYTES`], `None` once a
+/// file went over it.
 fn referenced(
     relative: &str,
     entry: &Node<'_>,
     defaults: &Defaults<'_>,
+    budget: &mut Option<u64>,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Experiment> {
     if relative.trim().is_empty() {
@@ -203,11 +233,29 @@ fn referenced(
             )));
             return None;
         }
+        Err(ReadError::NotRegular(what)) => {
+            diags.push(entry.error(format!(
+                "cannot read experiment file `{}`: it is {what}, not a regular file",
+                path.display()
+            )));
+            return None;
+        }
         Err(not_utf8) => {
             diags.push(not_utf8.into_diagnostic(&path));
             return None;
         }
     };
+    let left = budget.unwrap_or(0);
+    let Some(rest) = left.checked_sub(text.len() as u64) else {
+        diags.push(entry.error(format!(
+            "with `{relative}` the suite's experiment files exceed {} in all, the limit of \
+             what one suite may read",
+            limits::mib(limits::MAX_SUITE_BYTES)
+        )));
+        *budget = None;
+        return None;
+    };
+    *budget = Some(rest);
     let mut file = SourceFile::new(path, text);
     let value = parse(&mut file, diags)?;
     match kind(&value) {

@@ -175,10 +175,12 @@ pub fn tags(
     diags: &mut Vec<Diagnostic>,
 ) -> Vec<String> {
     let mut out = Vec::new();
+    // A set, not `out.contains`: that was quadratic in the number of tags.
+    let mut seen = std::collections::HashSet::new();
     for (tag, at) in items(raw, &node.at("tags"), "a tag", diags) {
         if tag.trim().is_empty() {
             diags.push(at.error("a tag must not be empty"));
-        } else if !out.contains(tag) {
+        } else if seen.insert(tag.as_str()) {
             out.push(tag.clone());
         }
     }
