@@ -167,9 +167,23 @@ impl Locator {
         // missing index only costs positions. The Err itself is ignored for
         // the same reason (serde_yaml has already judged the syntax).
         let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            if let Err(error) = Parser::new_from_str(source).load(&mut builder, true) {
-                let span = builder.span(*error.marker(), |_| 1);
-                builder.out.error = Some((error.info().to_string(), span));
+            // Event by event rather than `Parser::load`: it can stop at the
+            // first limit passed instead of scanning the rest of the text,
+            // and it does not recurse.
+            let mut parser = Parser::new_from_str(source);
+            loop {
+                match parser.next_token() {
+                    Ok((Event::StreamEnd, _)) => break,
+                    Ok((event, mark)) => builder.on_event(event, mark),
+                    Err(error) => {
+                        let span = builder.span(*error.marker(), |_| 1);
+                        builder.out.error = Some((error.info().to_string(), span));
+                        break;
+                    }
+                }
+                if builder.out.too_many_nodes.is_some() || builder.out.too_long.is_some() {
+                    break;
+                }
             }
             builder.out
         }));

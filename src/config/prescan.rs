@@ -37,7 +37,7 @@ struct Scan {
     /// Open flow collections.
     flow: usize,
     /// Inside a quoted scalar: its quote character.
-    quote: Option<char>,
+    quote: Option<u8>,
     block_scalar: Option<BlockScalar>,
 }
 
@@ -46,9 +46,9 @@ pub fn check_depth(text: &str, max: usize) -> Result<(), TooDeep> {
     let mut scan = Scan::default();
     for (n, line) in text.split('\n').enumerate() {
         let line = line.strip_suffix('\r').unwrap_or(line);
-        scan.line(line, max).map_err(|column| TooDeep {
+        scan.line(line, max).map_err(|byte| TooDeep {
             line: n + 1,
-            column: column + 1,
+            column: line.get(..byte).map_or(byte, |s| s.chars().count()) + 1,
         })?;
     }
     Ok(())
@@ -56,6 +56,11 @@ pub fn check_depth(text: &str, max: usize) -> Result<(), TooDeep> {
 
 fn indent_of(line: &str) -> usize {
     line.bytes().take_while(|&b| b == b' ').count()
+}
+
+/// YAML's white space within a line.
+fn is_space(b: u8) -> bool {
+    b == b' ' || b == b'\t'
 }
 
 fn is_blank(s: &str) -> bool {
@@ -67,7 +72,7 @@ impl Scan {
         self.levels.len() + self.flow
     }
 
-    /// Scans one line; `Err(column)` (0-based, in chars) where it got too deep.
+    /// Scans one line; `Err(byte)` (0-based) where it got too deep.
     fn line(&mut self, line: &str, max: usize) -> Result<(), usize> {
         let indent = indent_of(line);
         if let Some(block) = &mut self.block_scalar {
@@ -83,7 +88,9 @@ impl Scan {
                 _ => self.block_scalar = None,
             }
         }
-        let chars: Vec<char> = line.chars().collect();
+        // Bytes, not chars: every character that matters is ASCII, and a
+        // UTF-8 continuation byte never is.
+        let chars = line.as_bytes();
         let mut i = 0;
         let mut start = false;
         if self.quote.is_none() && self.flow == 0 {
@@ -94,8 +101,8 @@ impl Scan {
             while self.levels.last().is_some_and(|&(top, _)| top > indent) {
                 self.levels.pop();
             }
-            let dash = chars.get(indent) == Some(&'-')
-                && chars.get(indent + 1).is_none_or(|c| c.is_whitespace());
+            let dash = chars.get(indent) == Some(&b'-')
+                && chars.get(indent + 1).is_none_or(|&c| is_space(c));
             if !dash && self.levels.last() == Some(&(indent, true)) {
                 // A key after the items of a sequence at its indent.
                 self.levels.pop();
@@ -106,7 +113,7 @@ impl Scan {
             // `--- [` and `... ` at the left margin: a node may follow.
             if indent == 0
                 && (line.starts_with("---") || line.starts_with("..."))
-                && chars.get(3).is_none_or(|c| c.is_whitespace())
+                && chars.get(3).is_none_or(|&c| is_space(c))
             {
                 i = 3;
             }
@@ -114,37 +121,34 @@ impl Scan {
             // and the node after the last one a level of its own.
             let mut content = None;
             loop {
-                while chars.get(i).is_some_and(|&c| c == ' ') {
+                while chars.get(i).is_some_and(|&c| c == b' ') {
                     i += 1;
                 }
                 // `: ` at the start of a line is the value of a `? ` key.
-                let marker = matches!(chars.get(i), Some('-' | '?' | ':'))
-                    && chars.get(i + 1).is_none_or(|c| c.is_whitespace());
+                let marker = matches!(chars.get(i), Some(b'-' | b'?' | b':'))
+                    && chars.get(i + 1).is_none_or(|&c| is_space(c));
                 if !marker {
                     break;
                 }
                 // `- ` is a sequence at its column, `? `/`: ` a mapping (complex key).
-                self.push_level(i, chars[i] == '-', max)?;
+                self.push_level(i, chars[i] == b'-', max)?;
                 i += 1;
-                content = Some(i + chars[i..].iter().take_while(|&&c| c == ' ').count());
+                content = Some(i + chars[i..].iter().take_while(|&&c| c == b' ').count());
             }
             if let Some(column) = content {
                 self.push_level(column, false, max)?;
             }
         }
-        let mut prev_space = i == 0
-            || chars
-                .get(i.wrapping_sub(1))
-                .is_some_and(|c| c.is_whitespace());
+        let mut prev_space = i == 0 || chars.get(i.wrapping_sub(1)).is_some_and(|&c| is_space(c));
         while i < chars.len() {
             let c = chars[i];
             if let Some(q) = self.quote {
-                if q == '"' && c == '\\' {
+                if q == b'"' && c == b'\\' {
                     i += 2;
                     continue;
                 }
                 if c == q {
-                    if q == '\'' && chars.get(i + 1) == Some(&'\'') {
+                    if q == b'\'' && chars.get(i + 1) == Some(&b'\'') {
                         i += 2;
                         continue;
                     }
@@ -155,16 +159,16 @@ impl Scan {
                 prev_space = false;
                 continue;
             }
-            let next_space = chars.get(i + 1).is_none_or(|c| c.is_whitespace());
+            let next_space = chars.get(i + 1).is_none_or(|&c| is_space(c));
             match c {
-                ' ' | '\t' => {
+                b' ' | b'\t' => {
                     prev_space = true;
                     i += 1;
                     continue;
                 }
-                '#' if prev_space => return Ok(()),
-                '\'' | '"' if start => self.quote = Some(c),
-                '[' | '{' if start || self.flow > 0 => {
+                b'#' if prev_space => return Ok(()),
+                b'\'' | b'"' if start => self.quote = Some(c),
+                b'[' | b'{' if start || self.flow > 0 => {
                     self.flow += 1;
                     if self.depth() > max {
                         return Err(i);
@@ -174,21 +178,21 @@ impl Scan {
                     i += 1;
                     continue;
                 }
-                ']' | '}' if self.flow > 0 => self.flow -= 1,
-                ',' if self.flow > 0 => {
+                b']' | b'}' if self.flow > 0 => self.flow -= 1,
+                b',' if self.flow > 0 => {
                     start = true;
                     prev_space = false;
                     i += 1;
                     continue;
                 }
                 // A value follows `: ` (in flow also `:` right after a key).
-                ':' if next_space || self.flow > 0 => {
+                b':' if next_space || self.flow > 0 => {
                     start = true;
                     prev_space = false;
                     i += 1;
                     continue;
                 }
-                '|' | '>' if start && self.flow == 0 => {
+                b'|' | b'>' if start && self.flow == 0 => {
                     // The parent's indent is at most the innermost open level.
                     let parent = self.levels.last().map_or(0, |&(indent, _)| indent);
                     self.block_scalar = Some(BlockScalar {
@@ -199,9 +203,9 @@ impl Scan {
                 }
                 // An anchor or tag comes before the node it names: skip it
                 // and let the node start after it.
-                '&' | '!' if start => {
-                    while chars.get(i).is_some_and(|c| !c.is_whitespace()) {
-                        if self.flow > 0 && matches!(chars[i], ',' | '[' | ']' | '{' | '}') {
+                b'&' | b'!' if start => {
+                    while chars.get(i).is_some_and(|&c| !is_space(c)) {
+                        if self.flow > 0 && matches!(chars[i], b',' | b'[' | b']' | b'{' | b'}') {
                             break;
                         }
                         i += 1;
