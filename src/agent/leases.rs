@@ -318,23 +318,8 @@ fn log(id: &str, description: &str, what: &str) {
     let _ = writeln!(
         std::io::stdout(),
         "faultline agent: {id} {}: {what}",
-        escape_controls(description)
+        crate::config::escape_controls(description)
     );
-}
-
-/// `text` with control characters written as escapes (`\n`, `\u{1b}`),
-/// everything else as is.
-pub fn escape_controls(text: &str) -> String {
-    text.chars()
-        .flat_map(|c| {
-            let escaped: Vec<char> = if c.is_control() {
-                c.escape_default().collect()
-            } else {
-                vec![c]
-            };
-            escaped
-        })
-        .collect()
 }
 
 /// The lease task: every [`REAP_INTERVAL`], removes the faults whose lease
@@ -368,11 +353,11 @@ mod tests {
     #[test]
     fn control_characters_in_logged_text_are_escaped() {
         assert_eq!(
-            escape_controls("rm x\nfaultline agent: forged\u{1b}[2J"),
+            crate::config::escape_controls("rm x\nfaultline agent: forged\u{1b}[2J"),
             "rm x\\nfaultline agent: forged\\u{1b}[2J"
         );
         assert_eq!(
-            escape_controls("systemctl stop ‘redis’"),
+            crate::config::escape_controls("systemctl stop ‘redis’"),
             "systemctl stop ‘redis’"
         );
     }

@@ -170,8 +170,9 @@ fn render_all(diagnostics: &[Diagnostic]) -> String {
 }
 
 /// A message quotes what the user wrote; a line break in it would break the
-/// layout, so control characters are shown escaped (`\n`).
-fn escape_controls(text: &str) -> String {
+/// layout, so control characters are shown escaped (`\n`). Also used for
+/// anything logged from a request (the agent), so it cannot forge lines.
+pub fn escape_controls(text: &str) -> String {
     text.chars()
         .flat_map(|c| {
             let escaped: Vec<char> = if c.is_control() {

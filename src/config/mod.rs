@@ -48,7 +48,7 @@ use std::path::{Path, PathBuf};
 
 use serde_yaml::Value;
 
-pub use diagnostics::{did_you_mean, one_of, ConfigError, Diagnostic, Snippet};
+pub use diagnostics::{did_you_mean, escape_controls, one_of, ConfigError, Diagnostic, Snippet};
 
 use locate::{Span, YamlPath};
 use model::Document;

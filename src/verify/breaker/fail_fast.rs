@@ -20,7 +20,7 @@ use std::time::Duration;
 use super::super::evidence::{
     fail, new_check, percent, phase_with_timeline, secs, status_mix, Evidence,
 };
-use super::{probes_while_open, state_check, CLOSED_SUCCESS_SHARE};
+use super::{probes_while_open, share, state_check, CLOSED_SUCCESS_SHARE};
 use crate::config::model::BreakerSpec;
 use crate::metrics::{Slot, Timeline};
 use crate::runner::journal::Check;
@@ -209,14 +209,6 @@ fn last_second(timeline: &Timeline, end: Duration) -> Tail {
 
 fn matched(slot: &Slot, classifier: usize) -> u32 {
     slot.matched.get(classifier).copied().unwrap_or(0)
-}
-
-fn share(part: u32, whole: u32) -> f64 {
-    if whole == 0 {
-        0.0
-    } else {
-        f64::from(part) / f64::from(whole)
-    }
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use super::super::calls::Calls;
 use super::super::evidence::{fail, new_check, percent, phase_with_timeline, secs, Evidence};
-use super::{probes_while_open, state_check, CLOSED_SUCCESS_SHARE};
+use super::{probes_while_open, share, state_check, CLOSED_SUCCESS_SHARE};
 use crate::config::model::{BreakerSpec, ProbeBound};
 use crate::metrics::Timeline;
 use crate::runner::journal::Check;
@@ -253,14 +253,6 @@ fn counts(timeline: &Timeline, from: Duration, to: Duration) -> (u32, u32) {
     timeline
         .between(from, to)
         .fold((0, 0), |(r, e), (_, s)| (r + s.requests, e + s.errors))
-}
-
-fn share(part: u32, whole: u32) -> f64 {
-    if whole == 0 {
-        0.0
-    } else {
-        f64::from(part) / f64::from(whole)
-    }
 }
 
 #[cfg(test)]

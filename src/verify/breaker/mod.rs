@@ -34,6 +34,15 @@ pub fn check(spec: &BreakerSpec, classifier: usize, index: usize, ev: &Evidence<
     }
 }
 
+/// `part / whole`, 0 when there is nothing.
+fn share(part: u32, whole: u32) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        f64::from(part) / f64::from(whole)
+    }
+}
+
 /// The `probes` bound while open: the busiest `per` window of calls at
 /// `dependency` in `[opened, end)`, recorded in `measured`; a problem when
 /// it holds more than `max`.
