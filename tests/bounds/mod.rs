@@ -360,12 +360,20 @@ fn a_run_where_nothing_ever_answered_is_an_error_not_a_pass() {
         assert_eq!(exp["status"], "error", "{exp}");
         exp["error"].as_str().unwrap_or_default().to_string()
     };
-    // A port that was just free: nothing listens on it.
-    let free = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
+    // A port held bound but never listening: connects are refused, and no
+    // other test can take it meanwhile (a port merely freed could be).
+    let held =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    held.bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .expect("bind");
+    let free = held
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_socket())
+        .expect("bound address")
         .port();
     let error = run(free);
+    drop(held);
     assert!(
         error.contains("not reachable") && error.contains("ready:"),
         "{error}"
