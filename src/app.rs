@@ -713,16 +713,21 @@ async fn rollback(args: RollbackArgs) -> ExitCode {
             }
         };
         let mut left = Vec::new();
-        for entry in entries {
+        // Newest first, like the run's own rollback: a target stopped with
+        // SIGSTOP is continued before it is asked to exit.
+        for entry in entries.into_iter().rev() {
             match entry.undo().await {
-                Ok(()) => {
-                    outln!("removed {entry}");
+                Ok(journal::Undone::Done) => {
+                    outln!("{} {entry}", entry.undone_verb());
                     undone += 1;
+                }
+                Ok(journal::Undone::Gone) => {
+                    outln!("already gone: {entry}");
                 }
                 Err(e) => {
                     eoutln!("FAILED to remove {entry}: {e}");
                     failed += 1;
-                    left.push(entry);
+                    left.insert(0, entry);
                 }
             }
         }

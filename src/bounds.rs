@@ -166,6 +166,20 @@ pub fn selectable_by_name(pid: i32) -> bool {
     }
 }
 
+/// When process `pid` started (clock ticks since boot, `/proc/PID/stat`
+/// field 22), or `None` when there is no such process. A pid alone is not
+/// an identity: the kernel reuses it once the process is gone, so anything
+/// that signals a pid it wrote down earlier (the rollback journal after a
+/// SIGKILL) first checks that the start time still matches.
+pub fn start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces or
+    // `)`: the fields that follow start after the last `)`.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    // `rest` starts at field 3 (state); field 22 is the 20th of those.
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
 /// What the bounds compare against: the host's memory and cores.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Host {
@@ -298,6 +312,19 @@ mod tests {
             .and_then(|mut f| f.write_all(text))
             .expect("write pidfile");
         (dir, path)
+    }
+
+    #[test]
+    fn a_start_time_tells_a_process_from_a_later_one_with_its_pid() {
+        let me = std::process::id() as i32;
+        let mine = start_time(me).expect("own start time");
+        assert_eq!(start_time(me), Some(mine), "stable for one process");
+        let mut child = std::process::Command::new("true").spawn().expect("spawn");
+        let theirs = start_time(child.id() as i32);
+        let _ = child.wait();
+        assert!(theirs.is_none_or(|t| t >= mine), "a child starts later");
+        assert_eq!(start_time(child.id() as i32), None, "reaped: gone");
+        assert_eq!(start_time(i32::MAX), None);
     }
 
     #[test]

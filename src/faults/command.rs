@@ -2,10 +2,12 @@
 //! another at phase end. The escape hatch for faults faultline does not do
 //! natively (`systemctl stop redis`, `docker pause db`, switching a load balancer).
 
+use super::journal::{JournalEntry, RollbackJournal};
 use super::{BoxFuture, Evidence, Fault, FaultError};
 use crate::config::model::CommandFault;
 use serde_json::json;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Output kept per stream in the report, so a chatty command cannot bloat it.
@@ -14,6 +16,9 @@ const MAX_OUTPUT: usize = 4096;
 pub struct CommandAction {
     spec: CommandFault,
     env: Vec<(String, String)>,
+    /// Where the rollback is written down before `run` starts, so
+    /// `faultline rollback` runs it if faultline is killed in between.
+    journal: Option<Arc<RollbackJournal>>,
 }
 
 impl CommandAction {
@@ -21,7 +26,28 @@ impl CommandAction {
         CommandAction {
             spec,
             env: Vec::new(),
+            journal: None,
         }
+    }
+
+    /// Journals the rollback (if there is one) in `journal`.
+    pub fn journaled(mut self, journal: Option<Arc<RollbackJournal>>) -> CommandAction {
+        self.journal = journal;
+        self
+    }
+
+    /// The journal and the entry of the rollback, when both exist.
+    fn journal_entry(&self) -> Option<(&RollbackJournal, JournalEntry)> {
+        let rollback = self.spec.rollback.as_ref()?;
+        let journal = self.journal.as_deref()?;
+        Some((
+            journal,
+            JournalEntry::RunCommand {
+                command: rollback.clone(),
+                timeout_ms: u64::try_from(self.spec.timeout.as_millis()).unwrap_or(u64::MAX),
+                env: self.env.clone(),
+            },
+        ))
     }
 
     /// Extra environment for both commands (e.g. `FAULTLINE_TARGET_URL`).
@@ -44,22 +70,31 @@ impl Fault for CommandAction {
     }
 
     fn apply(&mut self) -> BoxFuture<'_, Result<Evidence, FaultError>> {
-        Box::pin(run_shell(
-            self.spec.run.clone(),
-            self.spec.timeout,
-            self.env.clone(),
-        ))
+        Box::pin(async move {
+            if let Some((journal, entry)) = self.journal_entry() {
+                journal.record(entry).map_err(|e| {
+                    FaultError::Unsupported(format!(
+                        "cannot write the rollback journal {}: {e}",
+                        journal.path().display()
+                    ))
+                })?;
+            }
+            run_shell(self.spec.run.clone(), self.spec.timeout, self.env.clone()).await
+        })
     }
 
     fn remove(&mut self) -> BoxFuture<'_, Result<Evidence, FaultError>> {
-        let rollback = self.spec.rollback.clone();
-        let timeout = self.spec.timeout;
-        let env = self.env.clone();
         Box::pin(async move {
-            match rollback {
-                Some(cmd) => run_shell(cmd, timeout, env).await,
-                None => Ok(Evidence::Null),
+            let Some(cmd) = self.spec.rollback.clone() else {
+                return Ok(Evidence::Null);
+            };
+            let result = run_shell(cmd, self.spec.timeout, self.env.clone()).await;
+            // A rollback that failed stays journaled: `faultline rollback`
+            // tries it again once the cause is fixed.
+            if let (Ok(_), Some((journal, entry))) = (&result, self.journal_entry()) {
+                let _ = journal.forget(&entry);
             }
+            result
         })
     }
 }

@@ -1,19 +1,29 @@
 //! The rollback journal: a small file in the run's output folder listing
-//! every change made on an external (Toxiproxy) server that has not been
-//! undone yet. It is written *before* each change and rewritten after each
-//! removal, so after a SIGKILL or a power loss `faultline rollback` knows
-//! exactly what to remove. Embedded proxies need no entry: they die with
-//! the process.
+//! every change that outlives faultline if it is killed (SIGKILL, OOM, a
+//! power loss) and has not been undone yet: toxics and disabled proxies on
+//! Toxiproxy servers, processes stopped with `kill STOP`, the process a
+//! `target.command` started, and `command` faults whose rollback has not
+//! run. Each entry is written *before* its change is made and removed once
+//! it is undone, so `faultline rollback` knows exactly what to undo.
+//! Embedded proxies and stress children need no entry: they die with the
+//! process (stress children watch their parent).
 
 use super::toxiproxy::ToxiproxyClient;
+use nix::sys::signal::{kill, killpg, Signal};
+use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::Duration;
 
 /// The file name inside an experiment's output folder.
 pub const FILE_NAME: &str = "rollback.json";
 
-/// One change on a Toxiproxy server.
+/// How long `faultline rollback` waits for a stopped target's process
+/// group to exit after SIGTERM before it sends SIGKILL (as the run does).
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// One change that must be undone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum JournalEntry {
@@ -25,26 +35,181 @@ pub enum JournalEntry {
     },
     /// A proxy faultline disabled: enable it.
     EnableProxy { server: String, proxy: String },
+    /// A process (or, with `group`, a process group) faultline stopped with
+    /// SIGSTOP: send SIGCONT. `started` is its start time
+    /// ([`crate::bounds::start_time`]), so a later process that got the pid
+    /// is never signalled.
+    ContinueProcess { pid: i32, group: bool, started: u64 },
+    /// The process group a `target.command` runs in: SIGTERM, then SIGKILL.
+    StopTarget {
+        pgid: i32,
+        started: u64,
+        command: String,
+    },
+    /// A `command` fault whose rollback has not run yet: run it.
+    RunCommand {
+        command: String,
+        timeout_ms: u64,
+        #[serde(default)]
+        env: Vec<(String, String)>,
+    },
+}
+
+/// What undoing an entry found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Undone {
+    /// The change was undone now.
+    Done,
+    /// There was nothing left to undo (the process is gone, or its pid
+    /// belongs to a newer process).
+    Gone,
 }
 
 impl JournalEntry {
+    /// The entry for stopping `pid` (a group when `group`), or `None` when
+    /// the process does not exist.
+    pub fn continue_process(pid: i32, group: bool) -> Option<JournalEntry> {
+        Some(JournalEntry::ContinueProcess {
+            pid,
+            group,
+            started: crate::bounds::start_time(pid)?,
+        })
+    }
+
+    /// The entry for a started target whose group leader is `pgid`.
+    pub fn stop_target(pgid: i32, command: &str) -> Option<JournalEntry> {
+        Some(JournalEntry::StopTarget {
+            pgid,
+            started: crate::bounds::start_time(pgid)?,
+            command: command.to_string(),
+        })
+    }
+
     /// Undoes the change.
-    pub async fn undo(&self) -> Result<(), super::toxiproxy::ToxiproxyError> {
+    pub async fn undo(&self) -> Result<Undone, String> {
         match self {
             JournalEntry::RemoveToxic {
                 server,
                 proxy,
                 toxic,
+            } => ToxiproxyClient::new(server)
+                .remove_toxic(proxy, toxic)
+                .await
+                .map(|()| Undone::Done)
+                .map_err(|e| e.to_string()),
+            JournalEntry::EnableProxy { server, proxy } => ToxiproxyClient::new(server)
+                .set_enabled(proxy, true)
+                .await
+                .map(|()| Undone::Done)
+                .map_err(|e| e.to_string()),
+            JournalEntry::ContinueProcess {
+                pid,
+                group,
+                started,
             } => {
-                ToxiproxyClient::new(server)
-                    .remove_toxic(proxy, toxic)
-                    .await
+                if crate::bounds::start_time(*pid) != Some(*started) {
+                    return Ok(Undone::Gone);
+                }
+                let pid =
+                    crate::bounds::signal_target(i64::from(*pid)).map_err(|e| e.to_string())?;
+                let sent = if *group {
+                    killpg(Pid::from_raw(pid), Signal::SIGCONT)
+                } else {
+                    kill(Pid::from_raw(pid), Signal::SIGCONT)
+                };
+                match sent {
+                    Ok(()) => Ok(Undone::Done),
+                    Err(nix::errno::Errno::ESRCH) => Ok(Undone::Gone),
+                    Err(e) => Err(format!("kill -CONT {pid}: {e}")),
+                }
             }
-            JournalEntry::EnableProxy { server, proxy } => {
-                ToxiproxyClient::new(server).set_enabled(proxy, true).await
+            JournalEntry::StopTarget { pgid, started, .. } => {
+                match crate::bounds::start_time(*pgid) {
+                    // The pid is a newer process's: the group it led is
+                    // empty (the kernel never hands out a pid still used as
+                    // a process group id), so nothing of the target is left.
+                    Some(t) if t != *started => return Ok(Undone::Gone),
+                    // Its leader (the shell) is running, or gone while what
+                    // it started may still run in its group.
+                    _ => {}
+                }
+                let pgid =
+                    crate::bounds::signal_target(i64::from(*pgid)).map_err(|e| e.to_string())?;
+                stop_group(Pid::from_raw(pgid)).await
             }
+            JournalEntry::RunCommand {
+                command,
+                timeout_ms,
+                env,
+            } => super::command::run_shell(
+                command.clone(),
+                Duration::from_millis(*timeout_ms),
+                env.clone(),
+            )
+            .await
+            .map(|_| Undone::Done)
+            .map_err(|e| e.to_string()),
         }
     }
+}
+
+impl JournalEntry {
+    /// How `faultline rollback` says it undid the entry.
+    pub fn undone_verb(&self) -> &'static str {
+        match self {
+            JournalEntry::RemoveToxic { .. } => "removed",
+            JournalEntry::EnableProxy { .. } => "enabled",
+            JournalEntry::ContinueProcess { .. } => "continued",
+            JournalEntry::StopTarget { .. } => "stopped",
+            JournalEntry::RunCommand { .. } => "ran",
+        }
+    }
+}
+
+/// SIGTERM to a process group, SIGKILL to what is left after
+/// [`STOP_GRACE`]. A stopped member would hold SIGTERM pending forever, so
+/// it is continued first.
+async fn stop_group(pgid: Pid) -> Result<Undone, String> {
+    match killpg(pgid, Signal::SIGTERM) {
+        Ok(()) => {}
+        Err(nix::errno::Errno::ESRCH) => return Ok(Undone::Gone),
+        Err(e) => return Err(format!("kill -TERM -{pgid}: {e}")),
+    }
+    let _ = killpg(pgid, Signal::SIGCONT);
+    let deadline = tokio::time::Instant::now() + STOP_GRACE;
+    // Signal 0 only asks whether any member is left. Members that are
+    // zombies of a dead parent still count until init reaps them, which is
+    // why the loop is bounded and ends in SIGKILL (harmless to a zombie).
+    while killpg(pgid, None).is_ok() && tokio::time::Instant::now() < deadline {
+        if group_only_zombies(pgid) {
+            return Ok(Undone::Done);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = killpg(pgid, Signal::SIGKILL);
+    Ok(Undone::Done)
+}
+
+/// Whether every process of group `pgid` has exited (a zombie waiting for
+/// its parent, or none at all).
+fn group_only_zombies(pgid: Pid) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
+        .filter_map(|stat| {
+            let rest = stat[stat.rfind(')')? + 1..].to_string();
+            let mut fields = rest.split_whitespace();
+            let state = fields.next()?.to_string();
+            // Fields after the state: ppid, pgrp.
+            let pgrp: i32 = fields.nth(1)?.parse().ok()?;
+            Some((state, pgrp))
+        })
+        .filter(|(_, pgrp)| *pgrp == pgid.as_raw())
+        .all(|(state, _)| state == "Z")
 }
 
 impl std::fmt::Display for JournalEntry {
@@ -57,6 +222,16 @@ impl std::fmt::Display for JournalEntry {
             } => write!(f, "toxic `{toxic}` on proxy `{proxy}` at {server}"),
             JournalEntry::EnableProxy { server, proxy } => {
                 write!(f, "disabled proxy `{proxy}` at {server}")
+            }
+            JournalEntry::ContinueProcess { pid, group, .. } => {
+                let what = if *group { "process group" } else { "process" };
+                write!(f, "{what} {pid} stopped with SIGSTOP")
+            }
+            JournalEntry::StopTarget { pgid, command, .. } => {
+                write!(f, "target `{command}` (process group {pgid})")
+            }
+            JournalEntry::RunCommand { command, .. } => {
+                write!(f, "command fault rollback `{command}`")
             }
         }
     }

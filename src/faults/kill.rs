@@ -3,6 +3,7 @@
 //! with an exact name; optionally restart the target at phase end (or
 //! `after` a delay) and wait until it is ready again.
 
+use super::journal::{JournalEntry, RollbackJournal};
 use super::{BoxFuture, Evidence, Fault, FaultError};
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
@@ -34,8 +35,12 @@ pub struct KillFault {
     after: Option<Duration>,
     /// A delayed restart (`after`), awaited at removal.
     timer: Option<JoinHandle<Result<(), String>>>,
-    /// Processes stopped with `STOP`, continued at removal.
-    stopped: Vec<i32>,
+    /// Processes stopped with `STOP`, continued at removal, with their
+    /// journal entries.
+    stopped: Vec<(i32, Option<JournalEntry>)>,
+    /// Where a `STOP` is written down before it is sent, so `faultline
+    /// rollback` can continue the process after faultline was killed.
+    journal: Option<Arc<RollbackJournal>>,
 }
 
 fn parse_signal(name: &str) -> Result<Signal, FaultError> {
@@ -66,7 +71,37 @@ impl KillFault {
             after,
             timer: None,
             stopped: Vec::new(),
+            journal: None,
         })
+    }
+
+    /// Journals every `STOP` it sends in `journal`.
+    pub fn journaled(mut self, journal: Option<Arc<RollbackJournal>>) -> KillFault {
+        self.journal = journal;
+        self
+    }
+
+    /// Writes down that `pid` is about to be stopped (before the signal: a
+    /// SIGKILL between the two must not leave it stopped unrecorded).
+    fn journal_stop(&self, pid: i32, group: bool) -> Result<Option<JournalEntry>, FaultError> {
+        let (Some(journal), Some(entry)) =
+            (&self.journal, JournalEntry::continue_process(pid, group))
+        else {
+            return Ok(None);
+        };
+        journal.record(entry.clone()).map_err(|e| {
+            FaultError::Unsupported(format!(
+                "cannot write the rollback journal {}: {e}",
+                journal.path().display()
+            ))
+        })?;
+        Ok(Some(entry))
+    }
+
+    fn journal_forget(&self, entry: Option<&JournalEntry>) {
+        if let (Some(journal), Some(entry)) = (&self.journal, entry) {
+            let _ = journal.forget(entry);
+        }
     }
 
     pub fn target(
@@ -161,6 +196,11 @@ impl Fault for KillFault {
             let pids = self.pids()?;
             let group = matches!(self.who, Who::Target(_));
             for &pid in &pids {
+                let entry = if self.signal == Signal::SIGSTOP {
+                    self.journal_stop(pid, group)?
+                } else {
+                    None
+                };
                 // The target runs in its own process group (`sh -c` and what
                 // it started): signal all of it, not just the shell.
                 let sent = if group {
@@ -168,13 +208,17 @@ impl Fault for KillFault {
                 } else {
                     kill(Pid::from_raw(pid), self.signal)
                 };
-                sent.map_err(|e| {
-                    FaultError::Unsupported(format!("kill -{} {pid}: {e}", self.signal))
-                })?;
+                if let Err(e) = sent {
+                    self.journal_forget(entry.as_ref());
+                    return Err(FaultError::Unsupported(format!(
+                        "kill -{} {pid}: {e}",
+                        self.signal
+                    )));
+                }
                 // Recorded one by one, so a later failure cannot leave an
                 // earlier process stopped forever.
                 if self.signal == Signal::SIGSTOP {
-                    self.stopped.push(pid);
+                    self.stopped.push((pid, entry));
                 }
             }
             if let (true, Some(after), Who::Target(t)) = (self.restart, self.after, &self.who) {
@@ -192,12 +236,13 @@ impl Fault for KillFault {
         Box::pin(async move {
             // A pause is undone by continuing what was stopped.
             let group = matches!(self.who, Who::Target(_));
-            for pid in self.stopped.drain(..) {
+            for (pid, entry) in std::mem::take(&mut self.stopped) {
                 let _ = if group {
                     killpg(Pid::from_raw(pid), Signal::SIGCONT)
                 } else {
                     kill(Pid::from_raw(pid), Signal::SIGCONT)
                 };
+                self.journal_forget(entry.as_ref());
             }
             if !self.restart {
                 return Ok(Evidence::Null);

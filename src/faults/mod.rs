@@ -91,6 +91,9 @@ pub struct FaultContext {
     pub agents: HashMap<String, crate::agent::AgentClient>,
     /// The target's base URL, given to local commands as `FAULTLINE_TARGET_URL`.
     pub target_url: Option<http::Uri>,
+    /// The on-disk rollback journal, for changes that would outlive a
+    /// killed faultline (`kill STOP`, a `command` fault's rollback).
+    pub journal: Option<std::sync::Arc<journal::RollbackJournal>>,
 }
 
 /// The environment local commands (faults and probes) run with:
@@ -241,7 +244,9 @@ fn build_host_fault(
     }
     let local: Box<dyn Fault> = match spec {
         FaultSpec::Command(c) => Box::new(
-            command::CommandAction::new(c.clone()).with_env(command_env(ctx.target_url.as_ref())),
+            command::CommandAction::new(c.clone())
+                .with_env(command_env(ctx.target_url.as_ref()))
+                .journaled(ctx.journal.clone()),
         ),
         FaultSpec::Cpu { load, cores, .. } => {
             Box::new(stress::StressFault::cpu(*load, *cores, ctx.watched.clone()))
@@ -251,18 +256,21 @@ fn build_host_fault(
             *ramp,
             ctx.watched.clone(),
         )),
-        FaultSpec::Kill(k) => Box::new(match &k.who {
-            KillWho::Target => {
-                let target = ctx.target.clone().ok_or_else(|| {
-                    FaultError::Unsupported(
-                        "`kill` needs the target faultline started (`target.command`)".into(),
-                    )
-                })?;
-                kill::KillFault::target(target, &k.signal, k.restart, k.after)?
+        FaultSpec::Kill(k) => Box::new(
+            match &k.who {
+                KillWho::Target => {
+                    let target = ctx.target.clone().ok_or_else(|| {
+                        FaultError::Unsupported(
+                            "`kill` needs the target faultline started (`target.command`)".into(),
+                        )
+                    })?;
+                    kill::KillFault::target(target, &k.signal, k.restart, k.after)?
+                }
+                KillWho::Pidfile(p) => kill::KillFault::by_pidfile(p, &k.signal)?,
+                KillWho::Name(n) => kill::KillFault::by_name(n.clone(), &k.signal)?,
             }
-            KillWho::Pidfile(p) => kill::KillFault::by_pidfile(p, &k.signal)?,
-            KillWho::Name(n) => kill::KillFault::by_name(n.clone(), &k.signal)?,
-        }),
+            .journaled(ctx.journal.clone()),
+        ),
         _ => return Ok(None),
     };
     Ok(Some(local))

@@ -11,6 +11,7 @@ use super::target::RunningTarget;
 use super::Progress;
 use crate::config::model::{Experiment, LoadModel, RateShape};
 use crate::config::units::format_duration;
+use crate::faults::journal::{self as journal_file, RollbackJournal};
 use crate::faults::{self, Ledger};
 use crate::load::{self, LoadRun, LoadSummary, Schedule};
 use crate::metrics::telemetry::{self, Watched};
@@ -65,20 +66,33 @@ pub async fn run_experiment(exp: &Experiment, ctx: &ExperimentContext<'_>) -> Ex
         report.error = ctx.signals.reason();
         return report;
     }
-    let target =
-        match RunningTarget::start(&exp.target, ctx.seed, &ctx.out_dir, &ctx.signals.stop).await {
-            Ok(t) => t,
-            Err(e) => {
-                report.status = if ctx.signals.stop.is_cancelled() {
-                    ExperimentStatus::Aborted
-                } else {
-                    ExperimentStatus::Error
-                };
-                report.error = Some(format!("target: {e}"));
-                report.duration_s = wall.elapsed().as_secs_f64();
-                return report;
-            }
-        };
+    // One journal for everything of this experiment that would outlive a
+    // killed faultline: the target process, toxics on Toxiproxy servers,
+    // stopped processes, command rollbacks.
+    let journal = Arc::new(RollbackJournal::new(
+        ctx.out_dir.join(journal_file::FILE_NAME),
+    ));
+    let target = match RunningTarget::start(
+        &exp.target,
+        ctx.seed,
+        &ctx.out_dir,
+        &ctx.signals.stop,
+        Some(journal.clone()),
+    )
+    .await
+    {
+        Ok(t) => t,
+        Err(e) => {
+            report.status = if ctx.signals.stop.is_cancelled() {
+                ExperimentStatus::Aborted
+            } else {
+                ExperimentStatus::Error
+            };
+            report.error = Some(format!("target: {e}"));
+            report.duration_s = wall.elapsed().as_secs_f64();
+            return report;
+        }
+    };
     tracing::info!(experiment = %exp.name, target = %target.description, "target ready");
     report.target = target.description.clone();
     ctx.progress
@@ -91,7 +105,7 @@ pub async fn run_experiment(exp: &Experiment, ctx: &ExperimentContext<'_>) -> Ex
         exp,
         &target,
         ctx.seed,
-        &ctx.out_dir,
+        journal,
         &ctx.run_id,
         watched.clone(),
     )

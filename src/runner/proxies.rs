@@ -4,12 +4,11 @@
 
 use super::target::RunningTarget;
 use crate::config::model::{Experiment, ProxyKind};
-use crate::faults::journal::{RollbackJournal, FILE_NAME};
+use crate::faults::journal::RollbackJournal;
 use crate::faults::network::ProxyTarget;
 use crate::faults::toxiproxy::ToxiproxyClient;
 use crate::faults::FaultContext;
 use crate::proxy::{Proxy, ProxyConfig};
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -30,7 +29,7 @@ impl RunningProxies {
         exp: &Experiment,
         target: &RunningTarget,
         seed: u64,
-        out_dir: &Path,
+        journal: Arc<RollbackJournal>,
         run_id: &str,
         watched: crate::metrics::telemetry::Watched,
     ) -> Result<RunningProxies, String> {
@@ -44,6 +43,7 @@ impl RunningProxies {
                 .map(|p| p as Arc<dyn crate::faults::kill::TargetProcess>),
             watched: Some(watched),
             target_url: Some(target.base.clone()),
+            journal: Some(journal.clone()),
             ..FaultContext::default()
         };
         for agent in &exp.agents {
@@ -61,7 +61,6 @@ impl RunningProxies {
             ctx.proxies
                 .insert(hop.name().to_string(), ProxyTarget::Embedded(hop.clone()));
         }
-        let journal = Arc::new(RollbackJournal::new(out_dir.join(FILE_NAME)));
         let running = RunningProxies {
             ctx,
             shutdown,

@@ -3,6 +3,7 @@
 
 use crate::config::model::{Ready, Target, TargetKind};
 use crate::demo::DemoSystem;
+use crate::faults::journal::{JournalEntry, RollbackJournal};
 use crate::faults::kill::TargetProcess;
 use crate::faults::BoxFuture;
 use crate::load::client::{HttpClient, PreparedRequest};
@@ -73,6 +74,11 @@ pub struct ManagedProcess {
     stopped: std::sync::atomic::AtomicBool,
     /// The telemetry list it keeps its pid in (role `target`), across restarts.
     watched: std::sync::Mutex<Option<Watched>>,
+    /// Where the running incarnation is written down, so `faultline
+    /// rollback` stops it if faultline is killed (it would be orphaned).
+    journal: Option<Arc<RollbackJournal>>,
+    /// The journal entry of the running incarnation.
+    entry: std::sync::Mutex<Option<JournalEntry>>,
 }
 
 impl ManagedProcess {
@@ -81,9 +87,10 @@ impl ManagedProcess {
         base: &http::Uri,
         ready: Ready,
         log_dir: &Path,
+        journal: Option<Arc<RollbackJournal>>,
     ) -> Result<Arc<ManagedProcess>, TargetError> {
         let child = spawn_command(command, log_dir)?;
-        Ok(Arc::new(ManagedProcess {
+        let process = Arc::new(ManagedProcess {
             command: command.to_string(),
             log_dir: log_dir.to_path_buf(),
             base: base.clone(),
@@ -92,7 +99,38 @@ impl ManagedProcess {
             child: tokio::sync::Mutex::new(Some(child)),
             stopped: std::sync::atomic::AtomicBool::new(false),
             watched: std::sync::Mutex::new(None),
-        }))
+            journal,
+            entry: std::sync::Mutex::new(None),
+        });
+        process.journal_incarnation();
+        Ok(process)
+    }
+
+    /// Writes the running incarnation down in the journal, replacing the
+    /// previous one's entry. Right after the spawn: a pid is only known
+    /// then, so a SIGKILL within that instant is the one gap.
+    fn journal_incarnation(&self) {
+        let Some(journal) = &self.journal else { return };
+        let mut slot = self.entry.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(old) = slot.take() {
+            let _ = journal.forget(&old);
+        }
+        let pid = self.pid().and_then(|p| i32::try_from(p).ok());
+        let entry = pid.and_then(|pid| JournalEntry::stop_target(pid, &self.command));
+        if let Some(entry) = entry {
+            if let Err(e) = journal.record(entry.clone()) {
+                tracing::warn!(journal = %journal.path().display(), "cannot journal the target: {e}");
+            }
+            *slot = Some(entry);
+        }
+    }
+
+    /// Forgets the incarnation once it is stopped.
+    fn journal_stopped(&self) {
+        let Some(journal) = &self.journal else { return };
+        if let Some(entry) = self.entry.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = journal.forget(&entry);
+        }
     }
 
     /// The exit status, if the process has ended.
@@ -129,6 +167,7 @@ impl ManagedProcess {
         if let Some(mut child) = self.child.lock().await.take() {
             stop_child(&mut child, self.pid()).await;
         }
+        self.journal_stopped();
     }
 }
 
@@ -154,6 +193,7 @@ impl TargetProcess for ManagedProcess {
                         spawn_command(&self.command, &self.log_dir).map_err(|e| e.to_string())?;
                     self.pid.store(child.id().unwrap_or(0), Ordering::Relaxed);
                     *slot = Some(child);
+                    self.journal_incarnation();
                     let watched = self.watched.lock().ok().and_then(|w| w.clone());
                     if let Some(watched) = watched {
                         self.publish_pid(&watched);
@@ -203,6 +243,7 @@ impl RunningTarget {
         seed: u64,
         log_dir: &Path,
         stop: &CancellationToken,
+        journal: Option<Arc<RollbackJournal>>,
     ) -> Result<RunningTarget, TargetError> {
         let running = match &target.kind {
             TargetKind::Demo(opts) => {
@@ -237,7 +278,9 @@ impl RunningTarget {
                     description: format!("`{command}` at {url}"),
                     proxies: Vec::new(),
                     demo: None,
-                    process: Some(ManagedProcess::start(command, url, ready, log_dir)?),
+                    process: Some(ManagedProcess::start(
+                        command, url, ready, log_dir, journal,
+                    )?),
                 }
             }
         };
