@@ -17,8 +17,10 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::spec;
 use super::wire::{ApplyRequest, FaultInfo, FaultList, Health, RenewRequest};
+use crate::faults::journal::{JournalEntry, RollbackJournal};
 use crate::faults::remote::RemoteSpec;
 use crate::faults::{BoxFuture, Evidence, Fault, FaultError};
+use std::sync::Arc;
 
 /// How long one request may take (plus a `command` fault's own timeout when
 /// applying it, since the agent answers once the command has finished).
@@ -66,6 +68,9 @@ pub struct AgentClient {
     /// `http://host:port`, without a trailing slash.
     base: String,
     token: String,
+    /// The environment variable the token came from, if any: journaled so
+    /// `faultline rollback` can find the token again without storing it.
+    token_env: Option<String>,
     http: reqwest::Client,
 }
 
@@ -96,8 +101,15 @@ impl AgentClient {
         Ok(AgentClient {
             base,
             token: token.into().trim().to_string(),
+            token_env: None,
             http,
         })
+    }
+
+    /// Notes that the token came from the environment variable `name`.
+    pub fn with_token_env(mut self, name: &str) -> AgentClient {
+        self.token_env = Some(name.to_string());
+        self
     }
 
     /// The agent's base URL.
@@ -257,6 +269,10 @@ pub struct AgentFault {
     /// The agent's id of the fault, once applied.
     id: Option<String>,
     renewer: Option<Renewer>,
+    /// Where the applied fault is written down, so `faultline rollback`
+    /// removes it at once after faultline was killed (instead of when the
+    /// lease runs out).
+    journal: Option<Arc<RollbackJournal>>,
 }
 
 impl AgentFault {
@@ -274,7 +290,29 @@ impl AgentFault {
             lease,
             id: None,
             renewer: None,
+            journal: None,
         }
+    }
+
+    /// Journals the applied fault in `journal` (when the client's token
+    /// came from an environment variable, so rollback can read it again).
+    pub fn journaled(mut self, journal: Option<Arc<RollbackJournal>>) -> AgentFault {
+        self.journal = journal;
+        self
+    }
+
+    /// The journal and this fault's entry, once applied.
+    fn journal_entry(&self) -> Option<(&RollbackJournal, JournalEntry)> {
+        let journal = self.journal.as_deref()?;
+        Some((
+            journal,
+            JournalEntry::RemoveAgentFault {
+                agent: self.agent.clone(),
+                url: self.client.base().to_string(),
+                id: self.id.clone()?,
+                token_env: self.client.token_env.clone()?,
+            },
+        ))
     }
 
     fn error(&self, e: impl std::fmt::Display) -> FaultError {
@@ -303,6 +341,12 @@ impl Fault for AgentFault {
                 .await
                 .map_err(|e| self.error(error_chain(&e)))?;
             self.id = Some(info.id.clone());
+            // Only known once applied; the lease covers a SIGKILL before.
+            if let Some((journal, entry)) = self.journal_entry() {
+                if let Err(e) = journal.record(entry) {
+                    tracing::warn!(journal = %journal.path().display(), "cannot journal the agent fault: {e}");
+                }
+            }
             self.renewer = Some(start_renewing(
                 self.client.clone(),
                 info.id.clone(),
@@ -337,6 +381,9 @@ impl Fault for AgentFault {
                     self.lease
                 ))
             })?;
+            if let Some((journal, entry)) = self.journal_entry() {
+                let _ = journal.forget(&entry);
+            }
             self.id = None;
             let mut evidence = json!({
                 "agent": self.agent,

@@ -46,6 +46,8 @@ impl CommandAction {
                 command: rollback.clone(),
                 timeout_ms: u64::try_from(self.spec.timeout.as_millis()).unwrap_or(u64::MAX),
                 env: self.env.clone(),
+                // Relative paths in the rollback mean what they meant here.
+                cwd: std::env::current_dir().ok(),
             },
         ))
     }
@@ -107,7 +109,18 @@ pub async fn run_shell(
     timeout: Duration,
     env: Vec<(String, String)>,
 ) -> Result<Evidence, FaultError> {
-    let output = match run_captured(&command, timeout, &env).await {
+    run_shell_in(command, timeout, env, None).await
+}
+
+/// [`run_shell`] in the folder `cwd` (default: faultline's own), as
+/// `faultline rollback` replays a journaled rollback where the run ran it.
+pub async fn run_shell_in(
+    command: String,
+    timeout: Duration,
+    env: Vec<(String, String)>,
+    cwd: Option<&std::path::Path>,
+) -> Result<Evidence, FaultError> {
+    let output = match run_captured(&command, timeout, &env, cwd).await {
         Ok(output) => output,
         Err(ShellError::Spawn(source)) => return Err(FaultError::Spawn { command, source }),
         Err(ShellError::Timeout) => return Err(FaultError::Timeout { command, timeout }),
@@ -164,9 +177,14 @@ pub async fn run_captured(
     command: &str,
     timeout: Duration,
     env: &[(String, String)],
+    cwd: Option<&std::path::Path>,
 ) -> Result<ShellOutput, ShellError> {
     use tokio::io::AsyncReadExt;
-    let mut child = tokio::process::Command::new("sh")
+    let mut shell = tokio::process::Command::new("sh");
+    if let Some(dir) = cwd {
+        shell.current_dir(dir);
+    }
+    let mut child = shell
         .arg("-c")
         .arg(command)
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))

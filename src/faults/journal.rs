@@ -52,6 +52,19 @@ pub enum JournalEntry {
         timeout_ms: u64,
         #[serde(default)]
         env: Vec<(String, String)>,
+        /// The folder the run ran in.
+        #[serde(default)]
+        cwd: Option<PathBuf>,
+    },
+    /// A fault an agent holds for this run: `DELETE /faults/{id}` with the
+    /// token from the environment variable `token_env` (the experiment's
+    /// own; a token is never written to disk). Without it the agent's
+    /// lease removes the fault by itself.
+    RemoveAgentFault {
+        agent: String,
+        url: String,
+        id: String,
+        token_env: String,
     },
 }
 
@@ -141,14 +154,35 @@ impl JournalEntry {
                 command,
                 timeout_ms,
                 env,
-            } => super::command::run_shell(
+                cwd,
+            } => super::command::run_shell_in(
                 command.clone(),
                 Duration::from_millis(*timeout_ms),
                 env.clone(),
+                cwd.as_deref(),
             )
             .await
             .map(|_| Undone::Done)
             .map_err(|e| e.to_string()),
+            JournalEntry::RemoveAgentFault {
+                url, id, token_env, ..
+            } => {
+                let token = std::env::var(token_env).map_err(|_| {
+                    format!(
+                        "set {token_env} (the agent's token) to remove it now; the agent \
+                         removes it by itself once its lease ({}s) runs out",
+                        super::AGENT_LEASE.as_secs()
+                    )
+                })?;
+                let client = crate::agent::AgentClient::new(url.clone(), token)
+                    .map_err(|e| e.to_string())?;
+                match client.remove(id).await {
+                    Ok(true) => Ok(Undone::Done),
+                    // Its lease ran out (or the agent restarted): gone.
+                    Ok(false) => Ok(Undone::Gone),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
         }
     }
 }
@@ -162,6 +196,7 @@ impl JournalEntry {
             JournalEntry::ContinueProcess { .. } => "continued",
             JournalEntry::StopTarget { .. } => "stopped",
             JournalEntry::RunCommand { .. } => "ran",
+            JournalEntry::RemoveAgentFault { .. } => "removed",
         }
     }
 }
@@ -232,6 +267,9 @@ impl std::fmt::Display for JournalEntry {
             }
             JournalEntry::RunCommand { command, .. } => {
                 write!(f, "command fault rollback `{command}`")
+            }
+            JournalEntry::RemoveAgentFault { agent, url, id, .. } => {
+                write!(f, "fault `{id}` on agent `{agent}` at {url}")
             }
         }
     }

@@ -235,12 +235,10 @@ fn build_host_fault(
             .get(agent)
             .cloned()
             .ok_or_else(|| FaultError::Unsupported(format!("no agent named `{agent}`")))?;
-        return Ok(Some(Box::new(crate::agent::AgentFault::new(
-            agent.clone(),
-            client,
-            remote,
-            AGENT_LEASE,
-        ))));
+        return Ok(Some(Box::new(
+            crate::agent::AgentFault::new(agent.clone(), client, remote, AGENT_LEASE)
+                .journaled(ctx.journal.clone()),
+        )));
     }
     let local: Box<dyn Fault> = match spec {
         FaultSpec::Command(c) => Box::new(

@@ -29,7 +29,7 @@ pub(super) async fn observe(
         Ok(regex) => regex,
         Err(reason) => return Observation::fail(None, reason),
     };
-    let output = match run_captured(&probe.run, timeout, env).await {
+    let output = match run_captured(&probe.run, timeout, env, None).await {
         Ok(output) => output,
         Err(ShellError::Spawn(e)) => return Observation::fail(None, format!("cannot run sh: {e}")),
         Err(ShellError::Timeout) => {

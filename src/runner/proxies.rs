@@ -54,7 +54,8 @@ impl RunningProxies {
                 )
             })?;
             let client = crate::agent::AgentClient::new(agent.url.to_string(), token)
-                .map_err(|e| format!("agent `{}`: {e}", agent.name))?;
+                .map_err(|e| format!("agent `{}`: {e}", agent.name))?
+                .with_token_env(&agent.token_env);
             ctx.agents.insert(agent.name.clone(), client);
         }
         for hop in &target.proxies {

@@ -468,3 +468,74 @@ fn answer_text(answer: &Result<(u16, Vec<u8>), String>) -> String {
         Err(e) => e.clone(),
     }
 }
+
+/// After a SIGKILL of the run, `faultline rollback` removes the run's agent
+/// fault at once (the agent runs its rollback), with the token read from
+/// the experiment's `token_env` — never from the journal, which holds none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_sigkill_rollback_removes_the_agent_fault_with_the_token_from_the_environment() {
+    within(Duration::from_secs(60), async {
+        let agent = Agent::start().await;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let marker = dir.path().join("marker");
+        let yaml = format!(
+            "name: remote\ntarget: {{ demo: {{}} }}\nagents:\n  db: {{ url: \"{url}\", token_env: FAULTLINE_TEST_AGENT_TOKEN }}\nload:\n  rate: 5\n  requests:\n    - {{ path: / }}\nphases:\n  - name: fault\n    duration: 60s\n    inject:\n      - {{ type: command, host: db, run: \"touch '{m}'\", rollback: \"rm '{m}'\" }}\n",
+            url = agent.url(""),
+            m = marker.display()
+        );
+        let file = dir.path().join("e.yaml");
+        std::fs::write(&file, yaml).expect("write experiment");
+        let bin = env!("CARGO_BIN_EXE_faultline");
+        let mut run = std::process::Command::new(bin)
+            .arg("run")
+            .arg(&file)
+            .arg("--out")
+            .arg(dir.path())
+            .env("FAULTLINE_TEST_AGENT_TOKEN", TOKEN)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start faultline run");
+        let journal = dir.path().join("remote/rollback.json");
+        let listed = wait_until(Duration::from_secs(30), || {
+            std::fs::read_to_string(&journal).is_ok_and(|t| t.contains("remove_agent_fault"))
+        })
+        .await;
+        assert!(listed.is_some(), "the agent fault was never journaled");
+        assert!(marker.exists(), "the agent applied the fault");
+        let text = std::fs::read_to_string(&journal).expect("journal");
+        assert!(!text.contains(TOKEN), "a token is never written: {text}");
+        let _ = run.kill(); // SIGKILL
+        let _ = run.wait();
+        assert_eq!(agent.state.list().len(), 1, "SIGKILL: the agent still holds it");
+
+        let rollback = |with_token: bool| {
+            let mut cmd = std::process::Command::new(bin);
+            cmd.arg("rollback").arg("--journal").arg(&journal);
+            cmd.env_remove("FAULTLINE_TEST_AGENT_TOKEN");
+            if with_token {
+                cmd.env("FAULTLINE_TEST_AGENT_TOKEN", TOKEN);
+            }
+            let out = cmd.output().expect("run rollback");
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            (out.status.code(), text)
+        };
+        let (code, text) = rollback(false);
+        assert_eq!(code, Some(5), "{text}");
+        assert!(text.contains("set FAULTLINE_TEST_AGENT_TOKEN"), "{text}");
+        assert!(journal.exists(), "what could not be undone stays listed");
+
+        let (code, text) = rollback(true);
+        assert_eq!(code, Some(0), "{text}");
+        assert!(text.contains("removed fault `"), "{text}");
+        assert!(agent.state.list().is_empty(), "the agent let go of it");
+        assert!(!marker.exists(), "the agent ran the fault's rollback");
+        assert!(!journal.exists());
+        agent.stop().await;
+    })
+    .await;
+}
