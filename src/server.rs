@@ -208,6 +208,26 @@ impl BodyError {
     }
 }
 
+/// Answers `response` to a request refused before its body was needed
+/// (403, 401, 404, 405). The body is read and dropped first, bounded like
+/// [`read_limited_body`]: hyper closes a connection whose request body was
+/// left unread without saying so, and a keep-alive client then sends its
+/// next request into a closed connection ("connection closed before message
+/// completed"). A body that cannot be drained gets `Connection: close`.
+pub async fn answer_unread(
+    body: Incoming,
+    declared: Option<u64>,
+    mut response: HttpResponse,
+) -> HttpResponse {
+    if read_limited_body(body, declared).await.is_err() {
+        response.headers_mut().insert(
+            http::header::CONNECTION,
+            http::HeaderValue::from_static("close"),
+        );
+    }
+    response
+}
+
 /// Reads the whole body, up to [`MAX_BODY`] bytes within [`BODY_TIMEOUT`].
 /// An oversized body is drained (up to a limit) so the client reads the 413;
 /// answer any error with `Connection: close`, as the rest may be in flight.

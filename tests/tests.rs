@@ -7,6 +7,7 @@ mod cli;
 mod common;
 mod demo;
 mod faults;
+mod fuzz;
 mod hostile;
 mod load;
 mod probes;

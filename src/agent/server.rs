@@ -26,7 +26,7 @@ use crate::proxy::api::AdminAuth;
 use crate::server::{json, HttpResponse};
 
 pub use crate::server::MAX_BODY;
-use crate::server::{content_length, is_browser, read_limited_body};
+use crate::server::{answer_unread, content_length, is_browser, read_limited_body};
 
 /// What every request handler shares.
 struct Ctx {
@@ -156,10 +156,13 @@ fn route(method: &Method, path: &str) -> Result<Action, Refusal> {
     })
 }
 
-/// Guards, routes, reads the body and runs the action on its own task.
-async fn handle(req: Request<Incoming>, ctx: &Ctx) -> HttpResponse {
+/// The browser and token guards and the route: the action, or the answer
+/// refusing the request.
+fn guard(req: &Request<Incoming>, ctx: &Ctx) -> Result<Action, Box<HttpResponse>> {
     if is_browser(req.headers()) {
-        return Refusal::new(StatusCode::FORBIDDEN, "User agent not allowed").response();
+        return Err(Box::new(
+            Refusal::new(StatusCode::FORBIDDEN, "User agent not allowed").response(),
+        ));
     }
     if !ctx.auth.allows(req.headers()) {
         let mut response = Refusal::new(
@@ -170,23 +173,28 @@ async fn handle(req: Request<Incoming>, ctx: &Ctx) -> HttpResponse {
         response
             .headers_mut()
             .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        return response;
+        return Err(Box::new(response));
     }
-    let action = match route(req.method(), req.uri().path()) {
-        Ok(action) => action,
-        Err(refusal) => {
-            let mut response = refusal.response();
-            if refusal.status == StatusCode::METHOD_NOT_ALLOWED {
-                if let Some(allow) = refusal.message.split("allowed: ").nth(1) {
-                    if let Ok(v) = HeaderValue::from_str(allow.trim_end_matches(')')) {
-                        response.headers_mut().insert(ALLOW, v);
-                    }
+    route(req.method(), req.uri().path()).map_err(|refusal| {
+        let mut response = refusal.response();
+        if refusal.status == StatusCode::METHOD_NOT_ALLOWED {
+            if let Some(allow) = refusal.message.split("allowed: ").nth(1) {
+                if let Ok(v) = HeaderValue::from_str(allow.trim_end_matches(')')) {
+                    response.headers_mut().insert(ALLOW, v);
                 }
             }
-            return response;
         }
-    };
+        Box::new(response)
+    })
+}
+
+/// Guards, routes, reads the body and runs the action on its own task.
+async fn handle(req: Request<Incoming>, ctx: &Ctx) -> HttpResponse {
     let declared = content_length(req.headers());
+    let action = match guard(&req, ctx) {
+        Ok(action) => action,
+        Err(refused) => return answer_unread(req.into_body(), declared, *refused).await,
+    };
     // Read even when unused, so the connection stays usable for the next request.
     let body = match read_body(req.into_body(), declared).await {
         Ok(body) if action.takes_body() => body,

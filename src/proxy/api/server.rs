@@ -19,12 +19,12 @@ use tokio_util::task::TaskTracker;
 
 use super::error::ApiError;
 use super::handlers::{dispatch, Reply};
-use super::routes::{route, NoRoute};
+use super::routes::{route, Action, NoRoute};
 use super::AdminAuth;
 use crate::proxy::registry::ProxyRegistry;
 
 pub use crate::server::MAX_BODY;
-use crate::server::{content_length, is_browser, read_limited_body, BodyError};
+use crate::server::{answer_unread, content_length, is_browser, read_limited_body, BodyError};
 
 /// What every request handler shares.
 struct Ctx {
@@ -59,13 +59,14 @@ pub async fn serve_admin(
     crate::server::serve(listener, handler, shutdown, tracker).await;
 }
 
-/// Guards, routes, reads the body and runs the action.
-async fn handle(req: Request<Incoming>, ctx: &Ctx) -> Response<Full<Bytes>> {
+/// The browser and token guards and the route: the action, or the answer
+/// refusing the request.
+fn guard(req: &Request<Incoming>, ctx: &Ctx) -> Result<Action, Box<Response<Full<Bytes>>>> {
     if is_browser(req.headers()) {
-        return error(&ApiError::new(
+        return Err(Box::new(error(&ApiError::new(
             StatusCode::FORBIDDEN,
             "User agent not allowed",
-        ));
+        ))));
     }
     if !ctx.auth.allows(req.headers()) {
         let mut response = error(&ApiError::new(
@@ -75,13 +76,14 @@ async fn handle(req: Request<Incoming>, ctx: &Ctx) -> Response<Full<Bytes>> {
         response
             .headers_mut()
             .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        return response;
+        return Err(Box::new(response));
     }
-    let action = match route(req.method(), req.uri().path()) {
-        Ok(action) => action,
-        Err(NoRoute::NotFound) => {
-            return error(&ApiError::new(StatusCode::NOT_FOUND, "not found"));
-        }
+    match route(req.method(), req.uri().path()) {
+        Ok(action) => Ok(action),
+        Err(NoRoute::NotFound) => Err(Box::new(error(&ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not found",
+        )))),
         Err(NoRoute::MethodNotAllowed(allow)) => {
             let mut response = error(&ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -90,10 +92,18 @@ async fn handle(req: Request<Incoming>, ctx: &Ctx) -> Response<Full<Bytes>> {
             response
                 .headers_mut()
                 .insert(ALLOW, HeaderValue::from_static(allow));
-            return response;
+            Err(Box::new(response))
         }
-    };
+    }
+}
+
+/// Guards, routes, reads the body and runs the action.
+async fn handle(req: Request<Incoming>, ctx: &Ctx) -> Response<Full<Bytes>> {
     let declared = content_length(req.headers());
+    let action = match guard(&req, ctx) {
+        Ok(action) => action,
+        Err(refused) => return answer_unread(req.into_body(), declared, *refused).await,
+    };
     let body = match read_limited_body(req.into_body(), declared).await {
         Ok(body) => body,
         Err(e) => return body_error(e),
