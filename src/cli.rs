@@ -262,7 +262,7 @@ pub struct RunArgs {
     /// also say `allow_production: true`).
     #[arg(long)]
     pub allow_production: bool,
-    /// Seed of the run's RNG (request mix, later jitter and fault
+    /// Seed of the run's RNG (request mix, jitter and fault
     /// probabilities) [default: random, printed and saved in the report].
     #[arg(long)]
     pub seed: Option<u64>,

@@ -80,7 +80,7 @@ pub struct RawRecovery {
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "Tolerance")]
 pub struct RawTolerance {
-    /// Relative (`25%`, never under 5 ms) or absolute (`10ms`).
+    /// Relative (`25%`, never under 10 ms) or absolute (`10ms`).
     #[schemars(with = "Option<super::schema::Text>", extend("examples" = ["25%", "10ms"]))]
     pub p99: Option<Scalar>,
     /// Absolute difference in error rate.

@@ -80,6 +80,24 @@ pub fn parse_percent(text: &str) -> Result<f64, String> {
     Ok(value / 100.0)
 }
 
+/// A percentage (`1%`, `0.5%`) or a fraction from 0 to 1 (`0.01`): the
+/// one rule for every share a user writes (thresholds on `error_rate`, fault
+/// `probability`), so `0.01` means 1% everywhere. A bare number over 1 is
+/// refused rather than guessed (`5` is neither 5% nor 500%).
+pub fn parse_percent_or_fraction(text: &str) -> Result<f64, String> {
+    let trimmed = text.trim();
+    if trimmed.ends_with('%') {
+        return parse_percent(trimmed);
+    }
+    match parse_plain_number(trimmed) {
+        Some(f) if (0.0..=1.0).contains(&f) => Ok(f),
+        Some(_) => Err(format!(
+            "a bare number is a fraction from 0 to 1; write a percentage such as `{trimmed}%`, found `{text}`"
+        )),
+        None => Err(format!("{PERCENT_HINT}, found `{text}`")),
+    }
+}
+
 /// Parses a byte size with a unit: `B`, `KB`/`MB`/`GB` (powers of 1000) or
 /// `KiB`/`MiB`/`GiB` (powers of 1024). Units are case-insensitive.
 pub fn parse_size(text: &str) -> Result<u64, String> {
@@ -139,10 +157,10 @@ pub fn parse_threshold(metric: Metric, text: &str) -> Result<Threshold, String> 
                     metric.key()
                 )
             })?,
-        MetricUnit::Fraction => parse_percent(operand).map_err(|e| {
+        MetricUnit::Fraction => parse_percent_or_fraction(operand).map_err(|e| {
             if e.starts_with(PERCENT_HINT) {
                 format!(
-                    "`{}` needs a percentage such as 1% or 0.5%, found `{operand}`",
+                    "`{}` needs a percentage such as 1% or 0.5% (or a fraction such as 0.01), found `{operand}`",
                     metric.key()
                 )
             } else {
@@ -421,6 +439,17 @@ mod tests {
     }
 
     #[test]
+    fn a_share_is_a_percentage_or_a_fraction_everywhere() {
+        assert_eq!(parse_percent_or_fraction("1%"), Ok(0.01));
+        assert_eq!(parse_percent_or_fraction(" 0.01 "), Ok(0.01));
+        assert_eq!(parse_percent_or_fraction("1"), Ok(1.0));
+        assert!(parse_percent_or_fraction("1.5").is_err());
+        assert!(parse_percent_or_fraction("-0.1").is_err());
+        let t = parse_threshold(Metric::ErrorRate, "< 0.01").expect("fraction");
+        assert_eq!(t.value, 0.01);
+    }
+
+    #[test]
     fn thresholds_take_the_unit_of_their_metric() {
         let good: &[(&str, Metric, &str, CmpOp, f64)] = &[
             (
@@ -517,8 +546,14 @@ mod tests {
             (
                 "error_rate needs a percentage",
                 Metric::ErrorRate,
-                "< 0.01",
+                "< fast",
                 "needs a percentage",
+            ),
+            (
+                "a bare error rate over 1 is not guessed",
+                Metric::ErrorRate,
+                "< 5",
+                "write a percentage such as `5%`",
             ),
             (
                 "rate refuses a duration",

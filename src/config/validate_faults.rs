@@ -15,7 +15,7 @@ use super::diagnostics::{did_you_mean, one_of, Diagnostic};
 use super::model::{FaultSpec, ProxyDecl, ProxyKind};
 use super::raw::{RawFault, RawMatch, RawProxy, Scalar};
 use super::source::Node;
-use super::units::{parse_percent, parse_size};
+use super::units::{parse_percent_or_fraction, parse_size};
 use super::validate::duration;
 use crate::proxy::spec::{
     AbortPoint, CorruptMode, Direction, Distribution, HttpAction, HttpFaultSpec, RequestMatch,
@@ -494,7 +494,7 @@ impl Ctx<'_, '_> {
         let Some(v) = raw else { return Some(1.0) };
         let value = match v {
             Value::Number(n) => n.as_f64().filter(|f| (0.0..=1.0).contains(f)).ok_or(()),
-            Value::String(s) => parse_percent(s).map_err(|_| ()),
+            Value::String(s) => parse_percent_or_fraction(s).map_err(|_| ()),
             _ => Err(()),
         };
         value
