@@ -5,7 +5,8 @@
 //! partial report (`aborted`, exit 3). Second signal: also abandon in-flight
 //! requests, but rollback still runs (each removal has its own timeout).
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio_util::sync::CancellationToken;
 
@@ -17,6 +18,8 @@ pub struct StopSignals {
     /// Do not wait for in-flight requests.
     pub abandon: CancellationToken,
     reason: Arc<Mutex<Option<String>>>,
+    /// When the stop was decided: the stop-latency bounds count from here.
+    since: Arc<OnceLock<Instant>>,
 }
 
 impl StopSignals {
@@ -29,7 +32,18 @@ impl StopSignals {
         if let Ok(mut r) = self.reason.lock() {
             r.get_or_insert_with(|| reason.to_string());
         }
+        let _ = self.since.set(Instant::now());
         self.stop.cancel();
+    }
+
+    /// Bounds the removals a [`crate::faults::Ledger`] may cut short after
+    /// the stop: `grace` from the moment it was decided.
+    pub fn stop_bound(&self, grace: std::time::Duration) -> crate::faults::ledger::StopBound {
+        crate::faults::ledger::StopBound {
+            stop: self.stop.clone(),
+            since: self.since.clone(),
+            grace,
+        }
     }
 
     /// Why the run was stopped, if it was.
@@ -52,10 +66,10 @@ impl StopSignals {
                 };
                 seen += 1;
                 if seen == 1 {
-                    eprintln!("\nfaultline: {name} received: stopping load and rolling back faults (send again to skip waiting for in-flight requests)");
+                    crate::eoutln!("\nfaultline: {name} received: stopping load and rolling back faults (send again to skip waiting for in-flight requests)");
                     this.trigger(&format!("received {name}"));
                 } else {
-                    eprintln!("\nfaultline: {name} received again: abandoning in-flight requests; rollback still runs");
+                    crate::eoutln!("\nfaultline: {name} received again: abandoning in-flight requests; rollback still runs");
                     this.abandon.cancel();
                 }
             }
