@@ -8,10 +8,12 @@
 //! applied by its own task through an [`Applying`] handle, outside the
 //! ledger's lock, so a slow `command` does not hold back an `http_error`.
 //!
-//! Once the run is told to stop ([`StopBound`]), the removal of a fault that
-//! someone else can finish ([`Fault::left_to`]: the on-disk rollback journal,
-//! an agent's lease) is cut short a moment after the signal, so a hung
-//! Toxiproxy server or agent cannot hold the run for its client's timeout.
+//! Once a person signals the run to stop ([`StopBound`]: SIGINT/SIGTERM),
+//! the removal of a fault that someone else can finish ([`Fault::left_to`]:
+//! the on-disk rollback journal, an agent's lease) is cut short a moment
+//! after the signal, so a hung Toxiproxy server or agent cannot hold the run
+//! for its client's timeout. (A stop condition cuts nothing: nobody is
+//! waiting, and a slow but working server should get to finish.)
 //! Such a fault is *left to* its finisher, said in the report, and is not a
 //! failed rollback. Every other removal still runs to its own timeout (a
 //! `command`'s rollback must not be cut).
@@ -25,12 +27,13 @@ use tokio_util::sync::CancellationToken;
 /// However late after the stop a removal begins, it gets this long to try.
 const MIN_TRY_AFTER_STOP: Duration = Duration::from_millis(100);
 
-/// When the run was told to stop, and how long after it removals that can
-/// be finished elsewhere may still take.
+/// When a person told the run to stop, and how long after it removals that
+/// can be finished elsewhere may still take.
 #[derive(Clone, Debug)]
 pub struct StopBound {
+    /// Cancelled by the signal.
     pub stop: CancellationToken,
-    /// Set when the stop was decided (before `stop` is cancelled); when
+    /// Set when the signal arrived (before `stop` is cancelled); when
     /// unset, the moment the ledger sees the cancellation counts.
     pub since: Arc<OnceLock<Instant>>,
     pub grace: Duration,

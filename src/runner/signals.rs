@@ -18,7 +18,10 @@ pub struct StopSignals {
     /// Do not wait for in-flight requests.
     pub abandon: CancellationToken,
     reason: Arc<Mutex<Option<String>>>,
-    /// When the stop was decided: the stop-latency bounds count from here.
+    /// Cancelled by the first SIGINT/SIGTERM (not by a stop condition: then
+    /// nobody waits on the run, and removals keep their own timeouts).
+    signalled: CancellationToken,
+    /// When the first signal arrived: the stop-latency bound counts from here.
     since: Arc<OnceLock<Instant>>,
 }
 
@@ -32,15 +35,21 @@ impl StopSignals {
         if let Ok(mut r) = self.reason.lock() {
             r.get_or_insert_with(|| reason.to_string());
         }
-        let _ = self.since.set(Instant::now());
         self.stop.cancel();
     }
 
-    /// Bounds the removals a [`crate::faults::Ledger`] may cut short after
-    /// the stop: `grace` from the moment it was decided.
+    /// What a person's SIGINT/SIGTERM does first: note when, then stop.
+    pub fn signal(&self, name: &str) {
+        let _ = self.since.set(Instant::now());
+        self.signalled.cancel();
+        self.trigger(&format!("received {name}"));
+    }
+
+    /// Bounds the removals a [`crate::faults::Ledger`] may cut short once
+    /// a signal came: `grace` from its arrival.
     pub fn stop_bound(&self, grace: std::time::Duration) -> crate::faults::ledger::StopBound {
         crate::faults::ledger::StopBound {
-            stop: self.stop.clone(),
+            stop: self.signalled.clone(),
             since: self.since.clone(),
             grace,
         }
@@ -67,7 +76,7 @@ impl StopSignals {
                 seen += 1;
                 if seen == 1 {
                     crate::eoutln!("\nfaultline: {name} received: stopping load and rolling back faults (send again to skip waiting for in-flight requests)");
-                    this.trigger(&format!("received {name}"));
+                    this.signal(name);
                 } else {
                     crate::eoutln!("\nfaultline: {name} received again: abandoning in-flight requests; rollback still runs");
                     this.abandon.cancel();
