@@ -815,16 +815,19 @@ fn token_file_private(path: &Path, strict: bool) -> Result<(), ExitCode> {
 /// A bearer token from a file (surrounding whitespace dropped); an empty or
 /// unreadable file is invalid input.
 fn read_token(path: &Path) -> Result<String, ExitCode> {
-    match std::fs::read_to_string(path) {
+    let refuse = |why: String| {
+        eoutln!("error: --token-file {}: {why}", path.display());
+        Err(ExitCode::InvalidInput)
+    };
+    // Bounded: `--token-file /dev/zero` or a FIFO must not hang or fill memory.
+    let bytes = match crate::bounds::read_regular(path, crate::bounds::TOKEN_FILE_MAX_BYTES) {
+        Ok(bytes) => bytes,
+        Err(e) => return refuse(e.to_string()),
+    };
+    match String::from_utf8(bytes) {
         Ok(t) if !t.trim().is_empty() => Ok(t.trim().to_string()),
-        Ok(_) => {
-            eoutln!("error: --token-file {} is empty", path.display());
-            Err(ExitCode::InvalidInput)
-        }
-        Err(e) => {
-            eoutln!("error: cannot read --token-file {}: {e}", path.display());
-            Err(ExitCode::InvalidInput)
-        }
+        Ok(_) => refuse("it is empty".into()),
+        Err(_) => refuse("it is not UTF-8 text".into()),
     }
 }
 

@@ -91,19 +91,12 @@ pub fn read_pidfile(path: &Path) -> Result<i32, BoundError> {
         path: path.display().to_string(),
         reason,
     };
-    let (file, _) = open_regular(path).map_err(|e| match e {
-        OpenError::Io(e) => fail(format!("cannot read it: {e}")),
-        OpenError::NotRegular(_) => fail("not a regular file".to_string()),
-    })?;
-    let mut bytes = Vec::with_capacity(PIDFILE_MAX_BYTES + 1);
-    file.take(PIDFILE_MAX_BYTES as u64 + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| fail(format!("cannot read it: {e}")))?;
-    if bytes.len() > PIDFILE_MAX_BYTES {
-        return Err(fail(format!(
+    let bytes = read_regular(path, PIDFILE_MAX_BYTES as u64).map_err(|e| match e {
+        ReadFileError::TooLarge { .. } => fail(format!(
             "longer than {PIDFILE_MAX_BYTES} bytes: a pidfile holds one pid"
-        )));
-    }
+        )),
+        other => fail(other.to_string()),
+    })?;
     let text = String::from_utf8_lossy(&bytes);
     let text = text.trim();
     let pid: i64 = text.parse().map_err(|_| {
@@ -113,6 +106,40 @@ pub fn read_pidfile(path: &Path) -> Result<i32, BoundError> {
         ))
     })?;
     signal_target(pid).map_err(|e| fail(e.to_string()))
+}
+
+/// Largest token file `faultline agent` and `faultline proxy` read: a
+/// bearer token is a line, not a file's worth.
+pub const TOKEN_FILE_MAX_BYTES: u64 = 4096;
+
+/// Why [`read_regular`] read nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadFileError {
+    #[error("cannot read it: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("not a regular file (it is {0})")]
+    NotRegular(&'static str),
+    #[error("larger than {max} bytes")]
+    TooLarge { max: u64 },
+}
+
+/// Reads a whole regular file of at most `max` bytes: FIFOs, devices and
+/// directories are refused without being read ([`open_regular`]), and the
+/// read stops one byte past `max`, however the file grows meanwhile.
+pub fn read_regular(path: &Path, max: u64) -> Result<Vec<u8>, ReadFileError> {
+    let (file, meta) = open_regular(path).map_err(|e| match e {
+        OpenError::Io(e) => ReadFileError::Io(e),
+        OpenError::NotRegular(what) => ReadFileError::NotRegular(what),
+    })?;
+    if meta.len() > max {
+        return Err(ReadFileError::TooLarge { max });
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.take(max + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(ReadFileError::TooLarge { max });
+    }
+    Ok(bytes)
 }
 
 /// Why [`open_regular`] refused a path.
@@ -371,6 +398,8 @@ mod tests {
         for path in [Path::new("/dev/zero"), &fifo, dir.path()] {
             let err = read_pidfile(path).expect_err("refused");
             assert!(err.to_string().contains("not a regular file"), "{err}");
+            let err = read_regular(path, 10).expect_err("refused");
+            assert!(matches!(err, ReadFileError::NotRegular(_)), "{err}");
         }
         assert!(started.elapsed() < Duration::from_secs(1));
     }

@@ -20,6 +20,7 @@ mod reports_junit;
 mod reports_merge;
 mod resources;
 mod safety;
+mod stop;
 mod stress;
 mod telemetry;
 mod verify;

@@ -268,6 +268,10 @@ pub struct AgentFault {
     lease: Duration,
     /// The agent's id of the fault, once applied.
     id: Option<String>,
+    /// An apply was sent and no answer came (interrupted, timed out, the
+    /// connection lost): the agent may hold the fault without our knowing
+    /// its id, until its lease runs out.
+    unanswered: bool,
     renewer: Option<Renewer>,
     /// Where the applied fault is written down, so `faultline rollback`
     /// removes it at once after faultline was killed (instead of when the
@@ -289,6 +293,7 @@ impl AgentFault {
             spec,
             lease,
             id: None,
+            unanswered: false,
             renewer: None,
             journal: None,
         }
@@ -315,6 +320,15 @@ impl AgentFault {
         ))
     }
 
+    /// What ends the fault when the harness cannot: the agent's lease.
+    fn lease_ends_it(&self) -> String {
+        format!(
+            "agent `{}` removes it by itself when its lease of {} runs out",
+            self.agent,
+            crate::config::units::format_duration(self.lease)
+        )
+    }
+
     fn error(&self, e: impl std::fmt::Display) -> FaultError {
         // TODO(lead): a dedicated `FaultError::Agent { agent, message }` would fit better.
         FaultError::Unsupported(format!("agent `{}`: {e}", self.agent))
@@ -330,16 +344,25 @@ impl Fault for AgentFault {
         format!("{} on {}", spec::describe(&self.spec), self.agent)
     }
 
+    fn left_to(&self) -> Option<String> {
+        Some(self.lease_ends_it())
+    }
+
     fn apply(&mut self) -> BoxFuture<'_, Result<Evidence, FaultError>> {
         Box::pin(async move {
             // If this request fails after the agent applied the fault (the
             // answer was lost), nobody renews it and the agent removes it
-            // when the lease runs out.
-            let info = self
-                .client
-                .apply(&self.spec, self.lease)
-                .await
-                .map_err(|e| self.error(error_chain(&e)))?;
+            // when the lease runs out. Set before sending: an interrupted
+            // apply (the future dropped) leaves it set.
+            self.unanswered = true;
+            let applied = self.client.apply(&self.spec, self.lease).await;
+            // Refused (it answered), or never connected: nothing is held.
+            self.unanswered = match &applied {
+                Ok(_) | Err(AgentClientError::Refused { .. }) => false,
+                Err(AgentClientError::Request { source, .. }) => !source.is_connect(),
+                Err(_) => false,
+            };
+            let info = applied.map_err(|e| self.error(error_chain(&e)))?;
             self.id = Some(info.id.clone());
             // Only known once applied; the lease covers a SIGKILL before.
             if let Some((journal, entry)) = self.journal_entry() {
@@ -372,14 +395,16 @@ impl Fault for AgentFault {
                 None => RenewLog::default(),
             };
             let Some(id) = self.id.clone() else {
+                if std::mem::take(&mut self.unanswered) {
+                    return Err(FaultError::LeftTo {
+                        reason: "the agent never answered the apply (it may hold the fault)".into(),
+                        finisher: self.lease_ends_it(),
+                    });
+                }
                 return Ok(Evidence::Null); // never applied
             };
             let held = self.client.remove(&id).await.map_err(|e| {
-                self.error(format!(
-                    "{}; the agent removes the fault by itself when its lease of {:?} runs out",
-                    error_chain(&e),
-                    self.lease
-                ))
+                self.error(format!("{}; {}", error_chain(&e), self.lease_ends_it()))
             })?;
             if let Some((journal, entry)) = self.journal_entry() {
                 let _ = journal.forget(&entry);

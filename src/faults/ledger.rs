@@ -7,11 +7,50 @@
 //! The faults of one phase are applied together: each is recorded, then
 //! applied by its own task through an [`Applying`] handle, outside the
 //! ledger's lock, so a slow `command` does not hold back an `http_error`.
+//!
+//! Once a person signals the run to stop ([`StopBound`]: SIGINT/SIGTERM),
+//! the removal of a fault that someone else can finish ([`Fault::left_to`]:
+//! the on-disk rollback journal, an agent's lease) is cut short a moment
+//! after the signal, so a hung Toxiproxy server or agent cannot hold the run
+//! for its client's timeout. (A stop condition cuts nothing: nobody is
+//! waiting, and a slow but working server should get to finish.)
+//! Such a fault is *left to* its finisher, said in the report, and is not a
+//! failed rollback. Every other removal still runs to its own timeout (a
+//! `command`'s rollback must not be cut).
 
 use super::{Evidence, Fault, FaultError};
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// However late after the stop a removal begins, it gets this long to try.
+const MIN_TRY_AFTER_STOP: Duration = Duration::from_millis(100);
+
+/// When a person told the run to stop, and how long after it removals that
+/// can be finished elsewhere may still take.
+#[derive(Clone, Debug)]
+pub struct StopBound {
+    /// Cancelled by the signal.
+    pub stop: CancellationToken,
+    /// Set when the signal arrived (before `stop` is cancelled); when
+    /// unset, the moment the ledger sees the cancellation counts.
+    pub since: Arc<OnceLock<Instant>>,
+    pub grace: Duration,
+}
+
+impl StopBound {
+    /// Resolves when a removal that began at `started` must give up: `grace`
+    /// after the stop (at least [`MIN_TRY_AFTER_STOP`] after `started`),
+    /// with how long ago the stop was.
+    async fn reached(&self, started: Instant) -> Duration {
+        self.stop.cancelled().await;
+        let since = self.since.get().copied().unwrap_or_else(Instant::now);
+        let at = (since + self.grace).max(started + MIN_TRY_AFTER_STOP);
+        tokio::time::sleep_until(at.into()).await;
+        since.elapsed()
+    }
+}
 
 /// A recorded fault, shared between the ledger and the task applying it.
 type SharedFault = Arc<tokio::sync::Mutex<Box<dyn Fault>>>;
@@ -40,6 +79,8 @@ struct Entry {
     phase: String,
     kind: &'static str,
     describe: String,
+    /// [`Fault::left_to`], taken when recorded (the fault may be locked later).
+    left_to: Option<String>,
     fault: SharedFault,
 }
 
@@ -71,7 +112,11 @@ pub struct Ledger {
     events: Vec<FaultEvent>,
     /// Upper bound for one removal, so a hung rollback cannot hang the run.
     remove_timeout: Duration,
+    /// Cuts removals that can be finished elsewhere short after a stop.
+    stop: Option<StopBound>,
     rollback_failed: bool,
+    /// Faults whose removal was left to their finisher, described.
+    left: Vec<String>,
 }
 
 impl Ledger {
@@ -81,8 +126,16 @@ impl Ledger {
             active: Vec::new(),
             events: Vec::new(),
             remove_timeout,
+            stop: None,
             rollback_failed: false,
+            left: Vec::new(),
         }
+    }
+
+    /// Bounds removals after a stop, see the module docs.
+    pub fn with_stop(mut self, bound: StopBound) -> Ledger {
+        self.stop = Some(bound);
+        self
     }
 
     /// Records the fault, then applies it (holding the ledger: for one fault
@@ -100,12 +153,13 @@ impl Ledger {
     /// Records the fault before anything is applied: if its apply fails,
     /// hangs, panics or is interrupted, rollback still removes it.
     pub fn record(&mut self, phase: &str, fault: Box<dyn Fault>) -> Applying {
-        let (kind, describe) = (fault.kind(), fault.describe());
+        let (kind, describe, left_to) = (fault.kind(), fault.describe(), fault.left_to());
         let fault: SharedFault = Arc::new(tokio::sync::Mutex::new(fault));
         self.active.push(Entry {
             phase: phase.to_string(),
             kind,
             describe: describe.clone(),
+            left_to,
             fault: fault.clone(),
         });
         Applying {
@@ -159,6 +213,7 @@ impl Ledger {
             phase,
             kind,
             describe,
+            left_to,
             fault,
         } = entry;
         let limit = self.remove_timeout;
@@ -166,22 +221,47 @@ impl Ledger {
         // In its own task: a removal that panics is a failed rollback (said
         // loudly), not a lost entry or a crashed run. The limit covers
         // waiting for an apply still holding the fault, too.
-        let task = tokio::spawn(async move {
+        let mut task = tokio::spawn(async move {
             tokio::time::timeout(
                 limit,
                 async move { fault.lock_owned().await.remove().await },
             )
             .await
         });
-        let result = match task.await {
-            Ok(Ok(r)) => r,
-            Ok(Err(_)) => Err(FaultError::RemoveTimeout(limit)),
-            Err(e) => Err(FaultError::Unsupported(format!(
-                "removing the fault panicked: {e}"
-            ))),
+        let bound = self.stop.clone();
+        let cut = async {
+            match (&bound, &left_to) {
+                (Some(bound), Some(_)) => bound.reached(started).await,
+                _ => std::future::pending().await,
+            }
         };
-        if result.is_err() {
-            self.rollback_failed = true;
+        let result = tokio::select! {
+            joined = &mut task => match joined {
+                Ok(Ok(r)) => r,
+                Ok(Err(_)) => Err(FaultError::RemoveTimeout(limit)),
+                Err(e) => Err(FaultError::Unsupported(format!(
+                    "removing the fault panicked: {e}"
+                ))),
+            },
+            after_stop = cut => {
+                // Dropping the request: whatever it did or not, the
+                // finisher undoes it.
+                task.abort();
+                Err(FaultError::LeftTo {
+                    reason: format!(
+                        "not confirmed removed {} after the stop signal",
+                        crate::config::units::format_duration(Duration::from_millis(
+                            u64::try_from(after_stop.as_millis()).unwrap_or(u64::MAX)
+                        ))
+                    ),
+                    finisher: left_to.clone().unwrap_or_default(),
+                })
+            }
+        };
+        match &result {
+            Err(e @ FaultError::LeftTo { .. }) => self.left.push(format!("{describe}: {e}")),
+            Err(_) => self.rollback_failed = true,
+            Ok(_) => {}
         }
         self.log(&phase, kind, describe, ("remove", started), &result);
     }
@@ -196,6 +276,9 @@ impl Ledger {
     ) {
         match result {
             Ok(_) => tracing::info!(phase, fault = %fault, action, "fault {action}"),
+            Err(e @ FaultError::LeftTo { .. }) => {
+                tracing::warn!(phase, fault = %fault, error = %e, "fault removal left to its finisher")
+            }
             Err(e) if action == "remove" => {
                 tracing::error!(phase, fault = %fault, error = %e, "fault removal failed")
             }
@@ -224,6 +307,12 @@ impl Ledger {
     /// Whether any removal failed: the system may be left degraded.
     pub fn rollback_failed(&self) -> bool {
         self.rollback_failed
+    }
+
+    /// Faults whose removal was left to their finisher (the rollback
+    /// journal, an agent's lease), each described with who finishes it.
+    pub fn left(&self) -> &[String] {
+        &self.left
     }
 
     pub fn events(&self) -> &[FaultEvent] {
@@ -302,6 +391,110 @@ mod tests {
             ["apply a", "apply b", "apply c", "remove c", "remove b", "remove a"]
         );
         assert_eq!(ledger.events().iter().filter(|e| !e.ok).count(), 1);
+    }
+
+    /// A removal that never finishes, left to a finisher or not.
+    struct Hangs {
+        left_to: Option<&'static str>,
+        removed: Arc<Mutex<bool>>,
+        takes: Duration,
+    }
+
+    impl Fault for Hangs {
+        fn kind(&self) -> &'static str {
+            "hangs"
+        }
+        fn describe(&self) -> String {
+            "hangs".into()
+        }
+        fn apply(&mut self) -> BoxFuture<'_, Result<Evidence, FaultError>> {
+            Box::pin(async { Ok(Evidence::Null) })
+        }
+        fn remove(&mut self) -> BoxFuture<'_, Result<Evidence, FaultError>> {
+            let (removed, takes) = (self.removed.clone(), self.takes);
+            Box::pin(async move {
+                tokio::time::sleep(takes).await;
+                *removed.lock().expect("flag") = true;
+                Ok(Evidence::Null)
+            })
+        }
+        fn left_to(&self) -> Option<String> {
+            self.left_to.map(str::to_string)
+        }
+    }
+
+    fn stopped_bound(grace: Duration) -> StopBound {
+        let bound = StopBound {
+            stop: CancellationToken::new(),
+            since: Arc::default(),
+            grace,
+        };
+        let _ = bound.since.set(Instant::now());
+        bound.stop.cancel();
+        bound
+    }
+
+    #[tokio::test]
+    async fn after_a_stop_a_removal_someone_else_finishes_is_cut_short_and_left_to_them() {
+        let removed = Arc::new(Mutex::new(false));
+        let mut ledger = Ledger::new(Instant::now(), Duration::from_secs(30))
+            .with_stop(stopped_bound(Duration::from_millis(50)));
+        let fault = Hangs {
+            left_to: Some("the journal undoes it"),
+            removed: removed.clone(),
+            takes: Duration::from_secs(20),
+        };
+        ledger.apply("p", Box::new(fault)).await.expect("applies");
+        let started = Instant::now();
+        ledger.rollback_all().await;
+        assert!(started.elapsed() < Duration::from_secs(2), "cut short");
+        assert!(!ledger.rollback_failed(), "left, not failed");
+        assert!(!*removed.lock().expect("flag"));
+        assert_eq!(ledger.left().len(), 1);
+        assert!(
+            ledger.left()[0].contains("after the stop signal: the journal undoes it"),
+            "{:?}",
+            ledger.left()
+        );
+    }
+
+    #[tokio::test]
+    async fn after_a_stop_a_removal_nobody_else_can_finish_still_runs_to_its_end() {
+        let removed = Arc::new(Mutex::new(false));
+        let mut ledger = Ledger::new(Instant::now(), Duration::from_secs(30))
+            .with_stop(stopped_bound(Duration::from_millis(50)));
+        let fault = Hangs {
+            left_to: None,
+            removed: removed.clone(),
+            takes: Duration::from_millis(400),
+        };
+        ledger.apply("p", Box::new(fault)).await.expect("applies");
+        ledger.rollback_all().await;
+        assert!(
+            *removed.lock().expect("flag"),
+            "a command's rollback is never cut"
+        );
+        assert!(ledger.left().is_empty() && !ledger.rollback_failed());
+    }
+
+    #[tokio::test]
+    async fn without_a_stop_a_removal_someone_else_finishes_is_not_cut() {
+        let removed = Arc::new(Mutex::new(false));
+        let bound = StopBound {
+            stop: CancellationToken::new(),
+            since: Arc::default(),
+            grace: Duration::from_millis(10),
+        };
+        let mut ledger = Ledger::new(Instant::now(), Duration::from_secs(30)).with_stop(bound);
+        let fault = Hangs {
+            left_to: Some("the journal undoes it"),
+            removed: removed.clone(),
+            takes: Duration::from_millis(200),
+        };
+        ledger.apply("p", Box::new(fault)).await.expect("applies");
+        ledger.rollback_all().await;
+        assert!(*removed.lock().expect("flag"));
+        assert!(ledger.left().is_empty());
     }
 
     #[tokio::test]

@@ -41,6 +41,14 @@ pub trait Fault: Send {
     fn apply(&mut self) -> BoxFuture<'_, Result<Evidence, FaultError>>;
     /// Undoes the fault. Must be safe to call after a failed or partial `apply`.
     fn remove(&mut self) -> BoxFuture<'_, Result<Evidence, FaultError>>;
+    /// Who finishes this fault's removal when the run cannot wait for it
+    /// after a stop signal (a change kept in the on-disk rollback journal,
+    /// a fault an agent holds on a lease), said as the end of a sentence.
+    /// `None` (the default): the run waits for the removal, up to its own
+    /// timeout, because nothing else would undo it.
+    fn left_to(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Why a fault could not be applied or removed.
@@ -73,6 +81,10 @@ pub enum FaultError {
     Unsupported(String),
     #[error("interrupted by a stop signal before it finished (it is rolled back)")]
     Interrupted,
+    /// The removal could not be confirmed before the run had to stop; the
+    /// fault is not forgotten: `finisher` ([`Fault::left_to`]) undoes it.
+    #[error("{reason}: {finisher}")]
+    LeftTo { reason: String, finisher: String },
 }
 
 /// What faults need from the running experiment.

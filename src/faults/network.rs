@@ -146,6 +146,15 @@ impl Fault for ProxyFault {
         describe_action(&self.proxy, &self.action)
     }
 
+    fn left_to(&self) -> Option<String> {
+        let (journal, _) = self.journal_entry()?;
+        let path = journal.path().display();
+        Some(format!(
+            "it stays in the rollback journal {path}; `faultline rollback --journal {path}` \
+             undoes it once the server answers"
+        ))
+    }
+
     fn apply(&mut self) -> BoxFuture<'_, Result<Evidence, FaultError>> {
         Box::pin(async move {
             if let Some((journal, entry)) = self.journal_entry() {

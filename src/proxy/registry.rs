@@ -75,6 +75,11 @@ pub enum RegistryError {
     Exists(String),
     #[error("invalid proxy name {0:?}: it must be non-empty and contain no `/`")]
     Name(String),
+    #[error(
+        "the proxy name is {0} bytes; at most {max} are allowed",
+        max = crate::proxy::spec::MAX_NAME_BYTES
+    )]
+    NameTooLong(usize),
     #[error("{field} `{value}`: {reason}")]
     Address {
         field: &'static str,
@@ -586,6 +591,10 @@ impl Entry {
 
 /// Names appear in paths, so one with `/` could never be addressed.
 fn check_name(name: &str) -> Result<(), RegistryError> {
+    // Checked first: the error must not echo a 100 kB name back.
+    if name.len() > crate::proxy::spec::MAX_NAME_BYTES {
+        return Err(RegistryError::NameTooLong(name.len()));
+    }
     if name.is_empty() || name.contains('/') {
         return Err(RegistryError::Name(name.to_string()));
     }
@@ -749,6 +758,11 @@ mod tests {
         assert!(check_name("my db").is_ok());
         assert!(check_name("").is_err());
         assert!(check_name("a/b").is_err());
+        assert!(check_name(&"n".repeat(255)).is_ok());
+        assert!(matches!(
+            check_name(&"n".repeat(256)),
+            Err(RegistryError::NameTooLong(256))
+        ));
     }
 
     #[test]

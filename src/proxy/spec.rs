@@ -154,7 +154,8 @@ impl ToxicKind {
 
     /// Builds a toxic from its Toxiproxy type name and attributes. Missing
     /// attributes take Toxiproxy's zero defaults; unknown ones are ignored
-    /// (as Toxiproxy does); a wrong type or a negative number is an error.
+    /// (as Toxiproxy does); a wrong type, a number that is not an integer
+    /// or not within `0..=i64::MAX` is an error ([`attribute_integer`]).
     pub fn from_attributes(
         type_name: &str,
         attrs: &Map<String, Value>,
@@ -162,17 +163,7 @@ impl ToxicKind {
         let num = |key: &str| -> Result<u64, SpecError> {
             match attrs.get(key) {
                 None | Some(Value::Null) => Ok(0),
-                Some(Value::Number(n)) => n
-                    .as_u64()
-                    .or_else(|| {
-                        n.as_f64()
-                            .filter(|f| *f >= 0.0 && f.is_finite())
-                            .map(|f| f as u64)
-                    })
-                    .ok_or_else(|| SpecError::Attribute {
-                        key: key.to_string(),
-                        message: format!("must be a non-negative number, got {n}"),
-                    }),
+                Some(Value::Number(n)) => attribute_integer(key, n),
                 Some(other) => Err(SpecError::Attribute {
                     key: key.to_string(),
                     message: format!("must be a number, got {other}"),
@@ -213,6 +204,44 @@ impl ToxicKind {
             },
             other => return Err(SpecError::UnknownType(other.to_string())),
         })
+    }
+}
+
+/// Longest proxy, toxic or HTTP-fault name the admin API takes, in bytes.
+/// Names travel in URL paths (`/proxies/{name}/toxics/{toxic}`): a much
+/// longer one would be created, then unreachable (414 on every URL naming it).
+pub const MAX_NAME_BYTES: usize = 255;
+
+/// Refuses a name longer than [`MAX_NAME_BYTES`]; `what` is `toxic`, ….
+pub fn check_name_length(what: &str, name: &str) -> Result<(), SpecError> {
+    if name.len() > MAX_NAME_BYTES {
+        return Err(SpecError::Invalid(format!(
+            "the {what} name is {} bytes; at most {MAX_NAME_BYTES} are allowed",
+            name.len()
+        )));
+    }
+    Ok(())
+}
+
+/// A toxic attribute as Toxiproxy's Go decoder takes it into an `int64`: an
+/// integer literal (`500.5`, `5e2` and `1e30` are refused, never rounded or
+/// saturated) no larger than `i64::MAX`. Negative values, which Go would
+/// take and the toxic would treat as zero, are refused too: a negative
+/// latency or rate is a typo, not a fault.
+pub fn attribute_integer(key: &str, n: &serde_json::Number) -> Result<u64, SpecError> {
+    let refuse = |message: String| SpecError::Attribute {
+        key: key.to_string(),
+        message,
+    };
+    match (n.as_u64(), n.as_i64()) {
+        (Some(v), _) if i64::try_from(v).is_ok() => Ok(v),
+        (Some(_), _) => Err(refuse(format!(
+            "must fit a 64-bit signed integer (as in Toxiproxy), got {n}"
+        ))),
+        (None, Some(_)) => Err(refuse(format!("must be non-negative, got {n}"))),
+        (None, None) => Err(refuse(format!(
+            "must be an integer (Toxiproxy's attributes are int64), got {n}"
+        ))),
     }
 }
 
@@ -264,6 +293,7 @@ impl ToxicSpec {
             Some(n) if !n.is_empty() => n.to_string(),
             _ => format!("{}_{}", json.kind, stream.as_str()),
         };
+        check_name_length("toxic", &name)?;
         Ok(ToxicSpec {
             name,
             stream,
@@ -416,6 +446,27 @@ impl HttpFaultSpec {
         if self.name.is_empty() {
             return Err(SpecError::Invalid("`name` must not be empty".into()));
         }
+        check_name_length("http fault", &self.name)?;
+        // As for toxics: what Toxiproxy's int64 could hold, nothing wrapped.
+        let too_big = |v: u64| i64::try_from(v).is_err();
+        if let HttpAction::HttpDelay { delay, jitter, .. } = &self.action {
+            if too_big(*delay) || too_big(*jitter) {
+                return Err(SpecError::Invalid(
+                    "`delay` and `jitter` must fit a 64-bit signed integer".into(),
+                ));
+            }
+        }
+        if let HttpAction::HttpError {
+            retry_after: Some(r),
+            ..
+        } = &self.action
+        {
+            if too_big(*r) {
+                return Err(SpecError::Invalid(
+                    "`retry_after` must fit a 64-bit signed integer".into(),
+                ));
+            }
+        }
         if !(0.0..=1.0).contains(&self.probability) {
             return Err(SpecError::Invalid(format!(
                 "`probability` must be between 0 and 1, got {}",
@@ -478,6 +529,26 @@ mod tests {
             (
                 json!({"type": "latency", "attributes": {"latency": -5}}),
                 "non-negative",
+            ),
+            (
+                json!({"type": "latency", "attributes": {"latency": 500.5}}),
+                "must be an integer",
+            ),
+            (
+                json!({"type": "latency", "attributes": {"latency": 500.0}}),
+                "must be an integer",
+            ),
+            (
+                json!({"type": "bandwidth", "attributes": {"rate": 1e30}}),
+                "must be an integer",
+            ),
+            (
+                json!({"type": "limit_data", "attributes": {"bytes": u64::MAX}}),
+                "64-bit signed integer",
+            ),
+            (
+                json!({"type": "latency", "name": "t".repeat(MAX_NAME_BYTES + 1)}),
+                "at most 255",
             ),
             (
                 json!({"type": "bandwidth", "attributes": {"rate": "fast"}}),

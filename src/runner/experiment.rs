@@ -28,6 +28,10 @@ use tokio::sync::{watch, Mutex};
 pub const LATE_THRESHOLD: Duration = Duration::from_millis(10);
 /// Upper bound for removing one fault.
 const REMOVE_TIMEOUT: Duration = Duration::from_secs(30);
+/// After a stop signal, how long removals that can be finished elsewhere
+/// (the rollback journal, an agent's lease) may take: well inside the
+/// one-second stop guarantee, leaving time to drain and write the report.
+const REMOVE_GRACE_AFTER_STOP: Duration = Duration::from_millis(500);
 /// Lead time between setting up the stream and its first request.
 const START_LEAD: Duration = Duration::from_millis(50);
 
@@ -105,16 +109,20 @@ pub async fn run_experiment(exp: &Experiment, ctx: &ExperimentContext<'_>) -> Ex
         exp,
         &target,
         ctx.seed,
-        journal,
-        &ctx.run_id,
+        (journal, &ctx.run_id),
         watched.clone(),
+        &ctx.signals.stop,
     )
     .await
     {
         Ok(p) => p,
         Err(e) => {
             target.stop().await;
-            report.status = ExperimentStatus::Error;
+            report.status = if ctx.signals.stop.is_cancelled() {
+                ExperimentStatus::Aborted
+            } else {
+                ExperimentStatus::Error
+            };
             report.error = Some(e);
             report.duration_s = wall.elapsed().as_secs_f64();
             return report;
@@ -157,7 +165,9 @@ pub async fn run_experiment(exp: &Experiment, ctx: &ExperimentContext<'_>) -> Ex
         ctx.signals,
         monitor_done.clone(),
     );
-    let ledger = Arc::new(Mutex::new(Ledger::new(t0, REMOVE_TIMEOUT)));
+    let ledger = Arc::new(Mutex::new(
+        Ledger::new(t0, REMOVE_TIMEOUT).with_stop(ctx.signals.stop_bound(REMOVE_GRACE_AFTER_STOP)),
+    ));
     if let Some(i) = &ctx.interactive {
         i.set_experiment(&exp.name);
     }
@@ -193,6 +203,9 @@ pub async fn run_experiment(exp: &Experiment, ctx: &ExperimentContext<'_>) -> Ex
         ctx.progress.message("rolling back active faults");
     }
     ledger.rollback_all().await;
+    for left in ledger.left() {
+        ctx.progress.message(&format!("not yet undone: {left}"));
+    }
     load_stop.cancel();
     let load_summary = match load_task.await {
         Ok(Ok(s)) => s,
@@ -239,6 +252,13 @@ pub async fn run_experiment(exp: &Experiment, ctx: &ExperimentContext<'_>) -> Ex
             }
             _ => walk.fault_error.clone(),
         };
+    }
+    if !ledger.left().is_empty() {
+        let left = format!("not yet undone: {}", ledger.left().join("; "));
+        report.error = Some(match report.error.take() {
+            Some(e) => format!("{e}; {left}"),
+            None => left,
+        });
     }
     report.duration_s = wall.elapsed().as_secs_f64();
     tracing::info!(

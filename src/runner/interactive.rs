@@ -66,7 +66,7 @@ impl Interactive {
                         experiment: experiment.lock().map(|e| e.clone()).unwrap_or_default(),
                         text: text.to_string(),
                     };
-                    eprintln!("  note saved ({})", note.at);
+                    crate::eoutln!("  note saved ({})", note.at);
                     if let Ok(mut n) = sink.lock() {
                         n.push(note);
                     }
@@ -96,7 +96,7 @@ impl Interactive {
         faults: &[String],
         stop: &CancellationToken,
     ) -> Decision {
-        eprintln!(
+        crate::eoutln!(
             "\n  phase `{phase}` will inject:\n{}\n  [y] go  [s] skip this phase's faults  [a] abort  (n <text>: note)",
             faults.iter().map(|f| format!("    - {f}")).collect::<Vec<_>>().join("\n")
         );
@@ -108,20 +108,20 @@ impl Interactive {
             };
             match line.as_deref() {
                 None => {
-                    eprintln!("  input ended: aborting");
+                    crate::eoutln!("  input ended: aborting");
                     return Decision::Abort;
                 }
                 Some("y" | "Y" | "yes") => return Decision::Go,
                 Some("s" | "S" | "skip") => return Decision::Skip,
                 Some("a" | "A" | "abort") => return Decision::Abort,
-                Some(other) => eprintln!("  `{other}`: answer y, s or a"),
+                Some(other) => crate::eoutln!("  `{other}`: answer y, s or a"),
             }
         }
     }
 
     /// Waits for Enter (any line); `false` when input ended or the run stopped.
     pub async fn pause(&self, phase: &str, stop: &CancellationToken) -> bool {
-        eprintln!(
+        crate::eoutln!(
             "\n  paused in phase `{phase}` (the load keeps running): press Enter to continue"
         );
         let mut answers = self.answers.lock().await;

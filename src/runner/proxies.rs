@@ -25,13 +25,14 @@ pub struct RunningProxies {
 
 impl RunningProxies {
     /// Starts or finds every proxy the experiment can act on.
+    /// `stop` interrupts the check of a Toxiproxy server that hangs.
     pub async fn start(
         exp: &Experiment,
         target: &RunningTarget,
         seed: u64,
-        journal: Arc<RollbackJournal>,
-        run_id: &str,
+        (journal, run_id): (Arc<RollbackJournal>, &str),
         watched: crate::metrics::telemetry::Watched,
+        stop: &CancellationToken,
     ) -> Result<RunningProxies, String> {
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
@@ -103,7 +104,15 @@ impl RunningProxies {
                 }
                 ProxyKind::Toxiproxy { url, name } => {
                     let client = ToxiproxyClient::new(&url.to_string());
-                    if let Err(e) = client.proxy(name).await {
+                    let checked = tokio::select! {
+                        checked = client.proxy(name) => checked.map(|_| ()).map_err(|e| e.to_string()),
+                        _ = stop.cancelled() => Err(format!(
+                            "Toxiproxy at {}: interrupted by the stop signal while waiting for \
+                             its answer",
+                            client.url()
+                        )),
+                    };
+                    if let Err(e) = checked {
                         running.stop().await;
                         return Err(format!("proxy `{}`: {e}", decl.name));
                     }

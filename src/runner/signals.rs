@@ -5,7 +5,8 @@
 //! partial report (`aborted`, exit 3). Second signal: also abandon in-flight
 //! requests, but rollback still runs (each removal has its own timeout).
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio_util::sync::CancellationToken;
 
@@ -17,6 +18,11 @@ pub struct StopSignals {
     /// Do not wait for in-flight requests.
     pub abandon: CancellationToken,
     reason: Arc<Mutex<Option<String>>>,
+    /// Cancelled by the first SIGINT/SIGTERM (not by a stop condition: then
+    /// nobody waits on the run, and removals keep their own timeouts).
+    signalled: CancellationToken,
+    /// When the first signal arrived: the stop-latency bound counts from here.
+    since: Arc<OnceLock<Instant>>,
 }
 
 impl StopSignals {
@@ -30,6 +36,23 @@ impl StopSignals {
             r.get_or_insert_with(|| reason.to_string());
         }
         self.stop.cancel();
+    }
+
+    /// What a person's SIGINT/SIGTERM does first: note when, then stop.
+    pub fn signal(&self, name: &str) {
+        let _ = self.since.set(Instant::now());
+        self.signalled.cancel();
+        self.trigger(&format!("received {name}"));
+    }
+
+    /// Bounds the removals a [`crate::faults::Ledger`] may cut short once
+    /// a signal came: `grace` from its arrival.
+    pub fn stop_bound(&self, grace: std::time::Duration) -> crate::faults::ledger::StopBound {
+        crate::faults::ledger::StopBound {
+            stop: self.signalled.clone(),
+            since: self.since.clone(),
+            grace,
+        }
     }
 
     /// Why the run was stopped, if it was.
@@ -52,10 +75,10 @@ impl StopSignals {
                 };
                 seen += 1;
                 if seen == 1 {
-                    eprintln!("\nfaultline: {name} received: stopping load and rolling back faults (send again to skip waiting for in-flight requests)");
-                    this.trigger(&format!("received {name}"));
+                    crate::eoutln!("\nfaultline: {name} received: stopping load and rolling back faults (send again to skip waiting for in-flight requests)");
+                    this.signal(name);
                 } else {
-                    eprintln!("\nfaultline: {name} received again: abandoning in-flight requests; rollback still runs");
+                    crate::eoutln!("\nfaultline: {name} received again: abandoning in-flight requests; rollback still runs");
                     this.abandon.cancel();
                 }
             }

@@ -18,6 +18,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::common::TestBed;
 
+mod bounds;
 mod client;
 mod guards;
 mod lifecycle;

@@ -37,7 +37,7 @@ const PAGE: usize = 4096;
 pub fn stress_main(args: &StressArgs) -> u8 {
     // First, so that from here on the child cannot outlive its parent...
     if let Err(e) = set_pdeathsig(Signal::SIGKILL) {
-        eprintln!("faultline stress: cannot tie the child to its parent: {e}");
+        crate::eoutln!("faultline stress: cannot tie the child to its parent: {e}");
         return EXIT_SETUP_FAILED;
     }
     // ...then the classic race: the parent may have died between fork and
@@ -46,7 +46,7 @@ pub fn stress_main(args: &StressArgs) -> u8 {
         return EXIT_PARENT_GONE;
     }
     if let Err(e) = args.validate() {
-        eprintln!("faultline stress: {e}");
+        crate::eoutln!("faultline stress: {e}");
         return EXIT_INVALID;
     }
     match *args {
@@ -91,7 +91,7 @@ fn burn_cpu(load: f64, cores: usize) -> u8 {
             .name(format!("stress-cpu-{i}"))
             .spawn(move || spin(share));
         if let Err(e) = spawned {
-            eprintln!("faultline stress: cannot start CPU thread {i}: {e}");
+            crate::eoutln!("faultline stress: cannot start CPU thread {i}: {e}");
             return EXIT_SETUP_FAILED;
         }
     }
@@ -175,7 +175,7 @@ pub fn chunk_due(i: usize, n: usize, ramp: Duration) -> Duration {
 
 fn hold_memory(bytes: u64, ramp: Duration) -> u8 {
     let Ok(bytes) = usize::try_from(bytes) else {
-        eprintln!("faultline stress: {bytes} bytes do not fit in memory");
+        crate::eoutln!("faultline stress: {bytes} bytes do not fit in memory");
         return EXIT_INVALID;
     };
     let sizes = chunk_sizes(bytes);

@@ -115,6 +115,7 @@ impl From<RegistryError> for ApiError {
             RegistryError::Start(source) => source.into(),
             RegistryError::Toxic(source) => source.into(),
             e @ (RegistryError::Name(_)
+            | RegistryError::NameTooLong(_)
             | RegistryError::Address { .. }
             | RegistryError::Duplicate(_)) => ApiError::bad_body(e),
             e @ RegistryError::Lost { .. } => {

@@ -40,7 +40,7 @@ pub enum AdminError {
     ConfigRead {
         path: PathBuf,
         #[source]
-        source: std::io::Error,
+        source: crate::bounds::ReadFileError,
     },
     #[error(
         "proxy config {}: expected a JSON list of {{\"name\", \"listen\", \"upstream\"}} objects \
@@ -174,13 +174,19 @@ fn admin_auth(opts: &AdminOptions) -> Result<AdminAuth, AdminError> {
 
 /// Reads Toxiproxy's `-config` format: a JSON list of
 /// `{"name", "listen", "upstream", "enabled"?, "mode"?}`.
+/// Reads `--config`: a regular file no larger than an admin request body
+/// ([`crate::server::MAX_BODY`]: it holds what `POST /populate` takes).
 async fn load_config(path: &Path) -> Result<Vec<ProxyDef>, AdminError> {
-    let text = tokio::fs::read(path)
-        .await
-        .map_err(|source| AdminError::ConfigRead {
-            path: path.to_path_buf(),
-            source,
-        })?;
+    let owned = path.to_path_buf();
+    let read = tokio::task::spawn_blocking(move || {
+        crate::bounds::read_regular(&owned, crate::server::MAX_BODY as u64)
+    })
+    .await
+    .unwrap_or_else(|e| Err(std::io::Error::other(e).into()));
+    let text = read.map_err(|source| AdminError::ConfigRead {
+        path: path.to_path_buf(),
+        source,
+    })?;
     parse_config(&text).map_err(|e| match e {
         ConfigError::Json(source) => AdminError::ConfigParse {
             path: path.to_path_buf(),
