@@ -5,7 +5,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use super::model::{CmpOp, FaultSpec, LoadModel, Metric, RateShape, StatusMatch, TargetKind};
+use super::model::{
+    CmpOp, FaultSpec, LoadModel, Metric, PhaseFault, RateShape, StatusMatch, TargetKind,
+};
 use super::{load_file, load_str, Diagnostic};
 
 const FULL: &str = r#"name: checkout-baseline
@@ -115,8 +117,13 @@ fn a_full_experiment_becomes_the_model() {
     assert_eq!(baseline.expect[2].metric, Metric::P999);
     assert_eq!(broken.duration, Duration::from_secs(90));
     assert_eq!(broken.min_samples, 2);
-    let [FaultSpec::Command(fault)] = broken.inject.as_slice() else {
-        panic!("one command fault");
+    let [PhaseFault {
+        spec: FaultSpec::Command(fault),
+        after: Duration::ZERO,
+        lasts: None,
+    }] = broken.inject.as_slice()
+    else {
+        panic!("one command fault, at phase start for the whole phase");
     };
     assert_eq!(fault.run, "echo on");
     assert_eq!(fault.rollback.as_deref(), Some("echo off"));

@@ -64,6 +64,59 @@ impl Applying {
     }
 }
 
+/// A fault taken off the ledger, to be removed by whoever holds this.
+pub struct Removal {
+    entry: Entry,
+    limit: Duration,
+}
+
+/// The outcome of a [`Removal`], for [`Ledger::log_removal`].
+pub struct Removed {
+    phase: String,
+    kind: &'static str,
+    describe: String,
+    started: Instant,
+    result: Result<Evidence, FaultError>,
+}
+
+impl Removal {
+    /// Removes the fault, within the ledger's time limit for one removal.
+    pub async fn run(self) -> Removed {
+        let Entry {
+            phase,
+            kind,
+            describe,
+            fault,
+        } = self.entry;
+        let limit = self.limit;
+        let started = Instant::now();
+        // In its own task: a removal that panics is a failed rollback (said
+        // loudly), not a lost entry or a crashed run. The limit covers
+        // waiting for an apply still holding the fault, too.
+        let task = tokio::spawn(async move {
+            tokio::time::timeout(
+                limit,
+                async move { fault.lock_owned().await.remove().await },
+            )
+            .await
+        });
+        let result = match task.await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Err(FaultError::RemoveTimeout(limit)),
+            Err(e) => Err(FaultError::Unsupported(format!(
+                "removing the fault panicked: {e}"
+            ))),
+        };
+        Removed {
+            phase,
+            kind,
+            describe,
+            started,
+            result,
+        }
+    }
+}
+
 /// Faults currently (possibly) in effect, oldest first.
 pub struct Ledger {
     t0: Instant,
@@ -155,31 +208,38 @@ impl Ledger {
     }
 
     async fn remove_entry(&mut self, entry: Entry) {
-        let Entry {
+        let removal = Removal {
+            entry,
+            limit: self.remove_timeout,
+        };
+        let removed = removal.run().await;
+        self.log_removal(removed);
+    }
+
+    /// Takes the fault `applying` recorded off the ledger, to remove it
+    /// before its phase ends (`for:`), outside the ledger's lock so other
+    /// faults' applies do not wait for it. `None` when it is gone already
+    /// (its phase ended, or rollback ran): a fault is never removed twice.
+    pub fn take(&mut self, applying: &Applying) -> Option<Removal> {
+        let pos = self
+            .active
+            .iter()
+            .position(|e| Arc::ptr_eq(&e.fault, &applying.fault))?;
+        Some(Removal {
+            entry: self.active.remove(pos),
+            limit: self.remove_timeout,
+        })
+    }
+
+    /// Journals a removal (a failed one is a failed rollback).
+    pub fn log_removal(&mut self, removed: Removed) {
+        let Removed {
             phase,
             kind,
             describe,
-            fault,
-        } = entry;
-        let limit = self.remove_timeout;
-        let started = Instant::now();
-        // In its own task: a removal that panics is a failed rollback (said
-        // loudly), not a lost entry or a crashed run. The limit covers
-        // waiting for an apply still holding the fault, too.
-        let task = tokio::spawn(async move {
-            tokio::time::timeout(
-                limit,
-                async move { fault.lock_owned().await.remove().await },
-            )
-            .await
-        });
-        let result = match task.await {
-            Ok(Ok(r)) => r,
-            Ok(Err(_)) => Err(FaultError::RemoveTimeout(limit)),
-            Err(e) => Err(FaultError::Unsupported(format!(
-                "removing the fault panicked: {e}"
-            ))),
-        };
+            started,
+            result,
+        } = removed;
         if result.is_err() {
             self.rollback_failed = true;
         }

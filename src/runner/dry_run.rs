@@ -110,8 +110,8 @@ fn experiment(out: &mut String, exp: &Experiment) {
             let _ = writeln!(
                 out,
                 "    fault: {}; blast radius: {}",
-                faults::describe(fault),
-                blast_radius(fault)
+                faults::describe_in_phase(fault),
+                blast_radius(&fault.spec)
             );
         }
         for t in &phase.expect {
@@ -268,7 +268,7 @@ fn pidfiles(exp: &Experiment) -> Vec<Reach> {
     exp.phases
         .iter()
         .flat_map(|p| &p.inject)
-        .filter_map(|f| match f {
+        .filter_map(|f| match &f.spec {
             FaultSpec::Kill(k) if k.host.is_none() => match &k.who {
                 KillWho::Pidfile(path) => Some(path),
                 _ => None,
@@ -392,11 +392,11 @@ phases:
         .expect("valid");
         let faults = &doc.experiments[0].phases[0].inject;
         assert_eq!(
-            blast_radius(&faults[0]),
+            blast_radius(&faults[0].spec),
             "25% of connections through `payments` (upstream → client)"
         );
         assert_eq!(
-            blast_radius(&faults[1]),
+            blast_radius(&faults[1].spec),
             "30% of requests matching POST /pay* through `payments`"
         );
         let plan = plan_text(&[&doc.experiments[0]]);

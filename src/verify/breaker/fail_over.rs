@@ -52,10 +52,12 @@ pub(super) fn check(spec: &BreakerSpec, index: usize, ev: &Evidence<'_>) -> Chec
         Some(&spec.phase),
         expected,
     );
-    let (fault, metrics, timeline) = match phase_with_timeline(ev, &spec.phase) {
+    let (phase, metrics, timeline) = match phase_with_timeline(ev, &spec.phase) {
         Ok(found) => found,
         Err(why) => return fail(check, why),
     };
+    // The fault's real apply and removal (`after`/`for`), not the phase's edges.
+    let fault = &phase.fault_span(spec.dependency.as_deref());
     check.samples = metrics.requests;
     let Some(calls) = ev.calls_at(dependency) else {
         return fail(
