@@ -417,6 +417,36 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn a_fault_removed_early_is_not_removed_again_and_one_rolled_back_is_not_taken() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let probe = |name| Probe {
+            name,
+            log: log.clone(),
+            fail_remove: false,
+            panic_on_apply: false,
+        };
+        let mut ledger = Ledger::new(Instant::now(), Duration::from_secs(1));
+        let early = ledger.record("p", Box::new(probe("early")));
+        let late = ledger.record("p", Box::new(probe("late")));
+        for applying in [&early, &late] {
+            let result = applying.apply().await;
+            ledger.log_apply(applying, Instant::now(), &result);
+        }
+        let removal = ledger.take(&early).expect("still recorded");
+        let removed = removal.run().await;
+        ledger.log_removal(removed);
+        assert!(ledger.take(&early).is_none(), "taken once");
+        ledger.remove_phase("p").await;
+        assert!(ledger.take(&late).is_none(), "gone with its phase");
+        assert_eq!(
+            log.lock().expect("log").as_slice(),
+            ["apply early", "apply late", "remove early", "remove late"]
+        );
+        let removes = ledger.events().iter().filter(|e| e.action == "remove");
+        assert_eq!(removes.count(), 2);
+    }
+
     /// Panics while removing.
     struct Explodes;
 

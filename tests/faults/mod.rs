@@ -2,6 +2,7 @@
 //! admin API) and rolled back on every way out: SIGINT, SIGTERM, and after
 //! a SIGKILL, `faultline rollback`.
 
+mod timing;
 mod together;
 
 use crate::common::TestBed;
