@@ -404,4 +404,26 @@ phases:
         assert!(plan.contains(": 10 requests"), "{plan}");
         assert!(plan.contains("phase `f` at +0s for 1s"), "{plan}");
     }
+
+    #[test]
+    fn the_plan_shows_when_a_fault_starts_and_ends_in_its_phase() {
+        let doc = crate::config::load_str(
+            "name: x\ntarget: { demo: {} }\nload: { rate: 10, requests: [ { path: / } ] }\n\
+             phases:\n  - name: f\n    duration: 5s\n    inject:\n\
+             \x20     - { type: http_error, proxy: payments, status: 503, after: 1s, for: 1500ms }\n\
+             \x20     - { type: down, proxy: payments }\n",
+            std::path::Path::new("x.yaml"),
+        )
+        .expect("valid");
+        let plan = plan_text(&[&doc.experiments[0]]);
+        assert!(
+            plan.contains("fault: http_error on payments (status=503) (from +1s, for 1.5s);"),
+            "{plan}"
+        );
+        let whole_phase = plan
+            .lines()
+            .find(|l| l.contains("fault: down"))
+            .expect("the down fault is planned");
+        assert!(!whole_phase.contains("from +"), "{whole_phase}");
+    }
 }
