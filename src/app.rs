@@ -122,7 +122,10 @@ fn load_all(files: &[PathBuf], force: bool) -> Result<Vec<Document>, ExitCode> {
     let options = config::LoadOptions { force };
     for file in files {
         match config::load_file_with(file, options) {
-            Ok(doc) => docs.push(doc),
+            Ok(doc) => {
+                print_warnings(&doc);
+                docs.push(doc)
+            }
             Err(e) => {
                 eout!("{e}");
                 if !e.to_string().ends_with('\n') {
@@ -144,7 +147,10 @@ fn validate(args: &FilesArgs) -> ExitCode {
     let options = config::LoadOptions { force: args.force };
     for file in &args.files {
         match config::load_file_with(file, options) {
-            Ok(doc) => outln!("ok: {}", summary_line(&doc)),
+            Ok(doc) => {
+                print_warnings(&doc);
+                outln!("ok: {}", summary_line(&doc))
+            }
             Err(e) => {
                 let n = e.diagnostics.len();
                 eout!("{e}");
@@ -158,6 +164,13 @@ fn validate(args: &FilesArgs) -> ExitCode {
         }
     }
     code
+}
+
+/// A valid file's warnings (a deprecated form), on stderr, as rustc shows them.
+fn print_warnings(doc: &Document) {
+    for warning in &doc.warnings {
+        eoutln!("{warning}\n");
+    }
 }
 
 fn summary_line(doc: &Document) -> String {

@@ -13,6 +13,7 @@ use serde_yaml::Value;
 use super::diagnostics::{did_you_mean, one_of, Diagnostic};
 use super::locate::{Seg, YamlPath};
 use super::raw::RawFault;
+use super::raw_inject::RawInject;
 use super::source::{Node, SourceFile};
 
 /// Each attempt finds one error; past this many the file is more error than
@@ -52,6 +53,14 @@ pub fn decode<T: DeserializeOwned>(
         format!("stopped after {MAX_ERRORS} errors; fix these and check again"),
     ));
     None
+}
+
+/// `phases[i].inject[j]`: a fault entry, which also takes the timing keys.
+fn is_inject_entry(path: &YamlPath) -> bool {
+    matches!(
+        path.segments(),
+        [.., Seg::Key(k), Seg::Index(_)] if k == "inject"
+    )
 }
 
 /// Converts serde_path_to_error's path; `exact` is false when the path
@@ -95,7 +104,12 @@ fn repair(
             path: parent.key(&field),
         };
         let mut diag = node.key_error(format!("unknown field `{field}`"));
-        let candidates: Vec<&str> = expected.iter().map(String::as_str).collect();
+        let mut candidates: Vec<&str> = expected.iter().map(String::as_str).collect();
+        if is_inject_entry(&parent) {
+            // Taken off before the kind's struct saw the mapping, so serde's
+            // list lacks them.
+            candidates.extend(RawInject::KEYS);
+        }
         let suggestion = did_you_mean(&field, candidates.iter().copied());
         diag = match suggestion {
             Some(s) => diag.with_help(format!("did you mean `{s}`?")),

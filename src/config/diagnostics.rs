@@ -31,6 +31,8 @@ pub struct Diagnostic {
     /// A load bound of [`crate::bounds`] (rate, workers, durations) that
     /// `--force` lifts; every other problem stays an error.
     pub lifted_by_force: bool,
+    /// A warning: printed, but the file is still valid.
+    pub warning: bool,
 }
 
 /// The source line a diagnostic points into.
@@ -58,7 +60,14 @@ impl Diagnostic {
             help: None,
             snippet: None,
             lifted_by_force: false,
+            warning: false,
         }
+    }
+
+    /// Makes it a warning: shown, but the file stays valid.
+    pub fn as_warning(mut self) -> Self {
+        self.warning = true;
+        self
     }
 
     /// Marks it as a bound `--force` lifts.
@@ -108,7 +117,7 @@ impl Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "error: ")?;
+        write!(f, "{}: ", if self.warning { "warning" } else { "error" })?;
         if !self.path.is_empty() {
             write!(f, "{}: ", self.path)?;
         }

@@ -28,6 +28,7 @@ mod limits;
 mod locate;
 mod prescan;
 mod raw;
+mod raw_inject;
 mod raw_safety;
 mod raw_verify;
 mod source;
@@ -38,6 +39,7 @@ mod validate_faults;
 mod validate_load;
 pub mod validate_resources;
 mod validate_safety;
+mod validate_timing;
 mod validate_verify;
 
 #[cfg(test)]
@@ -109,6 +111,7 @@ fn load_document(file: &mut SourceFile, diags: &mut Vec<Diagnostic>) -> Option<D
                 source: file.path.clone(),
                 suite: None,
                 experiments: vec![experiment],
+                warnings: Vec::new(),
             })
         }
         Kind::Other => {
@@ -332,10 +335,15 @@ fn read_source(path: &Path) -> Result<String, ReadError> {
 fn finish(
     path: &Path,
     document: Option<Document>,
-    mut diags: Vec<Diagnostic>,
+    diags: Vec<Diagnostic>,
 ) -> Result<Document, ConfigError> {
+    let (warnings, mut diags): (Vec<Diagnostic>, Vec<Diagnostic>) =
+        diags.into_iter().partition(|d| d.warning);
     if diags.is_empty() {
-        if let Some(document) = document {
+        if let Some(mut document) = document {
+            let mut seen = HashSet::new();
+            document.warnings = warnings;
+            document.warnings.retain(|d| seen.insert(d.clone()));
             return Ok(document);
         }
         // Every failing path pushes a diagnostic; this is a safety net.

@@ -7,6 +7,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::Diagnostic;
+
 pub use super::model_verify::*;
 
 /// One file's worth of work: a single experiment, or a suite of them.
@@ -18,6 +20,8 @@ pub struct Document {
     pub suite: Option<SuiteInfo>,
     /// Experiments in run order (a single one for an experiment file).
     pub experiments: Vec<Experiment>,
+    /// Problems that do not make the file invalid (a deprecated form), to show.
+    pub warnings: Vec<Diagnostic>,
 }
 
 /// Metadata of a suite file.
@@ -367,8 +371,9 @@ impl StatusMatch {
 pub struct Phase {
     pub name: String,
     pub duration: Duration,
-    /// Faults applied at phase start and removed at phase end.
-    pub inject: Vec<FaultSpec>,
+    /// Faults applied at phase start (or `after` it) and removed at phase
+    /// end (or `for` after the apply).
+    pub inject: Vec<PhaseFault>,
     /// Thresholds evaluated on this phase's samples.
     pub expect: Vec<Threshold>,
     /// Probes observed during this phase (`expect: { probes: [...] }`).
@@ -377,6 +382,33 @@ pub struct Phase {
     pub pause: bool,
     /// A threshold over fewer samples fails with "no data".
     pub min_samples: u64,
+}
+
+/// An entry of `inject`: a fault and when, within its phase, it is in effect.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PhaseFault {
+    pub spec: FaultSpec,
+    /// `after`: applied this long after the phase starts (zero: at once).
+    pub after: Duration,
+    /// `for`: removed this long after its apply started; `None`: at phase
+    /// end. `after + for` fits in the phase (validated).
+    pub lasts: Option<Duration>,
+}
+
+impl PhaseFault {
+    /// A fault applied at phase start and removed at phase end.
+    pub fn whole_phase(spec: FaultSpec) -> PhaseFault {
+        PhaseFault {
+            spec,
+            after: Duration::ZERO,
+            lasts: None,
+        }
+    }
+
+    /// Whether `after` or `for` moves it off the phase's boundaries.
+    pub fn is_timed(&self) -> bool {
+        !self.after.is_zero() || self.lasts.is_some()
+    }
 }
 
 /// A fault as written in `inject`.
@@ -422,9 +454,9 @@ pub struct KillFaultSpec {
     /// `TERM`, `KILL`, `STOP` or `CONT`.
     pub signal: String,
     pub who: KillWho,
-    /// Start the target again at phase end (or `after`) and wait until it is ready.
+    /// Start the target again when the fault is removed (at phase end, or
+    /// `for` after the kill) and wait until it is ready.
     pub restart: bool,
-    pub after: Option<Duration>,
     pub host: Option<String>,
 }
 

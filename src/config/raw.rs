@@ -358,9 +358,10 @@ pub struct RawPhase {
     /// (time to look at dashboards; the load keeps running).
     #[schemars(extend("examples" = [true]))]
     pub pause: Option<bool>,
-    /// Faults applied at phase start and removed at its end, always.
-    #[schemars(with = "Option<Vec<RawFault>>", extend("examples" = [[{"type": "latency", "proxy": "payments", "latency": "200ms"}]]))]
-    pub inject: Option<List<RawFault>>,
+    /// Faults applied at phase start (or `after` it) and removed at its end (or `for` after
+    /// the apply), always.
+    #[schemars(with = "Option<Vec<super::raw_inject::RawInject>>", extend("examples" = [[{"type": "latency", "proxy": "payments", "latency": "200ms"}, {"type": "http_error", "proxy": "payments", "status": 503, "after": "2s", "for": "3s"}]]))]
+    pub inject: Option<List<super::raw_inject::RawInject>>,
 }
 
 /// A fault in `inject`, chosen by its `type`. Adding a fault kind is one
@@ -369,7 +370,7 @@ pub struct RawPhase {
 #[serde(tag = "type", rename_all = "snake_case")]
 #[schemars(
     rename = "Fault",
-    description = "A fault in `inject`, chosen by its `type`: applied at phase start, removed at phase end."
+    description = "A fault in `inject`, chosen by its `type`: applied at phase start (or `after` it), removed at phase end (or `for` after the apply)."
 )]
 pub enum RawFault {
     Command(RawCommandFault),
@@ -783,10 +784,7 @@ pub struct RawKill {
     /// Signal every process with this exact name instead of the target.
     #[schemars(with = "Option<super::schema::Text>", extend("examples" = ["redis-server"]))]
     pub name: Option<Scalar>,
-    /// Start the target again at phase end (or `after`).
+    /// Start the target again when the fault is removed: at phase end, or `for` after the kill.
     #[schemars(with = "Option<super::schema::Flag>", extend("examples" = [true]))]
     pub restart: Option<Scalar>,
-    /// Restart this long after the kill instead of at phase end.
-    #[schemars(with = "Option<super::schema::Duration>", extend("examples" = ["2s"]))]
-    pub after: Option<Scalar>,
 }

@@ -81,6 +81,7 @@ pub fn load(value: Value, file: &mut SourceFile, diags: &mut Vec<Diagnostic>) ->
             safety: safety.flatten(),
         }),
         experiments: experiments?,
+        warnings: Vec::new(),
     })
 }
 

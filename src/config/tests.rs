@@ -5,7 +5,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use super::model::{CmpOp, FaultSpec, LoadModel, Metric, RateShape, StatusMatch, TargetKind};
+use super::model::{
+    CmpOp, FaultSpec, LoadModel, Metric, PhaseFault, RateShape, StatusMatch, TargetKind,
+};
 use super::{load_file, load_str, Diagnostic};
 
 const FULL: &str = r#"name: checkout-baseline
@@ -115,8 +117,13 @@ fn a_full_experiment_becomes_the_model() {
     assert_eq!(baseline.expect[2].metric, Metric::P999);
     assert_eq!(broken.duration, Duration::from_secs(90));
     assert_eq!(broken.min_samples, 2);
-    let [FaultSpec::Command(fault)] = broken.inject.as_slice() else {
-        panic!("one command fault");
+    let [PhaseFault {
+        spec: FaultSpec::Command(fault),
+        after: Duration::ZERO,
+        lasts: None,
+    }] = broken.inject.as_slice()
+    else {
+        panic!("one command fault, at phase start for the whole phase");
     };
     assert_eq!(fault.run, "echo on");
     assert_eq!(fault.rollback.as_deref(), Some("echo off"));
@@ -186,6 +193,10 @@ fn single_defects_are_reported_with_their_path_and_message() {
         ("an unrelated fault type lists the known ones", "type: command", "type: explode", "phases[1].inject[0].type", "unknown fault type `explode`", "known fault types: `command`"),
         ("a fault without a type says so", "type: command, ", "", "phases[1].inject[0]", "missing `type`", "known fault types"),
         ("a misspelt fault field gets a suggestion", "rollback:", "rolback:", "phases[1].inject[0]", "unknown field `rolback`", "did you mean `rollback`?"),
+        ("a misspelt timing key gets a suggestion", "rollback:", "aftr: 1s, rollback:", "phases[1].inject[0]", "unknown field `aftr`", "did you mean `after`?"),
+        ("a fault due after its phase ended is refused", "rollback:", "after: 90s, rollback:", "phases[1].inject[0].after", "would never be applied: the phase lasts 90s", "counts from the phase's start"),
+        ("a fault lasting past its phase is refused", "rollback:", "after: 1m, for: 31s, rollback:", "phases[1].inject[0].for", "goes past the end of the phase", "use `for: 30s` or less"),
+        ("a fault lasting no time is refused", "rollback:", "for: 0s, rollback:", "phases[1].inject[0].for", "must be greater than 0", ""),
         ("a rate of zero is refused", "rate: { from: 10, to: 500, over: 30s }", "rate: 0", "load.rate", "must be greater than 0", ""),
         ("a ramp without `over` is refused", ", over: 30s", "", "load.rate", "missing `over`", ""),
         ("a negative ramp start is refused", "from: 10", "from: -1", "load.rate.from", "must be 0 or more", ""),
@@ -552,4 +563,85 @@ fn mutated_verify_probe_and_safety_sections_are_handled_without_panicking() {
         }
         must_not_panic(&mutated.into_iter().collect::<String>());
     }
+}
+
+/// The `inject` entry of a one-phase experiment (5 s) on a command target.
+fn timed(entry: &str) -> Result<super::model::Document, Vec<Diagnostic>> {
+    let yaml = format!(
+        "name: t\ntarget: {{ command: ./svc, url: \"http://127.0.0.1:9\" }}\n\
+         load: {{ rate: 5, requests: [ {{ path: / }} ] }}\n\
+         phases:\n  - name: p\n    duration: 5s\n    inject:\n      - {entry}\n"
+    );
+    load_str(&yaml, Path::new("x.yaml")).map_err(|e| e.diagnostics)
+}
+
+fn only_fault(doc: &super::model::Document) -> &PhaseFault {
+    &doc.experiments[0].phases[0].inject[0]
+}
+
+#[test]
+fn after_and_for_are_read_for_every_kind_of_fault() {
+    for entry in [
+        "{ type: latency, proxy: p, latency: 10ms, after: 1s, for: 2s }",
+        "{ type: cpu, load: 10%, cores: 1, after: 1s, for: 2s }",
+        "{ type: kill, signal: STOP, after: 1s, for: 2s }",
+        "{ type: command, run: 'true', after: 1s, for: 2s }",
+    ] {
+        let yaml = format!(
+            "name: t\ntarget: {{ command: ./svc, url: \"http://127.0.0.1:9\" }}\n\
+             proxies: {{ p: {{ upstream: \"127.0.0.1:9\" }} }}\n\
+             load: {{ rate: 5, requests: [ {{ path: / }} ] }}\n\
+             phases:\n  - name: p\n    duration: 5s\n    inject:\n      - {entry}\n"
+        );
+        let doc = load_str(&yaml, Path::new("x.yaml")).unwrap_or_else(|e| panic!("{entry}: {e}"));
+        let fault = only_fault(&doc);
+        assert_eq!(
+            (fault.after, fault.lasts),
+            (Duration::from_secs(1), Some(Duration::from_secs(2))),
+            "{entry}"
+        );
+        assert!(doc.warnings.is_empty(), "{entry}: {:?}", doc.warnings);
+    }
+}
+
+#[test]
+fn after_on_a_kill_without_restart_is_the_generic_delay() {
+    let doc = timed("{ type: kill, signal: TERM, after: 2s }").expect("valid");
+    let fault = only_fault(&doc);
+    assert_eq!((fault.after, fault.lasts), (Duration::from_secs(2), None));
+    assert!(doc.warnings.is_empty(), "{:?}", doc.warnings);
+}
+
+#[test]
+fn after_on_a_restarting_kill_without_for_keeps_its_old_meaning_with_a_warning() {
+    let doc = timed("{ type: kill, signal: KILL, restart: true, after: 2s }").expect("valid");
+    let fault = only_fault(&doc);
+    assert_eq!(
+        (fault.after, fault.lasts),
+        (Duration::ZERO, Some(Duration::from_secs(2))),
+        "killed at once, restarted 2 s later"
+    );
+    let [warning] = doc.warnings.as_slice() else {
+        panic!("one warning: {:?}", doc.warnings);
+    };
+    assert!(warning.warning && warning.path == "phases[0].inject[0].after");
+    assert!(
+        warning.message.contains("write `for: 2s` instead"),
+        "{warning}"
+    );
+    assert!(warning.to_string().starts_with("warning: "), "{warning}");
+
+    // A restart delay past the phase restarts at phase end, as it did.
+    let doc = timed("{ type: kill, signal: KILL, restart: true, after: 9s }").expect("valid");
+    assert_eq!(only_fault(&doc).lasts, None);
+
+    // With `for`, `after` delays the kill and nothing is deprecated.
+    let doc =
+        timed("{ type: kill, signal: KILL, restart: true, after: 1s, for: 2s }").expect("valid");
+    let fault = only_fault(&doc);
+    assert_eq!(
+        (fault.after, fault.lasts),
+        (Duration::from_secs(1), Some(Duration::from_secs(2)))
+    );
+    assert!(doc.warnings.is_empty());
 }

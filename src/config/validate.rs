@@ -11,13 +11,14 @@ use std::time::Duration;
 use super::decode::{describe, scalar_text};
 use super::diagnostics::{did_you_mean, one_of, Diagnostic};
 use super::model::{
-    BreakerOptions, CommandFault, Defect, DemoOptions, Experiment, FaultSpec, Metric, Phase, Ready,
-    RollbackOptions, Target, TargetKind, Threshold,
+    BreakerOptions, CommandFault, Defect, DemoOptions, Experiment, FaultSpec, Metric, Phase,
+    PhaseFault, Ready, RollbackOptions, Target, TargetKind, Threshold,
 };
 use super::raw::{
     List, RawBreaker, RawCommandFault, RawDemo, RawExperiment, RawFault, RawLoad, RawPhase,
     RawReady, RawRollback, RawTarget, Scalar,
 };
+use super::raw_inject::RawInject;
 use super::source::Node;
 use super::units::{format_duration, parse_duration, parse_percent, parse_threshold};
 use super::validate_faults::{fault, proxies, ProxyCatalog};
@@ -620,7 +621,13 @@ fn phase(
     };
     let min_samples = at_least_one(raw.min_samples, &node.at("min_samples"), default_min, diags);
     let expect = thresholds(raw.expect.as_ref(), &node.at("expect"), diags);
-    let inject = faults(raw.inject.as_ref(), &node.at("inject"), catalog, diags);
+    let inject = faults(
+        raw.inject.as_ref(),
+        &node.at("inject"),
+        catalog,
+        duration,
+        diags,
+    );
     Some(Phase {
         name: name?,
         duration: duration?,
@@ -673,12 +680,14 @@ fn thresholds(
     ok.then_some(out)
 }
 
+/// `inject:`, each fault with its timing within a phase of `phase` (when valid).
 fn faults(
-    raw: Option<&List<RawFault>>,
+    raw: Option<&List<RawInject>>,
     node: &Node<'_>,
     catalog: &ProxyCatalog,
+    phase: Option<Duration>,
     diags: &mut Vec<Diagnostic>,
-) -> Option<Vec<FaultSpec>> {
+) -> Option<Vec<PhaseFault>> {
     let Some(list) = raw else {
         return Some(Vec::new());
     };
@@ -687,10 +696,15 @@ fn faults(
     for (index, item) in list.iter().enumerate() {
         let at = node.item(index);
         let spec = match item {
-            Some(RawFault::Command(raw)) => {
-                command_fault(raw, &at, catalog, diags).map(FaultSpec::Command)
+            Some(entry) => {
+                let spec = match &entry.fault {
+                    RawFault::Command(raw) => {
+                        command_fault(raw, &at, catalog, diags).map(FaultSpec::Command)
+                    }
+                    other => fault(other, &at, catalog, diags),
+                };
+                spec.and_then(|spec| super::validate_timing::timed(entry, spec, &at, phase, diags))
             }
-            Some(other) => fault(other, &at, catalog, diags),
             None => {
                 if !at.is_suppressed() {
                     let message = format!(

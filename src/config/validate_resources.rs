@@ -313,23 +313,12 @@ pub fn kill(r: &RawKill, c: &mut Ctx<'_, '_>, command_target: bool) -> Option<Fa
         );
         return None;
     }
-    let after = match &r.after {
-        None => Some(None),
-        Some(v) => duration(v, &c.node.at("after"), true, c.diags).map(Some),
-    };
-    if after.as_ref().is_some_and(Option::is_some) && restart != Some(true) {
-        c.diags.push(
-            c.node
-                .at("after")
-                .error("`after` sets when to restart: it needs `restart: true`"),
-        );
-        return None;
-    }
+    // `after` (the restart delay of old) is read with the generic timing
+    // keys: see `validate_timing`.
     Some(FaultSpec::Kill(KillFaultSpec {
         signal: signal?,
         who: who?,
         restart: restart?,
-        after: after?,
         host: host?,
     }))
 }

@@ -105,6 +105,87 @@ impl Applying {
     }
 }
 
+/// A fault taken off the ledger, to be removed by whoever holds this.
+pub struct Removal {
+    entry: Entry,
+    limit: Duration,
+    /// Cuts the removal short after a stop signal when it has a finisher.
+    stop: Option<StopBound>,
+}
+
+/// The outcome of a [`Removal`], for [`Ledger::log_removal`].
+pub struct Removed {
+    phase: String,
+    kind: &'static str,
+    describe: String,
+    started: Instant,
+    result: Result<Evidence, FaultError>,
+}
+
+impl Removal {
+    /// Removes the fault, within the ledger's time limit for one removal;
+    /// after a stop signal, one that someone else can finish is cut short
+    /// (see the module docs).
+    pub async fn run(self) -> Removed {
+        let Entry {
+            phase,
+            kind,
+            describe,
+            left_to,
+            fault,
+        } = self.entry;
+        let limit = self.limit;
+        let started = Instant::now();
+        // In its own task: a removal that panics is a failed rollback (said
+        // loudly), not a lost entry or a crashed run. The limit covers
+        // waiting for an apply still holding the fault, too.
+        let mut task = tokio::spawn(async move {
+            tokio::time::timeout(
+                limit,
+                async move { fault.lock_owned().await.remove().await },
+            )
+            .await
+        });
+        let bound = self.stop;
+        let cut = async {
+            match (&bound, &left_to) {
+                (Some(bound), Some(_)) => bound.reached(started).await,
+                _ => std::future::pending().await,
+            }
+        };
+        let result = tokio::select! {
+            joined = &mut task => match joined {
+                Ok(Ok(r)) => r,
+                Ok(Err(_)) => Err(FaultError::RemoveTimeout(limit)),
+                Err(e) => Err(FaultError::Unsupported(format!(
+                    "removing the fault panicked: {e}"
+                ))),
+            },
+            after_stop = cut => {
+                // Dropping the request: whatever it did or not, the
+                // finisher undoes it.
+                task.abort();
+                Err(FaultError::LeftTo {
+                    reason: format!(
+                        "not confirmed removed {} after the stop signal",
+                        crate::config::units::format_duration(Duration::from_millis(
+                            u64::try_from(after_stop.as_millis()).unwrap_or(u64::MAX)
+                        ))
+                    ),
+                    finisher: left_to.clone().unwrap_or_default(),
+                })
+            }
+        };
+        Removed {
+            phase,
+            kind,
+            describe,
+            started,
+            result,
+        }
+    }
+}
+
 /// Faults currently (possibly) in effect, oldest first.
 pub struct Ledger {
     t0: Instant,
@@ -209,55 +290,41 @@ impl Ledger {
     }
 
     async fn remove_entry(&mut self, entry: Entry) {
-        let Entry {
+        let removal = Removal {
+            entry,
+            limit: self.remove_timeout,
+            stop: self.stop.clone(),
+        };
+        let removed = removal.run().await;
+        self.log_removal(removed);
+    }
+
+    /// Takes the fault `applying` recorded off the ledger, to remove it
+    /// before its phase ends (`for:`), outside the ledger's lock so other
+    /// faults' applies do not wait for it. `None` when it is gone already
+    /// (its phase ended, or rollback ran): a fault is never removed twice.
+    pub fn take(&mut self, applying: &Applying) -> Option<Removal> {
+        let pos = self
+            .active
+            .iter()
+            .position(|e| Arc::ptr_eq(&e.fault, &applying.fault))?;
+        Some(Removal {
+            entry: self.active.remove(pos),
+            limit: self.remove_timeout,
+            stop: self.stop.clone(),
+        })
+    }
+
+    /// Journals a removal: one left to its finisher is listed as such, any
+    /// other failure is a failed rollback.
+    pub fn log_removal(&mut self, removed: Removed) {
+        let Removed {
             phase,
             kind,
             describe,
-            left_to,
-            fault,
-        } = entry;
-        let limit = self.remove_timeout;
-        let started = Instant::now();
-        // In its own task: a removal that panics is a failed rollback (said
-        // loudly), not a lost entry or a crashed run. The limit covers
-        // waiting for an apply still holding the fault, too.
-        let mut task = tokio::spawn(async move {
-            tokio::time::timeout(
-                limit,
-                async move { fault.lock_owned().await.remove().await },
-            )
-            .await
-        });
-        let bound = self.stop.clone();
-        let cut = async {
-            match (&bound, &left_to) {
-                (Some(bound), Some(_)) => bound.reached(started).await,
-                _ => std::future::pending().await,
-            }
-        };
-        let result = tokio::select! {
-            joined = &mut task => match joined {
-                Ok(Ok(r)) => r,
-                Ok(Err(_)) => Err(FaultError::RemoveTimeout(limit)),
-                Err(e) => Err(FaultError::Unsupported(format!(
-                    "removing the fault panicked: {e}"
-                ))),
-            },
-            after_stop = cut => {
-                // Dropping the request: whatever it did or not, the
-                // finisher undoes it.
-                task.abort();
-                Err(FaultError::LeftTo {
-                    reason: format!(
-                        "not confirmed removed {} after the stop signal",
-                        crate::config::units::format_duration(Duration::from_millis(
-                            u64::try_from(after_stop.as_millis()).unwrap_or(u64::MAX)
-                        ))
-                    ),
-                    finisher: left_to.clone().unwrap_or_default(),
-                })
-            }
-        };
+            started,
+            result,
+        } = removed;
         match &result {
             Err(e @ FaultError::LeftTo { .. }) => self.left.push(format!("{describe}: {e}")),
             Err(_) => self.rollback_failed = true,
@@ -596,5 +663,35 @@ mod tests {
             failed.error.as_deref().unwrap_or("").contains("panicked"),
             "{failed:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_fault_removed_early_is_not_removed_again_and_one_rolled_back_is_not_taken() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let probe = |name| Probe {
+            name,
+            log: log.clone(),
+            fail_remove: false,
+            panic_on_apply: false,
+        };
+        let mut ledger = Ledger::new(Instant::now(), Duration::from_secs(1));
+        let early = ledger.record("p", Box::new(probe("early")));
+        let late = ledger.record("p", Box::new(probe("late")));
+        for applying in [&early, &late] {
+            let result = applying.apply().await;
+            ledger.log_apply(applying, Instant::now(), &result);
+        }
+        let removal = ledger.take(&early).expect("still recorded");
+        let removed = removal.run().await;
+        ledger.log_removal(removed);
+        assert!(ledger.take(&early).is_none(), "taken once");
+        ledger.remove_phase("p").await;
+        assert!(ledger.take(&late).is_none(), "gone with its phase");
+        assert_eq!(
+            log.lock().expect("log").as_slice(),
+            ["apply early", "apply late", "remove early", "remove late"]
+        );
+        let removes = ledger.events().iter().filter(|e| e.action == "remove");
+        assert_eq!(removes.count(), 2);
     }
 }

@@ -1,6 +1,7 @@
 //! Faults: one trait, one registry, one ledger.
 //!
-//! A fault is applied at its phase's start and removed at its phase's end.
+//! A fault is applied at its phase's start (or `after` it) and removed at its
+//! phase's end (or `for` after its apply); the runner schedules both.
 //! Adding a fault kind is one file here, one variant of
 //! [`crate::config::model::FaultSpec`], one arm in [`build`], one test.
 //!
@@ -17,7 +18,7 @@ pub mod remote;
 pub mod stress;
 pub mod toxiproxy;
 
-use crate::config::model::FaultSpec;
+use crate::config::model::{FaultSpec, PhaseFault};
 use network::{ProxyAction, ProxyFault, ProxyTarget};
 use std::collections::HashMap;
 use std::future::Future;
@@ -173,13 +174,8 @@ pub fn describe(spec: &FaultSpec) -> String {
             };
             let mut s = format!("kill -{} {who}", k.signal);
             if k.restart {
-                s.push_str(&match k.after {
-                    Some(a) => format!(
-                        ", restart after {}",
-                        crate::config::units::format_duration(a)
-                    ),
-                    None => ", restart at phase end".to_string(),
-                });
+                // When: at phase end, or `for` after the kill (see `describe_in_phase`).
+                s.push_str(", then restart");
             }
             on_host(s, &k.host)
         }
@@ -274,7 +270,9 @@ fn build_host_fault(
                             "`kill` needs the target faultline started (`target.command`)".into(),
                         )
                     })?;
-                    kill::KillFault::target(target, &k.signal, k.restart, k.after)?
+                    // No timer of its own: a restart `for` after the kill is the
+                    // fault's early removal, scheduled by the runner.
+                    kill::KillFault::target(target, &k.signal, k.restart, None)?
                 }
                 KillWho::Pidfile(p) => kill::KillFault::by_pidfile(p, &k.signal)?,
                 KillWho::Name(n) => kill::KillFault::by_name(n.clone(), &k.signal)?,
@@ -284,6 +282,25 @@ fn build_host_fault(
         _ => return Ok(None),
     };
     Ok(Some(local))
+}
+
+/// [`describe`] with the fault's timing in its phase, when it has any:
+/// `http_error 503 on payments (from +1s, for 1.5s)`.
+pub fn describe_in_phase(fault: &PhaseFault) -> String {
+    use crate::config::units::format_duration;
+    let mut when = Vec::new();
+    if !fault.after.is_zero() {
+        when.push(format!("from +{}", format_duration(fault.after)));
+    }
+    if let Some(lasts) = fault.lasts {
+        when.push(format!("for {}", format_duration(lasts)));
+    }
+    let text = describe(&fault.spec);
+    if when.is_empty() {
+        text
+    } else {
+        format!("{text} ({})", when.join(", "))
+    }
 }
 
 fn on_host(text: String, host: &Option<String>) -> String {

@@ -110,8 +110,8 @@ fn experiment(out: &mut String, exp: &Experiment) {
             let _ = writeln!(
                 out,
                 "    fault: {}; blast radius: {}",
-                faults::describe(fault),
-                blast_radius(fault)
+                faults::describe_in_phase(fault),
+                blast_radius(&fault.spec)
             );
         }
         for t in &phase.expect {
@@ -268,7 +268,7 @@ fn pidfiles(exp: &Experiment) -> Vec<Reach> {
     exp.phases
         .iter()
         .flat_map(|p| &p.inject)
-        .filter_map(|f| match f {
+        .filter_map(|f| match &f.spec {
             FaultSpec::Kill(k) if k.host.is_none() => match &k.who {
                 KillWho::Pidfile(path) => Some(path),
                 _ => None,
@@ -392,16 +392,38 @@ phases:
         .expect("valid");
         let faults = &doc.experiments[0].phases[0].inject;
         assert_eq!(
-            blast_radius(&faults[0]),
+            blast_radius(&faults[0].spec),
             "25% of connections through `payments` (upstream → client)"
         );
         assert_eq!(
-            blast_radius(&faults[1]),
+            blast_radius(&faults[1].spec),
             "30% of requests matching POST /pay* through `payments`"
         );
         let plan = plan_text(&[&doc.experiments[0]]);
         assert!(plan.contains("open model at 10/s (max"), "{plan}");
         assert!(plan.contains(": 10 requests"), "{plan}");
         assert!(plan.contains("phase `f` at +0s for 1s"), "{plan}");
+    }
+
+    #[test]
+    fn the_plan_shows_when_a_fault_starts_and_ends_in_its_phase() {
+        let doc = crate::config::load_str(
+            "name: x\ntarget: { demo: {} }\nload: { rate: 10, requests: [ { path: / } ] }\n\
+             phases:\n  - name: f\n    duration: 5s\n    inject:\n\
+             \x20     - { type: http_error, proxy: payments, status: 503, after: 1s, for: 1500ms }\n\
+             \x20     - { type: down, proxy: payments }\n",
+            std::path::Path::new("x.yaml"),
+        )
+        .expect("valid");
+        let plan = plan_text(&[&doc.experiments[0]]);
+        assert!(
+            plan.contains("fault: http_error on payments (status=503) (from +1s, for 1.5s);"),
+            "{plan}"
+        );
+        let whole_phase = plan
+            .lines()
+            .find(|l| l.contains("fault: down"))
+            .expect("the down fault is planned");
+        assert!(!whole_phase.contains("from +"), "{whole_phase}");
     }
 }

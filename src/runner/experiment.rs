@@ -55,6 +55,8 @@ struct PhaseWalk {
     spans: Vec<(Duration, Duration)>,
     /// Set when a fault could not be applied.
     fault_error: Option<String>,
+    /// When each applied fault was in effect, by phase index.
+    lived: BTreeMap<usize, Vec<super::schedule::Lived>>,
     stopped: bool,
 }
 
@@ -236,7 +238,7 @@ pub async fn run_experiment(exp: &Experiment, ctx: &ExperimentContext<'_>) -> Ex
     fill_phases(&mut report, exp, &walk, &output, t0_wall, &samples);
     report.checks.extend(verify::verify(
         exp,
-        &evidence(exp, &walk, &output, observed),
+        &evidence(exp, &walk, t0, &output, observed),
     ));
     super::journal::fill_phase(&mut report, samples);
     report.series = output.series;
@@ -277,8 +279,10 @@ struct People {
     interactive: Option<Arc<super::interactive::Interactive>>,
 }
 
-/// Walks the phases by the clock: apply faults at a phase's start, remove
-/// them at its end. Stops early on a signal or a fault that cannot be applied.
+/// Walks the phases by the clock: each phase's faults are applied and
+/// removed on their own schedule ([`super::schedule`]) and whatever is left
+/// is removed at its end. Stops early on a signal or a fault that cannot be
+/// applied.
 async fn walk_phases(
     exp: Experiment,
     t0: Instant,
@@ -306,9 +310,9 @@ async fn walk_phases(
         }
         walk.spans.push((start - t0, start - t0));
         progress.phase_started(phase, index, total);
-        let mut inject: &[crate::config::model::FaultSpec] = &phase.inject;
+        let mut inject: &[crate::config::model::PhaseFault] = &phase.inject;
         if let (Some(operator), false) = (&interactive, inject.is_empty()) {
-            let described: Vec<String> = inject.iter().map(faults::describe).collect();
+            let described: Vec<String> = inject.iter().map(faults::describe_in_phase).collect();
             match operator
                 .confirm(&phase.name, &described, &signals.stop)
                 .await
@@ -332,29 +336,21 @@ async fn walk_phases(
                 }
             }
         }
-        let mut built = Vec::new();
-        for (i, spec) in inject.iter().enumerate() {
-            let slot = format!("{}-{i}", super::sanitize(&phase.name));
-            match faults::build(spec, &faults_ctx, &slot) {
-                Ok(f) => built.push(f),
-                Err(e) => {
-                    walk.fault_error = Some(format!("phase `{}`: {e}", phase.name));
-                    break;
-                }
+        let shared = super::schedule::Shared {
+            ledger: ledger.clone(),
+            experiment: exp.name.clone(),
+            phase: Arc::new(phase.clone()),
+            progress: progress.clone(),
+            stop: signals.stop.clone(),
+        };
+        let mut scheduled = match super::schedule::build(inject, &faults_ctx, &phase.name) {
+            Ok(due) => Some(super::schedule::PhaseFaults::start(&shared, start, due)),
+            Err(e) => {
+                walk.fault_error = Some(e);
+                None
             }
-        }
-        if walk.fault_error.is_none() && !built.is_empty() {
-            walk.fault_error =
-                apply_together(&ledger, &exp.name, phase, built, &signals, &*progress).await;
-        }
-        if signals.stop.is_cancelled() {
-            walk.stopped = true;
-        }
-        if walk.fault_error.is_some() || walk.stopped {
-            set_end(&mut walk, t0);
-            break;
-        }
-        if let (Some(operator), true) = (&interactive, phase.pause) {
+        };
+        if let (Some(operator), true, true) = (&interactive, phase.pause, scheduled.is_some()) {
             if !operator.pause(&phase.name, &signals.stop).await && !signals.stop.is_cancelled() {
                 signals.trigger(&format!(
                     "input ended while paused in phase `{}`",
@@ -362,10 +358,13 @@ async fn walk_phases(
                 ));
             }
         }
-        loop {
+        while let Some(faults) = scheduled.as_mut() {
             tokio::select! {
                 _ = tokio::time::sleep_until(end.into()) => break,
                 _ = signals.stop.cancelled() => { walk.stopped = true; break; }
+                // A fault applied `after` the start can fail mid-phase: the
+                // phase ends there, as at its start.
+                error = faults.failure() => { walk.fault_error = Some(error); break; }
                 changed = live.changed(), if live_open => {
                     if changed.is_ok() {
                         let stats = live.borrow_and_update().clone();
@@ -377,6 +376,19 @@ async fn walk_phases(
                     }
                 }
             }
+        }
+        if let Some(faults) = scheduled {
+            let (late, lived) = faults.finish().await;
+            walk.fault_error = walk.fault_error.take().or(late);
+            walk.lived.insert(index, lived);
+        }
+        if signals.stop.is_cancelled() {
+            walk.stopped = true;
+        }
+        if walk.fault_error.is_some() {
+            // Rollback removes what was applied.
+            set_end(&mut walk, t0);
+            break;
         }
         set_end(&mut walk, t0);
         if !phase.inject.is_empty() {
@@ -391,76 +403,11 @@ async fn walk_phases(
     walk
 }
 
-/// Applies the faults of one phase together, each on its own task, and
-/// waits for all of them; every one is in the ledger before any is applied.
-/// A stop signal interrupts the applies still running (a `command` is
-/// killed with its process group); rollback then removes them all. Returns
-/// the first failure.
-async fn apply_together(
-    ledger: &Arc<Mutex<Ledger>>,
-    experiment: &str,
-    phase: &crate::config::model::Phase,
-    faults: Vec<Box<dyn faults::Fault>>,
-    signals: &StopSignals,
-    progress: &dyn Progress,
-) -> Option<String> {
-    let applying: Vec<faults::ledger::Applying> = {
-        let mut ledger = ledger.lock().await;
-        faults
-            .into_iter()
-            .map(|f| ledger.record(&phase.name, f))
-            .collect()
-    };
-    let mut tasks = tokio::task::JoinSet::new();
-    for applying in applying {
-        progress.message(&format!(
-            "phase {}: applying {}",
-            phase.name,
-            applying.describe()
-        ));
-        let stop = signals.stop.clone();
-        tasks.spawn(async move {
-            let started = Instant::now();
-            let result = tokio::select! {
-                result = applying.apply() => result,
-                _ = stop.cancelled() => Err(faults::FaultError::Interrupted),
-            };
-            (applying, started, result)
-        });
-    }
-    let mut error = None;
-    while let Some(joined) = tasks.join_next().await {
-        match joined {
-            Ok((applying, started, result)) => {
-                ledger.lock().await.log_apply(&applying, started, &result);
-                match result {
-                    Ok(_) => progress.fault_applied(experiment, phase, applying.describe()),
-                    Err(faults::FaultError::Interrupted) => {}
-                    Err(e) => {
-                        error.get_or_insert(format!(
-                            "phase `{}`: could not apply {}: {e}",
-                            phase.name,
-                            applying.describe()
-                        ));
-                    }
-                }
-            }
-            // Recorded before the task started: rollback still removes it.
-            Err(e) => {
-                error.get_or_insert(format!(
-                    "phase `{}`: applying a fault failed: {e}",
-                    phase.name
-                ));
-            }
-        }
-    }
-    error
-}
-
 /// What the behaviour verifiers judge, from the walk, the recorder and the observers.
 fn evidence<'a>(
     exp: &Experiment,
     walk: &PhaseWalk,
+    t0: Instant,
     output: &'a RecorderOutput,
     observed: Observed,
 ) -> Evidence<'a> {
@@ -478,6 +425,7 @@ fn evidence<'a>(
                 end,
                 ran: actual.is_some(),
                 completed: actual.is_some_and(|&(_, e)| e >= end),
+                faults: fault_windows(p, walk.lived.get(&i), actual, t0),
             };
             start = end;
             span
@@ -495,6 +443,36 @@ fn evidence<'a>(
         probes: observed.probes,
         end: stopped_at.min(exp.total_duration()),
     }
+}
+
+/// When the faults of `phase` were really in effect, for verifiers; only
+/// when one of them has `after` or `for` (otherwise the phase's boundaries
+/// are the fault's, as they always were).
+fn fault_windows(
+    phase: &crate::config::model::Phase,
+    lived: Option<&Vec<super::schedule::Lived>>,
+    actual: Option<&(Duration, Duration)>,
+    t0: Instant,
+) -> Vec<verify::evidence::FaultWindow> {
+    let (Some(lived), Some(&(_, phase_end))) = (lived, actual) else {
+        return Vec::new();
+    };
+    if !phase.inject.iter().any(|f| f.is_timed()) {
+        return Vec::new();
+    }
+    let since = |at: Instant| at.saturating_duration_since(t0);
+    lived
+        .iter()
+        .map(|l| verify::evidence::FaultWindow {
+            proxy: phase
+                .inject
+                .get(l.index)
+                .and_then(|f| f.spec.proxy())
+                .map(String::from),
+            applied: since(l.applied),
+            removed: l.removed.map_or(phase_end, since),
+        })
+        .collect()
 }
 
 fn set_end(walk: &mut PhaseWalk, t0: Instant) {
@@ -570,7 +548,7 @@ fn fill_phases(
         if let (Some(target), true) = (target_rate, completed) {
             report.checks.push(rate_achieved(&view, target));
         }
-        let active: Vec<String> = phase.inject.iter().map(faults::describe).collect();
+        let active: Vec<String> = phase.inject.iter().map(faults::describe_in_phase).collect();
         let window = format!(
             "{:.1}s–{:.1}s",
             planned_start.as_secs_f64(),

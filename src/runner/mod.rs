@@ -14,6 +14,7 @@ pub mod observers;
 pub mod plan;
 pub mod proxies;
 pub mod safety;
+pub mod schedule;
 pub mod signals;
 pub mod target;
 

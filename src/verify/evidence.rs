@@ -22,6 +22,53 @@ pub struct PhaseSpan {
     pub ran: bool,
     /// Whether it ran to its planned end.
     pub completed: bool,
+    /// When its faults were really in effect, from the ledger. Filled only
+    /// when a fault of the phase has `after` or `for`; empty means from the
+    /// phase's start to its end.
+    pub faults: Vec<FaultWindow>,
+}
+
+/// When one fault was in effect: its apply started at `applied`, its
+/// removal at `removed` (its `for`, or the phase's end).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaultWindow {
+    /// The proxy it acts on, if any.
+    pub proxy: Option<String>,
+    pub applied: Duration,
+    pub removed: Duration,
+}
+
+impl PhaseSpan {
+    /// The span in which the phase's faults were in effect, for verifiers
+    /// that judge "during the fault": from the first apply to the last
+    /// removal of the faults on `proxy` (of all faults when none acts on
+    /// it), inside the phase. The phase itself when no fault moved off its
+    /// boundaries.
+    pub fn fault_span(&self, proxy: Option<&str>) -> PhaseSpan {
+        let on_proxy: Vec<&FaultWindow> = self
+            .faults
+            .iter()
+            .filter(|w| proxy.is_some() && w.proxy.as_deref() == proxy)
+            .collect();
+        let windows: Vec<&FaultWindow> = if on_proxy.is_empty() {
+            self.faults.iter().collect()
+        } else {
+            on_proxy
+        };
+        let (Some(applied), Some(removed)) = (
+            windows.iter().map(|w| w.applied).min(),
+            windows.iter().map(|w| w.removed).max(),
+        ) else {
+            return self.clone();
+        };
+        let start = applied.clamp(self.start, self.end);
+        PhaseSpan {
+            start,
+            end: removed.clamp(start, self.end),
+            faults: Vec::new(),
+            ..self.clone()
+        }
+    }
 }
 
 /// A counter read at an offset (cumulative).
@@ -164,6 +211,7 @@ pub fn span(name: &str, start: u64, end: u64) -> PhaseSpan {
         end: Duration::from_secs(end),
         ran: true,
         completed: true,
+        faults: Vec::new(),
     }
 }
 

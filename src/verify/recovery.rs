@@ -154,7 +154,8 @@ pub fn check(spec: &RecoverySpec, ev: &Evidence<'_>) -> Check {
         None => format!(": error rate ≤ {}", percent(bounds.error_rate)),
     };
 
-    let fault_end = fault.end;
+    // The fault's real removal: a `for` ends it before its phase does.
+    let fault_end = fault.fault_span(None).end;
     let first = fault_end.as_secs_f64().ceil() as u64;
     let windows: Vec<&WindowSummary> = ev
         .series

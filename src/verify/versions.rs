@@ -156,9 +156,15 @@ pub fn canary(spec: &CanarySpec, ev: &Evidence<'_>) -> Check {
         Some(&spec.phase),
         expected,
     );
-    let (fault, metrics, timeline) = match phase_with_timeline(ev, &spec.phase) {
+    let (phase, metrics, timeline) = match phase_with_timeline(ev, &spec.phase) {
         Ok(found) => found,
         Err(why) => return fail(check, why),
+    };
+    // Timed from the fault's real apply (`after`); a rollback must still
+    // hold to the phase's end, even when the fault ended early (`for`).
+    let fault = &PhaseSpan {
+        start: phase.fault_span(None).start,
+        ..phase.clone()
     };
     check.samples = metrics.requests;
     let version = spec.canary_version.as_str();

@@ -3,6 +3,7 @@
 //! a SIGKILL, `faultline rollback`.
 
 mod after_sigkill;
+mod timing;
 mod together;
 
 use crate::common::TestBed;

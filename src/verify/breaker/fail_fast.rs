@@ -48,10 +48,12 @@ pub(super) fn check(
         Some(&spec.phase),
         expected,
     );
-    let (fault, metrics, timeline) = match phase_with_timeline(ev, &spec.phase) {
+    let (phase, metrics, timeline) = match phase_with_timeline(ev, &spec.phase) {
         Ok(found) => found,
         Err(why) => return fail(check, why),
     };
+    // The fault's real apply and removal (`after`/`for`), not the phase's edges.
+    let fault = &phase.fault_span(spec.dependency.as_deref());
     check.samples = metrics.requests;
     let statuses = spec
         .fast_fail_status

@@ -52,10 +52,12 @@ pub(super) fn check(spec: &BreakerSpec, index: usize, ev: &Evidence<'_>) -> Chec
         Some(&spec.phase),
         expected,
     );
-    let (fault, metrics, timeline) = match phase_with_timeline(ev, &spec.phase) {
+    let (phase, metrics, timeline) = match phase_with_timeline(ev, &spec.phase) {
         Ok(found) => found,
         Err(why) => return fail(check, why),
     };
+    // The fault's real apply and removal (`after`/`for`), not the phase's edges.
+    let fault = &phase.fault_span(spec.dependency.as_deref());
     check.samples = metrics.requests;
     let Some(calls) = ev.calls_at(dependency) else {
         return fail(
@@ -260,7 +262,7 @@ mod tests {
     use super::*;
     use crate::config::model::{BreakerStyle, StatusMatch};
     use crate::metrics::{PhaseMetrics, Slot};
-    use crate::verify::evidence::{span, CounterSample};
+    use crate::verify::evidence::{span, CounterSample, FaultWindow};
 
     fn spec() -> BreakerSpec {
         BreakerSpec {
@@ -405,6 +407,54 @@ mod tests {
         assert!(!check.passed);
         let why = check.message.expect("why");
         assert!(why.contains("clients saw 10.0% errors"), "{why}");
+    }
+
+    /// `after: 1s, for: 2s` on the dependency: the fault was in effect from
+    /// 6 s to 8 s of a 5–10 s phase; the balancer ejects the backend at
+    /// once and re-admits it 1 s after the fault was removed.
+    #[test]
+    fn a_delayed_fault_is_judged_from_its_real_apply_and_removal() {
+        let shifted = |s: f64| match s {
+            s if s < 6.0 => 5,
+            s if (6.0..6.1).contains(&s) => 2,
+            s if s < 9.0 => 0,
+            _ => 5,
+        };
+        let metrics = vec![PhaseMetrics::default(); 3];
+        let timeline = timeline(|_| 0);
+        let window = |proxy: &str, applied: u64, removed: u64| FaultWindow {
+            proxy: Some(proxy.into()),
+            applied: Duration::from_millis(applied),
+            removed: Duration::from_millis(removed),
+        };
+        let mut outage = span("outage", 5, 10);
+        // A fault on another hop over the whole phase does not count.
+        outage.faults = vec![window("backend", 6000, 8000), window("other", 5000, 10_000)];
+        let mut ev = Evidence {
+            phases: vec![span("baseline", 0, 5), outage, span("after", 10, 20)],
+            metrics: &metrics,
+            timeline: Some(&timeline),
+            end: Duration::from_secs(20),
+            ..Evidence::default()
+        };
+        ev.calls.insert("backend".into(), calls(shifted));
+        let check = check(&spec(), 0, &ev);
+        assert!(check.passed, "{check:?}");
+        assert_eq!(
+            check.measured["opened_after_s"], 0.0,
+            "from the apply at 6 s"
+        );
+        assert_eq!(
+            check.measured["closed_after_s"], 1.0,
+            "from the removal at 8 s"
+        );
+        assert_eq!(check.measured["dependency_rate_before"], 50.0);
+
+        // Read from the phase's edges instead, the same traffic looks like
+        // a breaker that took a second to open.
+        ev.phases[1].faults.clear();
+        let edges = super::check(&spec(), 0, &ev);
+        assert_eq!(edges.measured["opened_after_s"], 1.0, "{edges:?}");
     }
 
     /// Through a TCP hop a balancer keeps a connection alive: half a new
