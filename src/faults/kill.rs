@@ -1,7 +1,8 @@
 //! The `kill` fault: send a signal (`TERM`, `KILL`, `STOP`/`CONT`) to the
 //! target faultline started, to a pidfile's process or to every process
 //! with an exact name; optionally restart the target at phase end (or
-//! `after` a delay) and wait until it is ready again.
+//! `for` a while: the runner removes the fault early, and the removal is
+//! the restart) and wait until it is ready again.
 
 use super::journal::{JournalEntry, RollbackJournal};
 use super::{BoxFuture, Evidence, Fault, FaultError};
@@ -10,8 +11,6 @@ use nix::unistd::Pid;
 use serde_json::json;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::task::JoinHandle;
 
 /// The process faultline started for the experiment (`target.command`),
 /// as a fault may see it: implemented by the runner.
@@ -32,9 +31,6 @@ pub struct KillFault {
     signal: Signal,
     who: Who,
     restart: bool,
-    after: Option<Duration>,
-    /// A delayed restart (`after`), awaited at removal.
-    timer: Option<JoinHandle<Result<(), String>>>,
     /// Processes stopped with `STOP`, continued at removal, with their
     /// journal entries.
     stopped: Vec<(i32, Option<JournalEntry>)>,
@@ -58,18 +54,11 @@ fn parse_signal(name: &str) -> Result<Signal, FaultError> {
 }
 
 impl KillFault {
-    fn new(
-        who: Who,
-        signal: &str,
-        restart: bool,
-        after: Option<Duration>,
-    ) -> Result<KillFault, FaultError> {
+    fn new(who: Who, signal: &str, restart: bool) -> Result<KillFault, FaultError> {
         Ok(KillFault {
             signal: parse_signal(signal)?,
             who,
             restart,
-            after,
-            timer: None,
             stopped: Vec::new(),
             journal: None,
         })
@@ -108,17 +97,16 @@ impl KillFault {
         t: Arc<dyn TargetProcess>,
         signal: &str,
         restart: bool,
-        after: Option<Duration>,
     ) -> Result<KillFault, FaultError> {
-        KillFault::new(Who::Target(t), signal, restart, after)
+        KillFault::new(Who::Target(t), signal, restart)
     }
 
     pub fn by_pidfile(path: impl Into<PathBuf>, signal: &str) -> Result<KillFault, FaultError> {
-        KillFault::new(Who::Pidfile(path.into()), signal, false, None)
+        KillFault::new(Who::Pidfile(path.into()), signal, false)
     }
 
     pub fn by_name(name: impl Into<String>, signal: &str) -> Result<KillFault, FaultError> {
-        KillFault::new(Who::Name(name.into()), signal, false, None)
+        KillFault::new(Who::Name(name.into()), signal, false)
     }
 
     /// The processes to signal, each checked against [`crate::bounds`]
@@ -221,13 +209,6 @@ impl Fault for KillFault {
                     self.stopped.push((pid, entry));
                 }
             }
-            if let (true, Some(after), Who::Target(t)) = (self.restart, self.after, &self.who) {
-                let t = t.clone();
-                self.timer = Some(tokio::spawn(async move {
-                    tokio::time::sleep(after).await;
-                    t.restart().await
-                }));
-            }
             Ok(json!({ "signal": self.signal.as_str(), "pids": pids }))
         })
     }
@@ -250,19 +231,7 @@ impl Fault for KillFault {
             let Who::Target(t) = &self.who else {
                 return Ok(Evidence::Null);
             };
-            let result = match self.timer.take() {
-                // Fired: wait for the restart it started.
-                Some(timer) if timer.is_finished() => timer
-                    .await
-                    .unwrap_or_else(|e| Err(format!("restart task failed: {e}"))),
-                // Not fired before the phase ended: never leave it running
-                // detached (it could restart a stopped target); restart now.
-                Some(timer) => {
-                    timer.abort();
-                    t.restart().await
-                }
-                None => t.restart().await,
-            };
+            let result = t.restart().await;
             result
                 .map(|()| json!({ "restarted": true, "pid": t.pid() }))
                 .map_err(|e| FaultError::Unsupported(format!("restart failed: {e}")))

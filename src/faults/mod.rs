@@ -272,7 +272,7 @@ fn build_host_fault(
                     })?;
                     // No timer of its own: a restart `for` after the kill is the
                     // fault's early removal, scheduled by the runner.
-                    kill::KillFault::target(target, &k.signal, k.restart, None)?
+                    kill::KillFault::target(target, &k.signal, k.restart)?
                 }
                 KillWho::Pidfile(p) => kill::KillFault::by_pidfile(p, &k.signal)?,
                 KillWho::Name(n) => kill::KillFault::by_name(n.clone(), &k.signal)?,
