@@ -139,6 +139,17 @@ impl Experiment {
     pub fn total_duration(&self) -> Duration {
         self.phases.iter().map(|p| p.duration).sum()
     }
+
+    /// Where the run reads the version that served each response: the
+    /// load's `version_from`, else a `canary` or `traffic_shift` check's
+    /// (validation made them agree). `None`: versions are not read.
+    pub fn version_source(&self) -> Option<&VersionSource> {
+        self.load
+            .version_from
+            .as_ref()
+            .map(|v| &v.source)
+            .or_else(|| self.verify.iter().find_map(|v| v.version_source()))
+    }
 }
 
 /// The system under test and how to know it is ready.
@@ -304,6 +315,8 @@ pub struct Load {
     pub timeout: Duration,
     /// Weighted request mix (never empty).
     pub requests: Vec<RequestSpec>,
+    /// `load.version_from`, when written.
+    pub version_from: Option<VersionFrom>,
 }
 
 #[derive(Debug, Clone)]
@@ -371,6 +384,8 @@ pub struct Phase {
     pub inject: Vec<FaultSpec>,
     /// Thresholds evaluated on this phase's samples.
     pub expect: Vec<Threshold>,
+    /// Thresholds evaluated on one version's samples (`expect.by_version`).
+    pub by_version: Vec<VersionThresholds>,
     /// Probes observed during this phase (`expect: { probes: [...] }`).
     pub probes: Vec<ProbeCheck>,
     /// With `run --interactive`, wait for Enter at the phase's start.

@@ -277,6 +277,11 @@ pub struct RawLoad {
     /// The weighted request mix.
     #[schemars(with = "Option<Vec<RawRequest>>", extend("examples" = [[{"path": "/checkout", "weight": 3}, {"path": "/health"}]]))]
     pub requests: Option<List<RawRequest>>,
+    /// Where each response says which version served it (a header or a JSON
+    /// pointer), for `by_version` thresholds; `canary` and `traffic_shift`
+    /// checks read it from here too unless they say otherwise.
+    #[schemars(extend("examples" = [{"header": "x-version", "versions": ["v1", "v2"]}]))]
+    pub version_from: Option<super::raw_verify::RawLoadVersionFrom>,
 }
 
 /// `rate: 200` or `rate: { from: 10, to: 500, over: 30s }`.

@@ -3,7 +3,8 @@
 //!
 //! Each function returns `None` when its piece is invalid and has pushed at
 //! least one diagnostic saying why; callers keep going so one run reports
-//! everything. Load settings live in [`super::validate_load`].
+//! everything. Load settings live in [`super::validate_load`], a phase's
+//! `expect` and the run's version source in `validate_expect`.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -11,15 +12,15 @@ use std::time::Duration;
 use super::decode::{describe, scalar_text};
 use super::diagnostics::{did_you_mean, one_of, Diagnostic};
 use super::model::{
-    BreakerOptions, CommandFault, Defect, DemoOptions, Experiment, FaultSpec, Metric, Phase, Ready,
-    RollbackOptions, Target, TargetKind, Threshold,
+    BreakerOptions, CommandFault, Defect, DemoOptions, Experiment, FaultSpec, Phase, Ready,
+    RollbackOptions, Target, TargetKind,
 };
 use super::raw::{
     List, RawBreaker, RawCommandFault, RawDemo, RawExperiment, RawFault, RawLoad, RawPhase,
     RawReady, RawRollback, RawTarget, Scalar,
 };
 use super::source::Node;
-use super::units::{format_duration, parse_duration, parse_percent, parse_threshold};
+use super::units::{format_duration, parse_duration, parse_percent};
 use super::validate_faults::{fault, proxies, ProxyCatalog};
 use super::validate_load::load;
 
@@ -100,6 +101,10 @@ pub fn experiment(
             .map(|(n, _)| n.clone())
             .collect(),
         proxies: &catalog,
+        version: load
+            .as_ref()
+            .and_then(|l| l.version_from.as_ref())
+            .map(|v| v.source.clone()),
     };
     let phase_probes =
         super::validate_verify::phase_probes(raw.phases.as_ref(), node, &refs, diags);
@@ -148,6 +153,7 @@ pub fn experiment(
         notify: notify?,
     };
     let before = diags.len();
+    super::validate_expect::by_version_sources(&experiment, node, diags);
     super::validate_safety::enforce(&experiment, node, diags);
     (diags.len() == before).then_some(experiment)
 }
@@ -619,58 +625,19 @@ fn phase(
         }
     };
     let min_samples = at_least_one(raw.min_samples, &node.at("min_samples"), default_min, diags);
-    let expect = thresholds(raw.expect.as_ref(), &node.at("expect"), diags);
+    let expect = super::validate_expect::expect(raw.expect.as_ref(), &node.at("expect"), diags);
     let inject = faults(raw.inject.as_ref(), &node.at("inject"), catalog, diags);
+    let (expect, by_version) = expect?;
     Some(Phase {
         name: name?,
         duration: duration?,
         inject: inject?,
-        expect: expect?,
+        expect,
+        by_version,
         probes: Vec::new(),
         pause: raw.pause.unwrap_or(false),
         min_samples: min_samples?,
     })
-}
-
-fn thresholds(
-    raw: Option<&serde_yaml::Mapping>,
-    node: &Node<'_>,
-    diags: &mut Vec<Diagnostic>,
-) -> Option<Vec<Threshold>> {
-    let mut ok = true;
-    let mut out = Vec::new();
-    for (key, value) in raw.into_iter().flatten() {
-        let key_text = scalar_text(key).unwrap_or_else(|| describe(key).to_string());
-        if key_text == "probes" {
-            continue; // checked with the other probe references (validate_verify)
-        }
-        let at = node.at(&key_text);
-        let Some(metric) = Metric::from_key(&key_text) else {
-            let keys: Vec<&str> = Metric::ALL.iter().map(|m| m.key()).collect();
-            let diag = at.key_error(format!("unknown metric `{key_text}`"));
-            diags.push(match did_you_mean(&key_text, keys.iter().copied()) {
-                Some(s) => diag.with_help(format!("did you mean `{s}`?")),
-                None => diag.with_help(format!("known metrics: {}", keys.join(", "))),
-            });
-            ok = false;
-            continue;
-        };
-        let parsed = match scalar_text(value) {
-            Some(text) => parse_threshold(metric, &text),
-            None => Err(format!(
-                "expected a threshold such as `< 100ms`, found {}",
-                describe(value)
-            )),
-        };
-        match parsed {
-            Ok(threshold) => out.push(threshold),
-            Err(message) => {
-                diags.push(at.error(message));
-                ok = false;
-            }
-        }
-    }
-    ok.then_some(out)
 }
 
 fn faults(
