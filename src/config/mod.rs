@@ -35,6 +35,7 @@ mod source;
 mod suite;
 mod validate;
 mod validate_breaker;
+mod validate_demo;
 mod validate_expect;
 mod validate_faults;
 mod validate_load;

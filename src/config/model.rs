@@ -181,6 +181,9 @@ pub struct DemoOptions {
     pub canary_weight: f64,
     pub breaker: BreakerOptions,
     pub rollback: RollbackOptions,
+    /// v1's fail-over to a backup payments instance; `None` (the default):
+    /// no backup, v1 calls payments through its hop alone.
+    pub failover: Option<FailoverOptions>,
     /// Deliberate defects, to prove that verifiers catch them.
     pub defects: Vec<Defect>,
 }
@@ -193,6 +196,7 @@ impl Default for DemoOptions {
             canary_weight: 0.1,
             breaker: BreakerOptions::default(),
             rollback: RollbackOptions::default(),
+            failover: None,
             defects: Vec::new(),
         }
     }
@@ -229,6 +233,25 @@ impl Default for BreakerOptions {
             min_calls: 20,
             open_for: Duration::from_secs(2),
             trial_calls: 3,
+        }
+    }
+}
+
+/// `target.demo.failover`: v1 calls payments through its hop and, when that
+/// fails, retries on a backup instance (behind hop `payments-backup`); after
+/// `max_fails` failures within `fail_timeout` the primary is ejected for
+/// `fail_timeout`, then one call probes it (nginx's `max_fails` / `fail_timeout`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FailoverOptions {
+    pub max_fails: u32,
+    pub fail_timeout: Duration,
+}
+
+impl Default for FailoverOptions {
+    fn default() -> Self {
+        Self {
+            max_fails: 2,
+            fail_timeout: Duration::from_secs(2),
         }
     }
 }
@@ -270,16 +293,20 @@ pub enum Defect {
     FlappingRollback,
     /// The frontend waits forever on payments (no per-call timeout).
     NoTimeout,
+    /// With `failover`: the primary is never ejected, every call tries it
+    /// first (nginx's `max_fails=0`).
+    NoEjection,
 }
 
 impl Defect {
-    pub const ALL: [Defect; 6] = [
+    pub const ALL: [Defect; 7] = [
         Defect::NoBreaker,
         Defect::BreakerNeverCloses,
         Defect::NoRollback,
         Defect::SlowRollback,
         Defect::FlappingRollback,
         Defect::NoTimeout,
+        Defect::NoEjection,
     ];
 
     /// The YAML name (`no_breaker`, ...).
@@ -291,6 +318,7 @@ impl Defect {
             Defect::SlowRollback => "slow_rollback",
             Defect::FlappingRollback => "flapping_rollback",
             Defect::NoTimeout => "no_timeout",
+            Defect::NoEjection => "no_ejection",
         }
     }
 
