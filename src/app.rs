@@ -617,10 +617,15 @@ async fn demo(args: DemoArgs) -> ExitCode {
             return ExitCode::InvalidInput;
         }
     };
+    if defects.contains(&config::model::Defect::NoEjection) && !args.failover {
+        eoutln!("error: --defect no_ejection bends the fail-over: add --failover");
+        return ExitCode::InvalidInput;
+    }
     let opts = config::model::DemoOptions {
         payments_latency,
         canary_weight,
         defects,
+        failover: args.failover.then(config::model::FailoverOptions::default),
         ..Default::default()
     };
     match crate::demo::run_foreground(opts, args.seed, args.port).await {

@@ -288,9 +288,13 @@ pub struct DemoArgs {
     pub payments_latency: String,
     /// Start with a deliberate defect (repeatable): no_breaker,
     /// breaker_never_closes, no_rollback, slow_rollback, flapping_rollback,
-    /// no_timeout.
+    /// no_timeout, no_ejection (with --failover).
     #[arg(long = "defect", value_name = "NAME")]
     pub defects: Vec<String>,
+    /// v1 fails over to a backup payments instance (hop `payments-backup`),
+    /// ejecting the failing primary after 2 failures for 2 s (nginx-style).
+    #[arg(long)]
+    pub failover: bool,
     /// Share of /checkout served by the canary v2: a percentage (10%) or a
     /// fraction (0.1).
     #[arg(long, value_name = "SHARE", default_value = "10%")]

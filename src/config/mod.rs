@@ -11,6 +11,7 @@
 //!   fields, wrong types) by cutting the bad node and trying again;
 //! - `validate` and `validate_load`: raw → [`model`], collecting every
 //!   semantic error (bad durations, unknown metrics, rate 0, ...);
+//!   `validate_expect`: thresholds, `by_version` and where versions are read;
 //! - `suite`: suite files, their referenced experiments and defaults;
 //! - [`units`]: `250ms`, `5%`, `512MiB`, `< 100ms`;
 //! - `diagnostics`: [`Diagnostic`] and its rustc-like rendering.
@@ -35,6 +36,8 @@ mod source;
 mod suite;
 mod validate;
 mod validate_breaker;
+mod validate_demo;
+mod validate_expect;
 mod validate_faults;
 mod validate_load;
 pub mod validate_resources;

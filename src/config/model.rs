@@ -143,6 +143,17 @@ impl Experiment {
     pub fn total_duration(&self) -> Duration {
         self.phases.iter().map(|p| p.duration).sum()
     }
+
+    /// Where the run reads the version that served each response: the
+    /// load's `version_from`, else a `canary` or `traffic_shift` check's
+    /// (validation made them agree). `None`: versions are not read.
+    pub fn version_source(&self) -> Option<&VersionSource> {
+        self.load
+            .version_from
+            .as_ref()
+            .map(|v| &v.source)
+            .or_else(|| self.verify.iter().find_map(|v| v.version_source()))
+    }
 }
 
 /// The system under test and how to know it is ready.
@@ -174,6 +185,9 @@ pub struct DemoOptions {
     pub canary_weight: f64,
     pub breaker: BreakerOptions,
     pub rollback: RollbackOptions,
+    /// v1's fail-over to a backup payments instance; `None` (the default):
+    /// no backup, v1 calls payments through its hop alone.
+    pub failover: Option<FailoverOptions>,
     /// Deliberate defects, to prove that verifiers catch them.
     pub defects: Vec<Defect>,
 }
@@ -186,6 +200,7 @@ impl Default for DemoOptions {
             canary_weight: 0.1,
             breaker: BreakerOptions::default(),
             rollback: RollbackOptions::default(),
+            failover: None,
             defects: Vec::new(),
         }
     }
@@ -222,6 +237,25 @@ impl Default for BreakerOptions {
             min_calls: 20,
             open_for: Duration::from_secs(2),
             trial_calls: 3,
+        }
+    }
+}
+
+/// `target.demo.failover`: v1 calls payments through its hop and, when that
+/// fails, retries on a backup instance (behind hop `payments-backup`); after
+/// `max_fails` failures within `fail_timeout` the primary is ejected for
+/// `fail_timeout`, then one call probes it (nginx's `max_fails` / `fail_timeout`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FailoverOptions {
+    pub max_fails: u32,
+    pub fail_timeout: Duration,
+}
+
+impl Default for FailoverOptions {
+    fn default() -> Self {
+        Self {
+            max_fails: 2,
+            fail_timeout: Duration::from_secs(2),
         }
     }
 }
@@ -263,16 +297,20 @@ pub enum Defect {
     FlappingRollback,
     /// The frontend waits forever on payments (no per-call timeout).
     NoTimeout,
+    /// With `failover`: the primary is never ejected, every call tries it
+    /// first (nginx's `max_fails=0`).
+    NoEjection,
 }
 
 impl Defect {
-    pub const ALL: [Defect; 6] = [
+    pub const ALL: [Defect; 7] = [
         Defect::NoBreaker,
         Defect::BreakerNeverCloses,
         Defect::NoRollback,
         Defect::SlowRollback,
         Defect::FlappingRollback,
         Defect::NoTimeout,
+        Defect::NoEjection,
     ];
 
     /// The YAML name (`no_breaker`, ...).
@@ -284,6 +322,7 @@ impl Defect {
             Defect::SlowRollback => "slow_rollback",
             Defect::FlappingRollback => "flapping_rollback",
             Defect::NoTimeout => "no_timeout",
+            Defect::NoEjection => "no_ejection",
         }
     }
 
@@ -308,6 +347,8 @@ pub struct Load {
     pub timeout: Duration,
     /// Weighted request mix (never empty).
     pub requests: Vec<RequestSpec>,
+    /// `load.version_from`, when written.
+    pub version_from: Option<VersionFrom>,
 }
 
 #[derive(Debug, Clone)]
@@ -376,6 +417,8 @@ pub struct Phase {
     pub inject: Vec<PhaseFault>,
     /// Thresholds evaluated on this phase's samples.
     pub expect: Vec<Threshold>,
+    /// Thresholds evaluated on one version's samples (`expect.by_version`).
+    pub by_version: Vec<VersionThresholds>,
     /// Probes observed during this phase (`expect: { probes: [...] }`).
     pub probes: Vec<ProbeCheck>,
     /// With `run --interactive`, wait for Enter at the phase's start.

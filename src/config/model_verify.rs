@@ -137,6 +137,33 @@ impl Default for VersionSource {
     }
 }
 
+impl std::fmt::Display for VersionSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            VersionSource::Header(name) => write!(f, "header `{name}`"),
+            VersionSource::Json(pointer) => write!(f, "JSON pointer `{pointer}`"),
+        }
+    }
+}
+
+/// `load.version_from`: where every response says which version served it,
+/// for the whole run (`by_version` thresholds, `canary`, `traffic_shift`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionFrom {
+    pub source: VersionSource,
+    /// The versions the system serves, when declared (`versions: [v1, v2]`):
+    /// a `by_version` key outside them is a typo.
+    pub versions: Vec<String>,
+}
+
+/// `expect: { by_version: { v2: { p99: "< 300ms" } } }`: thresholds judged
+/// on the responses one version served in the phase.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VersionThresholds {
+    pub version: String,
+    pub thresholds: Vec<super::model::Threshold>,
+}
+
 /// One entry of `verify`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verifier {

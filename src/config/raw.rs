@@ -188,7 +188,7 @@ pub struct RawDemo {
     /// Defect names (`no_breaker`, ...), checked in validation.
     #[schemars(
         with = "Option<Vec<super::schema::Text>>",
-        description = "Deliberate defects: `no_breaker`, `breaker_never_closes`, `no_rollback`, `slow_rollback`, `flapping_rollback`, `no_timeout`.",
+        description = "Deliberate defects: `no_breaker`, `breaker_never_closes`, `no_rollback`, `slow_rollback`, `flapping_rollback`, `no_timeout`, `no_ejection` (with `failover`).",
         extend("examples" = [["no_breaker"]])
     )]
     pub defects: Option<List<Scalar>>,
@@ -198,6 +198,25 @@ pub struct RawDemo {
     /// The canary rollback controller (all optional).
     #[schemars(extend("examples" = [{"error_rate": "5%", "window": "10s", "min_requests": 100}]))]
     pub rollback: Option<RawRollback>,
+    /// v1 fails over to a backup payments instance (hop `payments-backup`),
+    /// ejecting the failing primary like nginx's `max_fails`/`fail_timeout`.
+    #[schemars(extend("examples" = [{"max_fails": 2, "fail_timeout": "2s"}]))]
+    pub failover: Option<RawFailover>,
+}
+
+/// `target.demo.failover` (all optional; `failover: {}` takes the defaults).
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "DemoFailover")]
+pub struct RawFailover {
+    /// Failures within `fail_timeout` that eject the primary (default 2, at least 1;
+    /// the defect `no_ejection` is nginx's `max_fails=0`).
+    #[schemars(extend("examples" = [2]))]
+    pub max_fails: Option<u64>,
+    /// The window of `max_fails` and how long the primary stays ejected
+    /// before one call probes it (default 2s).
+    #[schemars(with = "Option<super::schema::Duration>", extend("examples" = ["2s"]))]
+    pub fail_timeout: Option<Scalar>,
 }
 
 /// `target.demo.breaker`: the frontend's circuit breaker (all optional).
@@ -277,6 +296,11 @@ pub struct RawLoad {
     /// The weighted request mix.
     #[schemars(with = "Option<Vec<RawRequest>>", extend("examples" = [[{"path": "/checkout", "weight": 3}, {"path": "/health"}]]))]
     pub requests: Option<List<RawRequest>>,
+    /// Where each response says which version served it (a header or a JSON
+    /// pointer), for `by_version` thresholds; `canary` and `traffic_shift`
+    /// checks read it from here too unless they say otherwise.
+    #[schemars(extend("examples" = [{"header": "x-version", "versions": ["v1", "v2"]}]))]
+    pub version_from: Option<super::raw_verify::RawLoadVersionFrom>,
 }
 
 /// `rate: 200` or `rate: { from: 10, to: 500, over: 30s }`.

@@ -190,6 +190,24 @@ pub struct RawVersionFrom {
     pub json: Option<String>,
 }
 
+/// `load.version_from`: `{ header: x-version }` or `{ json: /version }`, and
+/// optionally the versions the system serves.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "LoadVersionFrom")]
+pub struct RawLoadVersionFrom {
+    /// Response header naming the version.
+    #[schemars(extend("examples" = ["x-version"]))]
+    pub header: Option<String>,
+    /// JSON pointer into the body naming the version.
+    #[schemars(extend("examples" = ["/version"]))]
+    pub json: Option<String>,
+    /// The versions the system serves: a `by_version` key outside them is
+    /// an error with a did-you-mean (the demo's are always `v1`, `v2`).
+    #[schemars(extend("examples" = [["v1", "v2"]]))]
+    pub versions: Option<Vec<String>>,
+}
+
 /// The canary's share over a sliding second must fall to `rolled_back_share` within
 /// `rolled_back_within` of the phase's start and stay there to its end (`measured.outcome` 0,
 /// rolled back). A share that falls and comes back is flapping (outcome 1: a passive health check

@@ -162,7 +162,7 @@ impl JsonSchema for Expect {
         json_schema!({
             "description": "Metric → threshold (`p50` `p90` `p95` `p99` `p99.9` `max` `mean` \
                             `error_rate` `rate` `requests` `errors` `host_cpu` `host_memory`), \
-                            plus `probes` judged in the phase.",
+                            plus `probes` judged in the phase and `by_version` thresholds.",
             "type": "object",
             "properties": {
                 "probes": {
@@ -170,6 +170,20 @@ impl JsonSchema for Expect {
                     "type": "array",
                     "items": probe,
                     "examples": [[{ "name": "payments-port", "every": "1s", "pass_ratio": "90%" }]]
+                },
+                "by_version": {
+                    "description": "Version → thresholds judged on the responses that version \
+                                    served (`p50` ... `mean`, `error_rate`, `rate`, `requests`, \
+                                    `errors`), checks named like `p99{version=v2} < 300ms`. Needs \
+                                    `load.version_from` (or a `canary`/`traffic_shift` check's). \
+                                    A version that served no requests fails, except on \
+                                    `requests` and `rate`.",
+                    "type": "object",
+                    "additionalProperties": {
+                        "type": "object",
+                        "additionalProperties": threshold.clone()
+                    },
+                    "examples": [{ "v2": { "error_rate": "< 5%", "p99": "< 300ms" } }]
                 }
             },
             "additionalProperties": threshold

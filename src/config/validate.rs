@@ -3,24 +3,23 @@
 //!
 //! Each function returns `None` when its piece is invalid and has pushed at
 //! least one diagnostic saying why; callers keep going so one run reports
-//! everything. Load settings live in [`super::validate_load`].
+//! everything. Load settings live in [`super::validate_load`], a phase's
+//! `expect` and the run's version source in `validate_expect`.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use super::decode::{describe, scalar_text};
-use super::diagnostics::{did_you_mean, one_of, Diagnostic};
+use super::diagnostics::{one_of, Diagnostic};
 use super::model::{
-    BreakerOptions, CommandFault, Defect, DemoOptions, Experiment, FaultSpec, Metric, Phase,
-    PhaseFault, Ready, RollbackOptions, Target, TargetKind, Threshold,
+    CommandFault, Experiment, FaultSpec, Phase, PhaseFault, Ready, Target, TargetKind,
 };
 use super::raw::{
-    List, RawBreaker, RawCommandFault, RawDemo, RawExperiment, RawFault, RawLoad, RawPhase,
-    RawReady, RawRollback, RawTarget, Scalar,
+    List, RawCommandFault, RawExperiment, RawFault, RawLoad, RawPhase, RawReady, RawTarget, Scalar,
 };
 use super::raw_inject::RawInject;
 use super::source::Node;
-use super::units::{format_duration, parse_duration, parse_percent, parse_threshold};
+use super::units::{format_duration, parse_duration};
 use super::validate_faults::{fault, proxies, ProxyCatalog};
 use super::validate_load::load;
 
@@ -67,6 +66,10 @@ pub fn experiment(
     let demo = matches!(target.as_ref().map(|t| &t.kind), Some(TargetKind::Demo(_)));
     let proxies = proxies(raw.proxies.as_ref(), node, demo, diags);
     let mut catalog = ProxyCatalog::new(proxies.as_deref().unwrap_or_default(), demo);
+    if matches!(target.as_ref().map(|t| &t.kind), Some(TargetKind::Demo(o)) if o.failover.is_some())
+    {
+        catalog = catalog.with_backup_hop();
+    }
     let agents = super::validate_resources::agents(raw.agents.as_ref(), node, diags);
     catalog.agents = agents.iter().flatten().map(|a| a.name.clone()).collect();
     catalog.command_target = matches!(
@@ -101,6 +104,10 @@ pub fn experiment(
             .map(|(n, _)| n.clone())
             .collect(),
         proxies: &catalog,
+        version: load
+            .as_ref()
+            .and_then(|l| l.version_from.as_ref())
+            .map(|v| v.source.clone()),
     };
     let phase_probes =
         super::validate_verify::phase_probes(raw.phases.as_ref(), node, &refs, diags);
@@ -149,6 +156,7 @@ pub fn experiment(
         notify: notify?,
     };
     let before = diags.len();
+    super::validate_expect::by_version_sources(&experiment, node, diags);
     super::validate_safety::enforce(&experiment, node, diags);
     (diags.len() == before).then_some(experiment)
 }
@@ -200,7 +208,8 @@ pub fn target(raw: &RawTarget, node: &Node<'_>, diags: &mut Vec<Diagnostic>) -> 
     .collect();
     match (&raw.demo, &raw.url, &raw.command) {
         (Some(demo), None, None) => {
-            let options = demo_options(demo.as_ref(), &node.at("demo"), diags);
+            let options =
+                super::validate_demo::demo_options(demo.as_ref(), &node.at("demo"), diags);
             if raw.ready.is_some() {
                 let message = "`ready` does not apply to the demo target, which runs in-process";
                 diags.push(node.at("ready").key_error(message));
@@ -276,238 +285,6 @@ fn default_ready() -> Ready {
         path: "/".to_string(),
         timeout: Duration::from_secs(30),
         interval: Duration::from_millis(100),
-    }
-}
-
-fn demo_options(
-    raw: Option<&RawDemo>,
-    node: &Node<'_>,
-    diags: &mut Vec<Diagnostic>,
-) -> Option<DemoOptions> {
-    let defaults = DemoOptions::default();
-    let Some(raw) = raw else {
-        return Some(defaults);
-    };
-    // A zero service time is a legitimate "instant payments" setting.
-    let latency = match &raw.payments_latency {
-        Some(v) => duration(v, &node.at("payments_latency"), false, diags),
-        None => Some(defaults.payments_latency),
-    };
-    let timeout = optional_duration(
-        raw.payments_timeout.as_ref(),
-        &node.at("payments_timeout"),
-        defaults.payments_timeout,
-        diags,
-    );
-    let canary_weight = match &raw.canary_weight {
-        Some(v) => share(v, &node.at("canary_weight"), "10%", diags),
-        None => Some(defaults.canary_weight),
-    };
-    let defects = demo_defects(raw.defects.as_ref(), &node.at("defects"), diags);
-    let breaker = match &raw.breaker {
-        Some(b) => breaker_options(b, &node.at("breaker"), diags),
-        None => Some(defaults.breaker),
-    };
-    let rollback = match &raw.rollback {
-        Some(r) => rollback_options(r, &node.at("rollback"), diags),
-        None => Some(defaults.rollback),
-    };
-    Some(DemoOptions {
-        payments_latency: latency?,
-        payments_timeout: timeout?,
-        canary_weight: canary_weight?,
-        breaker: breaker?,
-        rollback: rollback?,
-        defects: defects?,
-    })
-}
-
-/// `target.demo.defects`: known names, each kept once, in the order written.
-fn demo_defects(
-    raw: Option<&List<Scalar>>,
-    node: &Node<'_>,
-    diags: &mut Vec<Diagnostic>,
-) -> Option<Vec<Defect>> {
-    let keys: Vec<&str> = Defect::ALL.iter().map(|d| d.key()).collect();
-    let mut ok = true;
-    let mut out = Vec::new();
-    for (value, at) in items(raw, node, "a defect name", diags) {
-        let Some(name) = scalar_text(value) else {
-            let message = format!(
-                "expected a defect name ({}), found {}",
-                one_of(&keys),
-                describe(value)
-            );
-            diags.push(at.error(message));
-            ok = false;
-            continue;
-        };
-        match Defect::from_key(&name) {
-            Some(defect) if !out.contains(&defect) => out.push(defect),
-            Some(_) => {}
-            None => {
-                let diag = at.error(format!(
-                    "unknown defect `{name}`; expected {}",
-                    one_of(&keys)
-                ));
-                diags.push(match did_you_mean(&name, keys.iter().copied()) {
-                    Some(s) => diag.with_help(format!("did you mean `{s}`?")),
-                    None => diag,
-                });
-                ok = false;
-            }
-        }
-    }
-    if out.contains(&Defect::NoRollback) && out.contains(&Defect::SlowRollback) {
-        diags.push(node.error(
-            "`no_rollback` and `slow_rollback` cannot be combined: the first never rolls back",
-        ));
-        ok = false;
-    } else if out.contains(&Defect::FlappingRollback)
-        && (out.contains(&Defect::NoRollback) || out.contains(&Defect::SlowRollback))
-    {
-        diags.push(node.error(
-            "`flapping_rollback` cannot be combined with `no_rollback` or `slow_rollback`: each \
-             is one way the rollback controller misbehaves",
-        ));
-        ok = false;
-    }
-    ok.then_some(out)
-}
-
-fn breaker_options(
-    raw: &RawBreaker,
-    node: &Node<'_>,
-    diags: &mut Vec<Diagnostic>,
-) -> Option<BreakerOptions> {
-    let d = BreakerOptions::default();
-    let consecutive_failures = count(
-        raw.consecutive_failures,
-        &node.at("consecutive_failures"),
-        d.consecutive_failures,
-        diags,
-    );
-    let failure_rate = match &raw.failure_rate {
-        Some(v) => positive_share(v, &node.at("failure_rate"), "50%", diags),
-        None => Some(d.failure_rate),
-    };
-    let window = optional_duration(raw.window.as_ref(), &node.at("window"), d.window, diags);
-    let min_calls = count(raw.min_calls, &node.at("min_calls"), d.min_calls, diags);
-    let open_for = optional_duration(
-        raw.open_for.as_ref(),
-        &node.at("open_for"),
-        d.open_for,
-        diags,
-    );
-    let trial_calls = count(
-        raw.trial_calls,
-        &node.at("trial_calls"),
-        d.trial_calls,
-        diags,
-    );
-    Some(BreakerOptions {
-        consecutive_failures: consecutive_failures?,
-        failure_rate: failure_rate?,
-        window: window?,
-        min_calls: min_calls?,
-        open_for: open_for?,
-        trial_calls: trial_calls?,
-    })
-}
-
-fn rollback_options(
-    raw: &RawRollback,
-    node: &Node<'_>,
-    diags: &mut Vec<Diagnostic>,
-) -> Option<RollbackOptions> {
-    let d = RollbackOptions::default();
-    let error_rate = match &raw.error_rate {
-        Some(v) => share(v, &node.at("error_rate"), "5%", diags),
-        None => Some(d.error_rate),
-    };
-    let window = optional_duration(raw.window.as_ref(), &node.at("window"), d.window, diags);
-    let min_requests = count(
-        raw.min_requests,
-        &node.at("min_requests"),
-        d.min_requests,
-        diags,
-    );
-    Some(RollbackOptions {
-        error_rate: error_rate?,
-        window: window?,
-        min_requests: min_requests?,
-    })
-}
-
-/// A share: a percentage such as `example`, or a fraction from 0 to 1.
-fn share(
-    value: &Scalar,
-    node: &Node<'_>,
-    example: &str,
-    diags: &mut Vec<Diagnostic>,
-) -> Option<f64> {
-    // An empty message stands for "use the generic one below".
-    let fraction = |f: Option<f64>| {
-        f.filter(|f| (0.0..=1.0).contains(f))
-            .ok_or_else(String::new)
-    };
-    let parsed = match value {
-        // A percentage gets parse_percent's own message (e.g. out of range).
-        Scalar::String(s) if s.trim_end().ends_with('%') => parse_percent(s),
-        Scalar::String(s) => fraction(s.trim().parse().ok()),
-        Scalar::Number(n) => fraction(n.as_f64()),
-        _ => Err(String::new()),
-    };
-    match parsed {
-        Ok(share) => Some(share),
-        Err(message) => {
-            let message = if message.is_empty() {
-                let found = match scalar_text(value) {
-                    Some(text) => format!("`{text}`"),
-                    None => describe(value).to_string(),
-                };
-                format!(
-                    "expected a percentage such as {example} (or a fraction from 0 to 1), found {found}"
-                )
-            } else {
-                message
-            };
-            diags.push(node.error(message));
-            None
-        }
-    }
-}
-
-/// A [`share`] above zero (a zero failure rate would trip on any failure
-/// before `min_calls` meant anything).
-fn positive_share(
-    value: &Scalar,
-    node: &Node<'_>,
-    example: &str,
-    diags: &mut Vec<Diagnostic>,
-) -> Option<f64> {
-    let share = share(value, node, example, diags)?;
-    if share == 0.0 {
-        diags.push(node.error(format!("must be above 0, such as {example}")));
-        return None;
-    }
-    Some(share)
-}
-
-/// A count of at least 1 that fits the model's `u32`, with a default.
-fn count(
-    value: Option<u64>,
-    node: &Node<'_>,
-    default: u32,
-    diags: &mut Vec<Diagnostic>,
-) -> Option<u32> {
-    let n = at_least_one(value, node, u64::from(default), diags)?;
-    match u32::try_from(n) {
-        Ok(n) => Some(n),
-        Err(_) => {
-            diags.push(node.error(format!("must be at most {}, found `{n}`", u32::MAX)));
-            None
-        }
     }
 }
 
@@ -620,7 +397,7 @@ fn phase(
         }
     };
     let min_samples = at_least_one(raw.min_samples, &node.at("min_samples"), default_min, diags);
-    let expect = thresholds(raw.expect.as_ref(), &node.at("expect"), diags);
+    let expect = super::validate_expect::expect(raw.expect.as_ref(), &node.at("expect"), diags);
     let inject = faults(
         raw.inject.as_ref(),
         &node.at("inject"),
@@ -628,56 +405,17 @@ fn phase(
         duration,
         diags,
     );
+    let (expect, by_version) = expect?;
     Some(Phase {
         name: name?,
         duration: duration?,
         inject: inject?,
-        expect: expect?,
+        expect,
+        by_version,
         probes: Vec::new(),
         pause: raw.pause.unwrap_or(false),
         min_samples: min_samples?,
     })
-}
-
-fn thresholds(
-    raw: Option<&serde_yaml::Mapping>,
-    node: &Node<'_>,
-    diags: &mut Vec<Diagnostic>,
-) -> Option<Vec<Threshold>> {
-    let mut ok = true;
-    let mut out = Vec::new();
-    for (key, value) in raw.into_iter().flatten() {
-        let key_text = scalar_text(key).unwrap_or_else(|| describe(key).to_string());
-        if key_text == "probes" {
-            continue; // checked with the other probe references (validate_verify)
-        }
-        let at = node.at(&key_text);
-        let Some(metric) = Metric::from_key(&key_text) else {
-            let keys: Vec<&str> = Metric::ALL.iter().map(|m| m.key()).collect();
-            let diag = at.key_error(format!("unknown metric `{key_text}`"));
-            diags.push(match did_you_mean(&key_text, keys.iter().copied()) {
-                Some(s) => diag.with_help(format!("did you mean `{s}`?")),
-                None => diag.with_help(format!("known metrics: {}", keys.join(", "))),
-            });
-            ok = false;
-            continue;
-        };
-        let parsed = match scalar_text(value) {
-            Some(text) => parse_threshold(metric, &text),
-            None => Err(format!(
-                "expected a threshold such as `< 100ms`, found {}",
-                describe(value)
-            )),
-        };
-        match parsed {
-            Ok(threshold) => out.push(threshold),
-            Err(message) => {
-                diags.push(at.error(message));
-                ok = false;
-            }
-        }
-    }
-    ok.then_some(out)
 }
 
 /// `inject:`, each fault with its timing within a phase of `phase` (when valid).
@@ -913,109 +651,4 @@ pub fn request_path(text: &str, node: &Node<'_>, diags: &mut Vec<Diagnostic>) ->
         return None;
     }
     Some(text.to_string())
-}
-
-#[cfg(test)]
-mod demo_options_tests {
-    use std::path::Path;
-    use std::time::Duration;
-
-    use super::super::model::{Defect, DemoOptions, TargetKind};
-    use super::super::{load_str, Diagnostic};
-
-    fn experiment(demo: &str) -> String {
-        format!(
-            "name: d\ntarget:\n  demo: {demo}\nload: {{ rate: 1, requests: [{{ path: /checkout }}] }}\nphases:\n  - {{ name: p, duration: 1s }}\n"
-        )
-    }
-
-    fn options(demo: &str) -> Result<DemoOptions, Vec<Diagnostic>> {
-        let doc = load_str(&experiment(demo), Path::new("x.yaml")).map_err(|e| e.diagnostics)?;
-        match &doc.experiments[0].target.kind {
-            TargetKind::Demo(opts) => Ok(opts.clone()),
-            other => panic!("a demo target, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn demo_options_are_read_with_defaults_for_what_is_missing() {
-        let opts = options(
-            "{ canary_weight: 25%, defects: [no_timeout, slow_rollback, no_timeout], \
-             breaker: { consecutive_failures: 3, failure_rate: 0.4, open_for: 500ms }, \
-             rollback: { error_rate: 10%, min_requests: 20 } }",
-        )
-        .expect("valid");
-        let defaults = DemoOptions::default();
-        assert_eq!(opts.canary_weight, 0.25);
-        assert_eq!(
-            opts.defects,
-            [Defect::NoTimeout, Defect::SlowRollback],
-            "each once"
-        );
-        assert_eq!(opts.breaker.consecutive_failures, 3);
-        assert_eq!(opts.breaker.failure_rate, 0.4);
-        assert_eq!(opts.breaker.open_for, Duration::from_millis(500));
-        assert_eq!(opts.breaker.window, defaults.breaker.window);
-        assert_eq!(opts.breaker.trial_calls, defaults.breaker.trial_calls);
-        assert_eq!(opts.rollback.error_rate, 0.1);
-        assert_eq!(opts.rollback.min_requests, 20);
-        assert_eq!(opts.rollback.window, defaults.rollback.window);
-        assert_eq!(options("{}").expect("valid"), defaults);
-        let zero = options("{ canary_weight: 0 }").expect("valid");
-        assert_eq!(zero.canary_weight, 0.0);
-    }
-
-    #[test]
-    fn invalid_demo_options_are_each_reported_at_their_node() {
-        #[rustfmt::skip]
-        let cases: &[(&str, &str, &str, &str, &str)] = &[
-            ("a weight above 100% is refused", "{ canary_weight: 150% }", "target.demo.canary_weight", "between 0% and 100%", ""),
-            ("a fraction above 1 is refused", "{ canary_weight: 1.5 }", "target.demo.canary_weight", "a fraction from 0 to 1", ""),
-            ("a misspelt defect gets a suggestion", "{ defects: [no_breakr] }", "target.demo.defects[0]", "unknown defect `no_breakr`; expected `no_breaker`,", "did you mean `no_breaker`?"),
-            ("an unknown defect lists the known ones", "{ defects: [sabotage] }", "target.demo.defects[0]", "`flapping_rollback` or `no_timeout`", ""),
-            ("a flapping and a missing rollback are refused together", "{ defects: [flapping_rollback, no_rollback] }", "target.demo.defects", "cannot be combined with", ""),
-            ("a defect must be a name", "{ defects: [[x]] }", "target.demo.defects[0]", "expected a defect name", ""),
-            ("contradictory rollback defects are refused", "{ defects: [no_rollback, slow_rollback] }", "target.demo.defects", "cannot be combined", ""),
-            ("zero consecutive failures are refused", "{ breaker: { consecutive_failures: 0 } }", "target.demo.breaker.consecutive_failures", "at least 1", ""),
-            ("a zero failure rate is refused", "{ breaker: { failure_rate: 0% } }", "target.demo.breaker.failure_rate", "above 0", ""),
-            ("a zero open_for is refused", "{ breaker: { open_for: 0s } }", "target.demo.breaker.open_for", "greater than 0", ""),
-            ("a unitless window is refused", "{ breaker: { window: 10 } }", "target.demo.breaker.window", "a unit is required", ""),
-            ("a huge trial count is refused", "{ breaker: { trial_calls: 5000000000 } }", "target.demo.breaker.trial_calls", "at most 4294967295", ""),
-            ("an unknown breaker key is refused", "{ breaker: { threshold: 3 } }", "target.demo.breaker", "unknown field `threshold`", ""),
-            ("a rollback error rate must be a share", "{ rollback: { error_rate: high } }", "target.demo.rollback.error_rate", "a percentage such as 5%", ""),
-            ("zero min_requests are refused", "{ rollback: { min_requests: 0 } }", "target.demo.rollback.min_requests", "at least 1", ""),
-        ];
-        for (case, demo, path, message, help) in cases {
-            let found = options(demo).expect_err(case);
-            assert_eq!(found.len(), 1, "{case}: {found:#?}");
-            let d = &found[0];
-            assert!(d.path.starts_with(path), "{case}: {d}");
-            assert!(d.message.contains(message), "{case}: {d}");
-            assert!(d.line.is_some(), "{case}: has a line: {d}");
-            if !help.is_empty() {
-                let hint = d.help.as_deref().unwrap_or("");
-                assert!(hint.contains(help), "{case}: {d}");
-            }
-        }
-    }
-
-    #[test]
-    fn every_invalid_demo_option_is_reported_at_once() {
-        let found = options(
-            "{ canary_weight: lots, defects: [nope], breaker: { min_calls: 0 }, \
-             rollback: { window: never } }",
-        )
-        .expect_err("invalid");
-        let paths: Vec<&str> = found.iter().map(|d| d.path.as_str()).collect();
-        assert_eq!(
-            paths,
-            [
-                "target.demo.canary_weight",
-                "target.demo.defects[0]",
-                "target.demo.breaker.min_calls",
-                "target.demo.rollback.window",
-            ],
-            "{found:#?}"
-        );
-    }
 }

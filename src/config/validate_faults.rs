@@ -60,6 +60,16 @@ impl ProxyCatalog {
             ..ProxyCatalog::default()
         }
     }
+
+    /// Adds the demo's backup hop (`payments-backup`), which exists only
+    /// when the demo's `failover` is on.
+    pub fn with_backup_hop(mut self) -> ProxyCatalog {
+        self.entries.insert(
+            crate::demo::BACKUP_HOP.to_string(),
+            ProxyRole::Embedded(ProxyMode::Http),
+        );
+        self
+    }
 }
 
 /// `proxies:`: name → embedded or external proxy.

@@ -92,10 +92,15 @@ pub fn load(
             specs.filter(|_| all_present)
         }
     };
+    let version_from = match pick(&own, &defaults, "version_from", |l| l.version_from.as_ref()) {
+        Some(p) => super::validate_expect::load_version_from(p.value, &p.node, diags).map(Some),
+        None => Some(None),
+    };
     Some(Load {
         model: model?,
         timeout: timeout?,
         requests: requests?,
+        version_from: version_from?,
     })
 }
 

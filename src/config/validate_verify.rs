@@ -26,6 +26,7 @@ use super::raw_verify::{
 use super::source::Node;
 use super::units::parse_percent;
 use super::validate::{duration, items};
+use super::validate_expect::{check_version_source, version_source};
 use super::validate_faults::ProxyCatalog;
 use super::validate_load::{headers, method, status};
 use super::validate_resources::unknown_reference;
@@ -39,6 +40,8 @@ pub struct Refs<'a> {
     pub phases: Vec<(String, bool)>,
     pub probes: Vec<String>,
     pub proxies: &'a ProxyCatalog,
+    /// `load.version_from`'s source: checks without their own read it.
+    pub version: Option<VersionSource>,
 }
 
 impl Refs<'_> {
@@ -751,33 +754,23 @@ fn recovery_metrics(
     Some(words.iter().any(|w| w == "p99"))
 }
 
+/// A check's `version_from`, defaulting to (and agreeing with) the load's.
 fn version_from(
     raw: Option<&RawVersionFrom>,
     node: &Node<'_>,
+    refs: &Refs<'_>,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<VersionSource> {
-    let Some(raw) = raw else {
-        return Some(VersionSource::default());
+    let own = match raw {
+        Some(raw) => Some(version_source(
+            raw.header.as_ref(),
+            raw.json.as_ref(),
+            node,
+            diags,
+        )?),
+        None => None,
     };
-    match (&raw.header, &raw.json) {
-        (Some(h), None) => match http::HeaderName::from_bytes(h.trim().as_bytes()) {
-            Ok(name) => Some(VersionSource::Header(name)),
-            Err(_) => {
-                diags.push(
-                    node.at("header")
-                        .error(format!("`{h}` is not a valid header name")),
-                );
-                None
-            }
-        },
-        (None, Some(p)) => pointer(p, &node.at("json"), diags).map(VersionSource::Json),
-        _ => {
-            diags.push(node.error(
-                "expected exactly one of `header` (e.g. `header: x-version`) or `json` (a JSON pointer such as `/version`)",
-            ));
-            None
-        }
-    }
+    check_version_source(own, refs.version.as_ref(), node, diags)
 }
 
 fn version_name(
@@ -810,7 +803,12 @@ fn canary(
 ) -> Option<CanarySpec> {
     let phase = refs.phase(raw.phase.as_ref(), node, diags);
     let version = version_name(raw.canary_version.as_ref(), node, "canary_version", diags);
-    let source = version_from(raw.version_from.as_ref(), &node.at("version_from"), diags);
+    let source = version_from(
+        raw.version_from.as_ref(),
+        &node.at("version_from"),
+        refs,
+        diags,
+    );
     let within = required_duration(
         raw.rolled_back_within.as_ref(),
         node,
@@ -850,7 +848,12 @@ fn traffic_shift(
 ) -> Option<TrafficShiftSpec> {
     let phase = refs.phase(raw.phase.as_ref(), node, diags);
     let version = version_name(raw.version.as_ref(), node, "version", diags);
-    let source = version_from(raw.version_from.as_ref(), &node.at("version_from"), diags);
+    let source = version_from(
+        raw.version_from.as_ref(),
+        &node.at("version_from"),
+        refs,
+        diags,
+    );
     let share = |v: Option<&Scalar>, field: &str, diags: &mut Vec<Diagnostic>| match v {
         Some(v) => fraction(v, &node.at(field), diags),
         None => {

@@ -6,6 +6,9 @@
 //!                 └─ v2 (10%) ─▶ hop `payments-canary` ─┘
 //! ```
 //!
+//! With `failover` v1 also has a backup: a second payments instance behind
+//! hop `payments-backup`, used when payments (through hop `payments`) fails.
+//!
 //! It gives experiments a real dependency chain with real resilience
 //! mechanisms to break, without installing anything. Each frontend version
 //! reaches payments only through its own [`Proxy`] hop, so a fault injected
@@ -21,6 +24,7 @@
 //! - `breaker`: the circuit breaker state machine (and its defects).
 //! - `window`: sliding-window counts for the breaker and the rollback controller.
 //! - `path`: one version's breaker, bulkhead (and the `no_timeout` defect) and client.
+//! - `failover`: with `failover`, v1's primary/backup balancing (and `no_ejection`).
 //! - `canary`: the v1/v2 split and the rollback controller (and its defects).
 //! - `frontend`: `/checkout` and `/health`, mapping failures to 502/503/504.
 //! - `admin`: `/admin/breaker`, `/admin/canary` and `/metrics` (rendered by `metrics`).
@@ -31,6 +35,7 @@
 pub mod admin;
 pub mod breaker;
 pub mod canary;
+pub mod failover;
 mod foreground;
 pub mod frontend;
 pub mod metrics;
@@ -48,12 +53,13 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::model::DemoOptions;
+use crate::config::model::{Defect, DemoOptions};
 use crate::proxy::{Proxy, ProxyConfig, ProxyError, ProxyMode};
 
 pub use foreground::run_foreground;
 
 use canary::{Canary, Version};
+use failover::{Ejection, Failover, Upstream};
 use frontend::Frontend;
 use path::PaymentsPath;
 use payments::Payments;
@@ -65,6 +71,10 @@ pub const PAYMENTS_HOP: &str = "payments";
 /// The name of the hop between the canary (v2) and payments: a fault here
 /// hits the canary only.
 pub const CANARY_HOP: &str = "payments-canary";
+
+/// The name of the hop between v1 and the backup payments instance; it
+/// exists only with `target.demo.failover`.
+pub const BACKUP_HOP: &str = "payments-backup";
 
 /// Why the demo system could not start or run.
 #[derive(Debug, thiserror::Error)]
@@ -97,6 +107,8 @@ pub struct DemoSystem {
     pub payments_hop: Proxy,
     /// The hop the canary's (v2's) payment calls go through ([`CANARY_HOP`]).
     pub payments_canary_hop: Proxy,
+    /// With `failover`: the backup payments instance and its hop ([`BACKUP_HOP`]).
+    pub backup: Option<(SocketAddr, Proxy)>,
     opts: DemoOptions,
     seed: u64,
     tracker: TaskTracker,
@@ -171,20 +183,51 @@ impl DemoSystem {
         )
         .await?;
 
+        let backup = match &opts.failover {
+            Some(_) => {
+                let (listener, addr) = bind("payments-backup", 0).await?;
+                let service = Arc::new(Payments::new(opts.payments_latency, seed.wrapping_add(2)));
+                server::spawn(
+                    listener,
+                    move |req| {
+                        let service = Arc::clone(&service);
+                        async move { service.handle(req).await }
+                    },
+                    shutdown.clone(),
+                    tracker,
+                );
+                let hop = hop(BACKUP_HOP, addr, seed.wrapping_add(3), shutdown, tracker).await?;
+                Some((addr, hop))
+            }
+            None => None,
+        };
+
         let now = tokio::time::Instant::now();
-        let path = |version, hop: &Proxy| -> Result<PaymentsPath, DemoError> {
-            let client = PaymentsClient::new(hop.listen_addr(), opts.payments_timeout, tracker)?;
+        let client =
+            |hop: &Proxy| PaymentsClient::new(hop.listen_addr(), opts.payments_timeout, tracker);
+        let path = |version, upstream: Upstream| -> Result<PaymentsPath, DemoError> {
             Ok(PaymentsPath::new(
                 version,
-                client,
+                upstream,
                 opts,
                 shutdown.clone(),
                 tracker.clone(),
                 now,
             ))
         };
-        let v1 = path(Version::V1, &payments_hop)?;
-        let v2 = path(Version::V2, &payments_canary_hop)?;
+        let v1_upstream = match (&opts.failover, &backup) {
+            (Some(failover), Some((_, backup_hop))) => {
+                let ejection = Ejection::new(*failover, !opts.has(Defect::NoEjection));
+                let balancer = Failover::new(client(&payments_hop)?, client(backup_hop)?, ejection);
+                Upstream::FailOver(Arc::new(balancer))
+            }
+            _ => Upstream::Single(Box::new(client(&payments_hop)?)),
+        };
+        let v1 = path(Version::V1, v1_upstream)?;
+        let v2 = path(
+            Version::V2,
+            Upstream::Single(Box::new(client(&payments_canary_hop)?)),
+        )?;
         let canary = Arc::new(Canary::new(
             opts.canary_weight,
             opts.rollback,
@@ -214,6 +257,7 @@ impl DemoSystem {
             payments,
             payments_hop,
             payments_canary_hop,
+            backup,
             opts: opts.clone(),
             seed,
             tracker: tracker.clone(),
@@ -225,9 +269,12 @@ impl DemoSystem {
         format!("http://{}", self.frontend)
     }
 
-    /// The hops the harness may inject faults into: [`PAYMENTS_HOP`], then [`CANARY_HOP`].
+    /// The hops the harness may inject faults into: [`PAYMENTS_HOP`], then
+    /// [`CANARY_HOP`], then (with `failover`) [`BACKUP_HOP`].
     pub fn proxies(&self) -> Vec<Proxy> {
-        vec![self.payments_hop.clone(), self.payments_canary_hop.clone()]
+        let mut hops = vec![self.payments_hop.clone(), self.payments_canary_hop.clone()];
+        hops.extend(self.backup.iter().map(|(_, hop)| hop.clone()));
+        hops
     }
 
     /// Waits until every task of the system has finished. Only returns after
@@ -259,6 +306,7 @@ impl DemoSystem {
              \n  frontend       {frontend}\
              \n  payments hop   {stable}\
              \n  canary hop     {canary}\
+             {backup}\
              \n  payments       http://{payments}\
              \n  canary weight  {weight}% of /checkout to v2 (at start)\
              \n  defects        {defects}\n\
@@ -274,6 +322,13 @@ impl DemoSystem {
             seed = self.seed,
             stable = hop_line(&self.payments_hop),
             canary = hop_line(&self.payments_canary_hop),
+            backup = match &self.backup {
+                Some((addr, hop)) => format!(
+                    "\n  backup hop     {}  (fail-over of v1)\n  backup         http://{addr}",
+                    hop_line(hop)
+                ),
+                None => String::new(),
+            },
             payments = self.payments,
             // One decimal: 0.1 × 100 is not exactly 10 in binary.
             weight = (self.opts.canary_weight * 1000.0).round() / 10.0,

@@ -1,5 +1,6 @@
 //! [`PaymentsPath`]: one version's way to payments — its circuit breaker,
-//! its bulkhead and its client (through its own hop).
+//! its bulkhead and its [`Upstream`] (its own hop, and for v1 with
+//! `failover` a backup behind it).
 //!
 //! The bulkhead allows at most [`MAX_CONCURRENT_CALLS`] payments calls in
 //! flight per version, like a bounded worker pool. Healthy, waiting for a
@@ -31,7 +32,8 @@ use tokio_util::task::TaskTracker;
 
 use super::breaker::{Breaker, CallGuard, Rejection};
 use super::canary::Version;
-use super::payments_client::{PaymentsClient, PaymentsError};
+use super::failover::Upstream;
+use super::payments_client::PaymentsError;
 use crate::config::model::{Defect, DemoOptions};
 
 /// Payments calls in flight per version at most (the bulkhead's size).
@@ -52,7 +54,7 @@ pub enum CallError {
 #[derive(Debug)]
 pub struct PaymentsPath {
     version: Version,
-    client: PaymentsClient,
+    client: Upstream,
     breaker: Arc<Breaker>,
     slots: Arc<Semaphore>,
     /// The `no_timeout` defect (see the module docs).
@@ -64,11 +66,11 @@ pub struct PaymentsPath {
 }
 
 impl PaymentsPath {
-    /// The path of `version`, calling payments with `client`. Spawned calls
+    /// The path of `version`, calling payments through `client`. Spawned calls
     /// (`no_timeout`) run on `tracker` and end on `shutdown`.
     pub fn new(
         version: Version,
-        client: PaymentsClient,
+        client: Upstream,
         opts: &DemoOptions,
         shutdown: CancellationToken,
         tracker: TaskTracker,
@@ -92,6 +94,11 @@ impl PaymentsPath {
 
     pub fn breaker(&self) -> &Breaker {
         &self.breaker
+    }
+
+    /// Where the calls go (with the fail-over's state, when it has one).
+    pub fn upstream(&self) -> &Upstream {
+        &self.client
     }
 
     /// Calls made to payments so far (`demo_payments_calls_total`).

@@ -10,6 +10,7 @@
 use super::histogram::LatencyHistogram;
 use super::outcome::{ErrorClass, Event, Outcome};
 use super::timeline::{Classifier, Timeline, TimelineBuilder};
+use super::versions::PhaseVersions;
 use super::window::{WindowAccumulator, WindowSummary};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -41,6 +42,8 @@ pub struct PhaseMetrics {
     pub response: LatencyHistogram,
     /// Service time: from the actual send.
     pub service: LatencyHistogram,
+    /// Requests, errors and response times per version that served them.
+    pub versions: PhaseVersions,
 }
 
 impl PhaseMetrics {
@@ -58,6 +61,7 @@ impl PhaseMetrics {
         if o.started.saturating_duration_since(o.intended) > late_threshold {
             self.late += 1;
         }
+        self.versions.record(o);
     }
 
     /// Errors / requests, 0 when there were no requests.

@@ -2,7 +2,9 @@
 //! experiment, then one summary line.
 
 use crate::metrics::LatencySummary;
-use crate::runner::journal::{ExperimentReport, ExperimentStatus, PhaseReport, RunReport};
+use crate::runner::journal::{
+    ExperimentReport, ExperimentStatus, PhaseReport, RunReport, VersionReport,
+};
 use std::fmt::Write;
 
 /// Renders the whole report as text (no colour: it is also read in CI logs).
@@ -179,6 +181,35 @@ fn render_phases(out: &mut String, phases: &[PhaseReport]) {
             format!("{:.2}%", p.error_rate * 100.0),
             top.join(", "),
         ]);
+        // One row per version the phase's responses named, under its phase.
+        for v in &p.versions {
+            let lat = |f: fn(&LatencySummary) -> f64| {
+                v.latency_ms
+                    .as_ref()
+                    .map_or("-".to_string(), |l| format_ms(f(l)))
+            };
+            rows.push(vec![
+                format!("  {}", version_label(v)),
+                v.requests.to_string(),
+                format!("{:.1}", v.rate),
+                lat(|l| l.p50),
+                lat(|l| l.p95),
+                lat(|l| l.p99),
+                lat(|l| l.p999),
+                format!("{:.2}%", v.error_rate * 100.0),
+                if v.errors > 0 {
+                    format!("{} failed", v.errors)
+                } else {
+                    String::new()
+                },
+            ]);
+        }
+        if p.unversioned > 0 && !p.versions.is_empty() {
+            let mut row = vec![String::new(); header.len()];
+            row[0] = "  (no version)".into();
+            row[1] = p.unversioned.to_string();
+            rows.push(row);
+        }
     }
     let widths: Vec<usize> = (0..header.len())
         .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
@@ -203,6 +234,15 @@ fn render_phases(out: &mut String, phases: &[PhaseReport]) {
         out.push('\n');
     }
     render_pressure(out, phases);
+}
+
+/// `version v2`, or the overflow entry's `other versions`.
+pub fn version_label(v: &VersionReport) -> String {
+    if v.other {
+        "other versions".into()
+    } else {
+        format!("version {}", v.version)
+    }
 }
 
 /// Under the table, what each resource fault asked for next to what was

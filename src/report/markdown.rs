@@ -164,7 +164,7 @@ fn experiment_section(out: &mut String, exp: &ExperimentReport) {
 }
 
 fn phases_table(out: &mut String, phases: &[PhaseReport]) {
-    let rows = phases.iter().map(|p| {
+    let rows = phases.iter().flat_map(|p| {
         let lat = |f: fn(&LatencySummary) -> f64| {
             p.latency_ms
                 .as_ref()
@@ -174,7 +174,7 @@ fn phases_table(out: &mut String, phases: &[PhaseReport]) {
         if !p.completed {
             name.push_str(" (cut)");
         }
-        vec![
+        let row = vec![
             name,
             p.requests.to_string(),
             match p.target_rate {
@@ -185,7 +185,25 @@ fn phases_table(out: &mut String, phases: &[PhaseReport]) {
             lat(|l| l.p95),
             lat(|l| l.p99),
             format!("{:.2}%", p.error_rate * 100.0),
-        ]
+        ];
+        // Per-version rows under their phase, when the run read versions.
+        let versions = p.versions.iter().map(|v| {
+            let lat = |f: fn(&LatencySummary) -> f64| {
+                v.latency_ms
+                    .as_ref()
+                    .map_or("-".into(), |l| format_ms(f(l)))
+            };
+            vec![
+                format!("↳ {}", inline(&super::console::version_label(v))),
+                v.requests.to_string(),
+                format!("{:.1}", v.rate),
+                lat(|l| l.p50),
+                lat(|l| l.p95),
+                lat(|l| l.p99),
+                format!("{:.2}%", v.error_rate * 100.0),
+            ]
+        });
+        std::iter::once(row).chain(versions).collect::<Vec<_>>()
     });
     table(
         out,

@@ -3,7 +3,7 @@
 //! back whatever is left (on every way out), and judge the phases.
 
 use super::interactive::Decision;
-use super::journal::{Check, ExperimentReport, ExperimentStatus, LoadInfo, PhaseReport};
+use super::journal::{Check, ExperimentReport, ExperimentStatus, LoadInfo};
 use super::observers::{self, Observed, Observers};
 use super::proxies::RunningProxies;
 use super::signals::StopSignals;
@@ -13,11 +13,11 @@ use crate::config::model::{Experiment, LoadModel, RateShape};
 use crate::config::units::format_duration;
 use crate::faults::journal::{self as journal_file, RollbackJournal};
 use crate::faults::{self, Ledger};
-use crate::load::{self, LoadRun, LoadSummary, Schedule};
+use crate::load::{self, LoadRun, LoadSummary};
 use crate::metrics::telemetry::{self, Watched};
 use crate::metrics::{LiveStats, PhaseMetrics, PhaseSlice, Recorder, RecorderOutput};
 use crate::verify::evidence::PhaseSpan;
-use crate::verify::{self, evaluate_threshold, rate_achieved, Evidence, PhaseView};
+use crate::verify::{self, Evidence};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -156,7 +156,7 @@ pub async fn run_experiment(exp: &Experiment, ctx: &ExperimentContext<'_>) -> Ex
         events: recorder.events,
         stop: load_stop.clone(),
         abandon: ctx.signals.abandon.clone(),
-        version: exp.verify.iter().find_map(|v| v.version_source()).cloned(),
+        version: exp.version_source().cloned(),
     }));
 
     let monitor_done = tokio_util::sync::CancellationToken::new();
@@ -235,7 +235,7 @@ pub async fn run_experiment(exp: &Experiment, ctx: &ExperimentContext<'_>) -> Ex
     report.load = load_info(exp, load_summary);
     report.faults = ledger.events().to_vec();
     report.rollback_failed = ledger.rollback_failed();
-    fill_phases(&mut report, exp, &walk, &output, t0_wall, &samples);
+    super::phase_reports::fill_phases(&mut report, exp, &walk.spans, &output, t0_wall, &samples);
     report.checks.extend(verify::verify(
         exp,
         &evidence(exp, &walk, t0, &output, observed),
@@ -495,102 +495,6 @@ fn phase_slices(exp: &Experiment) -> Vec<PhaseSlice> {
             slice
         })
         .collect()
-}
-
-fn fill_phases(
-    report: &mut ExperimentReport,
-    exp: &Experiment,
-    walk: &PhaseWalk,
-    output: &RecorderOutput,
-    t0_wall: SystemTime,
-    samples: &[telemetry::TelemetrySample],
-) {
-    let schedule = match &exp.load.model {
-        LoadModel::Open { rate, .. } => Some(Schedule::new(rate.clone())),
-        LoadModel::Closed { .. } => None,
-    };
-    let mut planned_start = Duration::ZERO;
-    for (i, phase) in exp.phases.iter().enumerate() {
-        let planned_end = planned_start + phase.duration;
-        let Some(&(_, actual_end)) = walk.spans.get(i) else {
-            break; // never started
-        };
-        let metrics = output.phases.get(i).cloned().unwrap_or_default();
-        let completed = actual_end >= planned_end;
-        // Requests are scheduled only up to the planned end, so an
-        // overrunning phase is judged over its planned duration.
-        let duration = actual_end.min(planned_end).saturating_sub(planned_start);
-        let duration_s = duration.as_secs_f64();
-        let host = telemetry::phase_summary(
-            samples,
-            planned_start.as_secs_f64(),
-            (planned_start + duration).as_secs_f64(),
-        );
-        let view = PhaseView {
-            name: &phase.name,
-            metrics: &metrics,
-            duration_s,
-            min_samples: phase.min_samples,
-            host_cpu: host.as_ref().map(|h| h.host_cpu_avg / 100.0),
-            host_memory: host
-                .as_ref()
-                .filter(|h| h.mem_total_bytes > 0)
-                .map(|h| h.mem_used_avg_bytes as f64 / h.mem_total_bytes as f64),
-        };
-        let first_check = report.checks.len();
-        for th in &phase.expect {
-            report.checks.push(evaluate_threshold(th, &view));
-        }
-        let target_rate = schedule
-            .as_ref()
-            .filter(|_| duration_s > 0.0)
-            .map(|s| s.expected_between(planned_start, planned_start + duration) / duration_s);
-        if let (Some(target), true) = (target_rate, completed) {
-            report.checks.push(rate_achieved(&view, target));
-        }
-        let active: Vec<String> = phase.inject.iter().map(faults::describe_in_phase).collect();
-        let window = format!(
-            "{:.1}s–{:.1}s",
-            planned_start.as_secs_f64(),
-            (planned_start + duration).as_secs_f64()
-        );
-        for check in &mut report.checks[first_check..] {
-            check.window = Some(window.clone());
-            check.faults = active.clone();
-        }
-        report.phases.push(PhaseReport {
-            name: phase.name.clone(),
-            start: rfc3339(t0_wall + planned_start),
-            start_offset_s: planned_start.as_secs_f64(),
-            duration_s,
-            planned_duration_s: phase.duration.as_secs_f64(),
-            completed,
-            requests: metrics.requests,
-            errors: metrics.errors,
-            error_rate: metrics.error_rate(),
-            errors_by_class: metrics
-                .errors_by_class
-                .iter()
-                .map(|(k, v)| (k.key().to_string(), *v))
-                .collect(),
-            status_counts: metrics
-                .status_counts
-                .iter()
-                .map(|(k, v)| (k.to_string(), *v))
-                .collect(),
-            rate: view.rate(),
-            target_rate,
-            late: metrics.late,
-            unsent: metrics.unsent,
-            latency_ms: metrics.response.summary(),
-            service_time_ms: metrics.service.summary(),
-            faults: active,
-            histogram: (!metrics.response.is_empty()).then(|| metrics.response.to_base64()),
-            telemetry: None,
-            pressure: Vec::new(),
-        });
-        planned_start = planned_end;
-    }
 }
 
 /// A run in which requests were sent but not one got an HTTP response (all

@@ -221,6 +221,44 @@ pub struct PhaseReport {
     /// `cpu requested 80% on 1 core, measured 78.4%`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pressure: Vec<String>,
+
+    /// What each version served in the phase, when the run reads versions
+    /// (`load.version_from`, `canary`, `traffic_shift`): at most 8 by name,
+    /// in the order they first answered, then one entry with `other: true`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub versions: Vec<VersionReport>,
+    /// Requests whose response named no version (or that got no response),
+    /// when the run reads versions.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unversioned: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// One version's share of a phase (`phases[].versions[]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VersionReport {
+    /// The label read from the response (`v2`); `other` for the overflow entry.
+    pub version: String,
+    pub requests: u64,
+    pub errors: u64,
+    pub error_rate: f64,
+    /// Requests per second over the phase.
+    pub rate: f64,
+    /// Response time (from the intended start); `null` when no samples.
+    pub latency_ms: Option<LatencySummary>,
+    /// The version's response-time histogram (HdrHistogram V2, base64), for `faultline merge`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub histogram: Option<String>,
+    /// True for the entry that sums the versions past the first 8.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub other: bool,
 }
 
 /// Attaches the run's telemetry to `report`: the samples, each phase's

@@ -11,6 +11,7 @@ pub mod experiment;
 pub mod interactive;
 pub mod journal;
 pub mod observers;
+mod phase_reports;
 pub mod plan;
 pub mod proxies;
 pub mod safety;

@@ -330,6 +330,8 @@ mod tests {
             histogram: (!h.is_empty()).then(|| h.to_base64()),
             telemetry: None,
             pressure: vec![],
+            versions: vec![],
+            unversioned: 0,
         }
     }
 

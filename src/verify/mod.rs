@@ -1,6 +1,7 @@
 //! Verification: turning measurements into checks with expected vs observed.
 //!
 //! - `thresholds`: a phase's `expect` (p99 < 100ms, ...) and `rate_achieved`;
+//!   `by_version`: the same thresholds on one version's responses;
 //! - `stats` and `baseline`: statistical comparison against a baseline report;
 //! - behaviour verifiers (`verify:`), each a pure function of [`Evidence`]:
 //!   `recovery`, `breaker`, `versions` (canary), `traffic_shift`, `compare`
@@ -8,6 +9,7 @@
 
 pub mod baseline;
 pub mod breaker;
+pub mod by_version;
 pub mod calls;
 pub mod compare;
 pub mod evidence;

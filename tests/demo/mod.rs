@@ -1,12 +1,13 @@
 //! The embedded demo system, driven over real loopback HTTP.
 //!
 //! This file: the plain request paths and the system's lifecycle. The
-//! resilience mechanisms have their own files: `breaker`, `canary` (split,
+//! resilience mechanisms have their own files: `breaker`, `failover`, `canary` (split,
 //! rollback, admin API, metrics) and `bulkhead` (the `no_timeout` defect).
 
 mod breaker;
 mod bulkhead;
 mod canary;
+mod failover;
 mod support;
 
 use std::time::{Duration, Instant};

@@ -29,17 +29,17 @@ struct Sample {
     weight: u32,
 }
 
-struct HaproxyBed {
-    dir: tempfile::TempDir,
-    fe_port: u16,
-    hop_port: u16,
-    v2_port: u16,
+pub(super) struct HaproxyBed {
+    pub(super) dir: tempfile::TempDir,
+    pub(super) fe_port: u16,
+    pub(super) hop_port: u16,
+    pub(super) v2_port: u16,
     _backends: Daemon,
     _haproxy: Daemon,
 }
 
 impl HaproxyBed {
-    fn start() -> HaproxyBed {
+    pub(super) fn start() -> HaproxyBed {
         let dir = temp_dir("faultline-real-haproxy-");
         let (fe_port, hop_port, v1_port, v2_port) =
             (free_port(), free_port(), free_port(), free_port());
@@ -84,7 +84,7 @@ impl HaproxyBed {
         }
     }
 
-    fn socket(&self) -> PathBuf {
+    pub(super) fn socket(&self) -> PathBuf {
         self.dir.path().join("admin.sock")
     }
 
@@ -104,8 +104,19 @@ impl HaproxyBed {
 }
 
 /// One Runtime API command on `socket`, its whole answer.
-fn runtime_api(socket: &Path, command: &str) -> String {
-    let mut stream = UnixStream::connect(socket).expect("connect to the Runtime API");
+pub(super) fn runtime_api(socket: &Path, command: &str) -> String {
+    // HAProxy may still be binding the socket just after its frontend
+    // listens, or busy at the moment: retry the connect for up to 3 s.
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    let mut stream = loop {
+        match UnixStream::connect(socket) {
+            Ok(stream) => break stream,
+            Err(e) if std::time::Instant::now() >= deadline => {
+                panic!("connect to the Runtime API at {}: {e}", socket.display())
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+    };
     stream
         .set_read_timeout(Some(Duration::from_secs(2)))
         .expect("set a read timeout");

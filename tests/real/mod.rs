@@ -1,8 +1,9 @@
 //! faultline's verdicts on real resilience implementations: nginx passive
 //! health checks with retries (a fail-over breaker), an HAProxy weighted
 //! canary with a Runtime API rollback, and pybreaker, an in-process circuit
-//! breaker library (fail-fast). Each system runs in the foreground from its
-//! Debian or PyPI package (`scripts/test.sh` installs them) on free loopback
+//! breaker library (fail-fast); and HAProxy's per-server counters as the
+//! ground truth of faultline's per-version numbers (`by_version`). Each
+//! system runs in the foreground from its Debian or PyPI package (`scripts/test.sh` installs them) on free loopback
 //! ports, with one of faultline's embedded hops (a `proxies:` entry of the
 //! experiment) between it and ONE backend.
 //!
@@ -19,6 +20,7 @@
 //! ports, readiness, running faultline and reading its report).
 
 mod haproxy;
+mod haproxy_versions;
 mod nginx;
 mod pybreaker;
 

@@ -10,6 +10,8 @@
 //! in CI; the statistical comparison runs alone. Every test takes the
 //! CPU-heavy lock so no stress test skews the verdicts.
 
+mod by_version;
+
 use crate::common::CPU_HEAVY;
 use crate::load::run_yaml;
 use faultline::runner::journal::{Check, ExperimentReport};

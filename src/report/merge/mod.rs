@@ -20,6 +20,8 @@
 //!   judged them, named `… (report N)`, and a note says so. Dropping them
 //!   could turn a shard's failure into a merged pass. (`--baseline` on the
 //!   merged report replaces per-report `regression` checks with merged ones.)
+//! - **Per-version numbers** (`phases[].versions`) are merged the same way,
+//!   by label, and `by_version` thresholds re-evaluated on them.
 //! - **Service time is dropped** (`service_time_ms: null`, with a note):
 //!   reports carry only the response-time histogram, and percentiles of
 //!   service time cannot be merged from percentiles.
@@ -33,15 +35,17 @@
 
 use crate::config::model::Metric;
 use crate::config::units::parse_threshold;
-use crate::metrics::{LatencyHistogram, PhaseMetrics, WindowSummary};
+use crate::metrics::{LatencyHistogram, PhaseMetrics, PhaseVersions, WindowSummary};
 use crate::runner::journal::{
     Check, ExperimentReport, ExperimentStatus, HostInfo, LoadInfo, PhaseReport, RunReport,
     RunStatus, Summary, SCHEMA_VERSION,
 };
 use crate::verify::baseline::refresh_summary;
-use crate::verify::{evaluate_threshold, rate_achieved, PhaseView};
+use crate::verify::{by_version, evaluate_threshold, rate_achieved, PhaseView};
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
+
+mod versions;
 
 /// Why reports cannot be merged. Reports are numbered from 1 in the order given.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -293,9 +297,11 @@ fn merge_experiment(
             ));
         }
         let (mut phase, histogram) = merge_phase(&first.name, &parts)?;
+        let (version_list, versions) = versions::merge(&first.name, &parts)?;
+        phase.versions = version_list;
         notes.service_time_dropped |= parts.iter().any(|(_, p)| p.service_time_ms.is_some());
         phase.completed &= parts.len() == shards.len();
-        checks.extend(reevaluate_checks(shards, &phase, histogram));
+        checks.extend(reevaluate_checks(shards, &phase, histogram, versions));
         phases.push(phase);
     }
     notes.reevaluated |= !checks.is_empty();
@@ -478,6 +484,8 @@ fn merge_phase(
         histogram: (!histogram.is_empty()).then(|| histogram.to_base64()),
         telemetry: None,
         pressure: Vec::new(),
+        versions: Vec::new(),
+        unversioned: sum(|p| p.unversioned),
     };
     Ok((phase, histogram))
 }
@@ -488,6 +496,7 @@ fn reevaluate_checks(
     shards: &[Shard<ExperimentReport>],
     phase: &PhaseReport,
     histogram: LatencyHistogram,
+    versions: PhaseVersions,
 ) -> Vec<Check> {
     let of_phase: Vec<&Check> = shards
         .iter()
@@ -506,6 +515,7 @@ fn reevaluate_checks(
         late: phase.late,
         unsent: phase.unsent,
         response: histogram,
+        versions,
         ..PhaseMetrics::default()
     };
     // The view's rate (requests / duration) must be the summed rate of
@@ -544,13 +554,19 @@ fn reevaluate_checks(
 /// is the first word) and its `expected` bound. One that cannot be read back
 /// fails: a threshold must never pass silently.
 fn reevaluate(check: &Check, view: &PhaseView<'_>) -> Check {
-    let key = check.name.split_whitespace().next().unwrap_or_default();
+    let first = check.name.split_whitespace().next().unwrap_or_default();
+    // `p99{version=v2} < 300ms` is judged on that version's merged numbers.
+    let (key, version) = match by_version::parse_name(&check.name) {
+        Some((key, version)) => (key, Some(version)),
+        None => (first, None),
+    };
     let threshold = Metric::from_key(key)
         .ok_or_else(|| format!("`{key}` is not a metric"))
         .and_then(|metric| parse_threshold(metric, &check.expected));
-    match threshold {
-        Ok(th) => evaluate_threshold(&th, view),
-        Err(why) => Check {
+    match (threshold, version) {
+        (Ok(th), Some(version)) => by_version::evaluate(version, &th, view),
+        (Ok(th), None) => evaluate_threshold(&th, view),
+        (Err(why), _) => Check {
             passed: false,
             observed: "not re-evaluated".into(),
             message: Some(format!(

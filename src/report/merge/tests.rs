@@ -35,6 +35,8 @@ fn phase(name: &str, h: &LatencyHistogram, errors: u64, target: f64) -> PhaseRep
         histogram: (!h.is_empty()).then(|| h.to_base64()),
         telemetry: None,
         pressure: vec![],
+        versions: vec![],
+        unversioned: 0,
     }
 }
 
