@@ -21,7 +21,9 @@ pub fn execute(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Validate(args) => validate(&args),
         Command::List(args) => list(&args),
-        Command::Plan(args) => with_runtime(|| plan(args.files.clone(), args.force)),
+        Command::Plan(args) => {
+            with_runtime(|| plan(args.files.clone(), load_options(args.force, &args.set)))
+        }
         Command::Run(args) => with_runtime(|| run(args)),
         Command::Demo(args) => with_runtime(|| demo(args)),
         Command::Proxy(args) => with_runtime(|| proxy(args)),
@@ -115,13 +117,21 @@ where
     }
 }
 
+/// How `--force` and `--set` load files (`${VAR}` from the environment).
+fn load_options(force: bool, set: &[config::Override]) -> config::LoadOptions {
+    config::LoadOptions {
+        force,
+        overrides: set.to_vec(),
+        ..config::LoadOptions::default()
+    }
+}
+
 /// Loads every file, printing all diagnostics of all files.
-fn load_all(files: &[PathBuf], force: bool) -> Result<Vec<Document>, ExitCode> {
+fn load_all(files: &[PathBuf], options: &config::LoadOptions) -> Result<Vec<Document>, ExitCode> {
     let mut docs = Vec::new();
     let mut failed = false;
-    let options = config::LoadOptions { force };
     for file in files {
-        match config::load_file_with(file, options) {
+        match config::load_file_with(file, options.clone()) {
             Ok(doc) => docs.push(doc),
             Err(e) => {
                 eout!("{e}");
@@ -141,9 +151,9 @@ fn load_all(files: &[PathBuf], force: bool) -> Result<Vec<Document>, ExitCode> {
 
 fn validate(args: &FilesArgs) -> ExitCode {
     let mut code = ExitCode::Passed;
-    let options = config::LoadOptions { force: args.force };
+    let options = load_options(args.force, &args.set);
     for file in &args.files {
-        match config::load_file_with(file, options) {
+        match config::load_file_with(file, options.clone()) {
             Ok(doc) => outln!("ok: {}", summary_line(&doc)),
             Err(e) => {
                 let n = e.diagnostics.len();
@@ -214,7 +224,7 @@ fn load_text(e: &Experiment) -> String {
 }
 
 fn list(args: &FilesArgs) -> ExitCode {
-    let docs = match load_all(&args.files, args.force) {
+    let docs = match load_all(&args.files, &load_options(args.force, &args.set)) {
         Ok(d) => d,
         Err(code) => return code,
     };
@@ -267,8 +277,8 @@ fn list(args: &FilesArgs) -> ExitCode {
 
 /// `faultline plan` and `run --dry-run`: exit 0 when everything needed is
 /// reachable, 4 when something is not, 2 on invalid input.
-async fn plan(files: Vec<PathBuf>, force: bool) -> ExitCode {
-    let docs = match load_all(&files, force) {
+async fn plan(files: Vec<PathBuf>, options: config::LoadOptions) -> ExitCode {
+    let docs = match load_all(&files, &options) {
         Ok(d) => d,
         Err(code) => return code,
     };
@@ -283,10 +293,11 @@ async fn plan(files: Vec<PathBuf>, force: bool) -> ExitCode {
 }
 
 async fn run(args: RunArgs) -> ExitCode {
+    let options = load_options(args.force, &args.set);
     if args.dry_run {
-        return plan(args.files.clone(), args.force).await;
+        return plan(args.files.clone(), options).await;
     }
-    let docs = match load_all(&args.files, args.force) {
+    let docs = match load_all(&args.files, &options) {
         Ok(d) => d,
         Err(code) => return code,
     };

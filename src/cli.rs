@@ -266,6 +266,12 @@ pub struct RunArgs {
     /// probabilities) [default: random, printed and saved in the report].
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Change a value of every experiment without editing the file
+    /// (repeatable), validated like the file: `--set target.url=http://host:8080`,
+    /// `--set phases.fault.duration=60s` (a phase by name or 0-based index),
+    /// `--set load.rate=50`. VALUE is a YAML scalar.
+    #[arg(long = "set", value_name = "PATH=VALUE", value_parser = crate::config::Override::parse)]
+    pub set: Vec<crate::config::Override>,
 }
 
 #[derive(Debug, Args)]
@@ -276,6 +282,12 @@ pub struct FilesArgs {
     /// flight, phases over 24h). Fault bounds (pids, memory, cores) stay.
     #[arg(long)]
     pub force: bool,
+    /// Change a value of every experiment without editing the file
+    /// (repeatable), validated like the file: `--set target.url=http://host:8080`,
+    /// `--set phases.fault.duration=60s` (a phase by name or 0-based index),
+    /// `--set load.rate=50`. VALUE is a YAML scalar.
+    #[arg(long = "set", value_name = "PATH=VALUE", value_parser = crate::config::Override::parse)]
+    pub set: Vec<crate::config::Override>,
 }
 
 #[derive(Debug, Args)]
