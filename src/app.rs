@@ -18,18 +18,21 @@ use std::sync::Arc;
 /// Runs a parsed command line.
 pub fn execute(cli: Cli) -> ExitCode {
     crate::logging::init(cli.verbose);
+    let color = cli.color.into();
     match cli.command {
         Command::Validate(args) => validate(&args),
         Command::List(args) => list(&args),
-        Command::Plan(args) => with_runtime(|| plan(args.files.clone(), args.force)),
-        Command::Run(args) => with_runtime(|| run(args)),
+        Command::Plan(args) => {
+            with_runtime(|| plan(args.files.clone(), load_options(args.force, &args.set)))
+        }
+        Command::Run(args) => with_runtime(|| run(args, color)),
         Command::Demo(args) => with_runtime(|| demo(args)),
         Command::Proxy(args) => with_runtime(|| proxy(args)),
         Command::Rollback(args) => with_runtime(|| rollback(args)),
-        Command::Report(args) => with_runtime(|| rerender(args)),
+        Command::Report(args) => with_runtime(|| rerender(args, color)),
         Command::Agent(args) => with_runtime(|| agent(args)),
         Command::Stress { args } => stress(&args),
-        Command::Merge(args) => with_runtime(|| merge(args)),
+        Command::Merge(args) => with_runtime(|| merge(args, color)),
         Command::Schema(args) => schema(&args),
         Command::Init(args) => init(&args),
         Command::Completions(args) => completions(&args),
@@ -115,13 +118,21 @@ where
     }
 }
 
+/// How `--force` and `--set` load files (`${VAR}` from the environment).
+fn load_options(force: bool, set: &[config::Override]) -> config::LoadOptions {
+    config::LoadOptions {
+        force,
+        overrides: set.to_vec(),
+        ..config::LoadOptions::default()
+    }
+}
+
 /// Loads every file, printing all diagnostics of all files.
-fn load_all(files: &[PathBuf], force: bool) -> Result<Vec<Document>, ExitCode> {
+fn load_all(files: &[PathBuf], options: &config::LoadOptions) -> Result<Vec<Document>, ExitCode> {
     let mut docs = Vec::new();
     let mut failed = false;
-    let options = config::LoadOptions { force };
     for file in files {
-        match config::load_file_with(file, options) {
+        match config::load_file_with(file, options.clone()) {
             Ok(doc) => {
                 print_warnings(&doc);
                 docs.push(doc)
@@ -144,9 +155,9 @@ fn load_all(files: &[PathBuf], force: bool) -> Result<Vec<Document>, ExitCode> {
 
 fn validate(args: &FilesArgs) -> ExitCode {
     let mut code = ExitCode::Passed;
-    let options = config::LoadOptions { force: args.force };
+    let options = load_options(args.force, &args.set);
     for file in &args.files {
-        match config::load_file_with(file, options) {
+        match config::load_file_with(file, options.clone()) {
             Ok(doc) => {
                 print_warnings(&doc);
                 outln!("ok: {}", summary_line(&doc))
@@ -227,7 +238,7 @@ fn load_text(e: &Experiment) -> String {
 }
 
 fn list(args: &FilesArgs) -> ExitCode {
-    let docs = match load_all(&args.files, args.force) {
+    let docs = match load_all(&args.files, &load_options(args.force, &args.set)) {
         Ok(d) => d,
         Err(code) => return code,
     };
@@ -280,8 +291,8 @@ fn list(args: &FilesArgs) -> ExitCode {
 
 /// `faultline plan` and `run --dry-run`: exit 0 when everything needed is
 /// reachable, 4 when something is not, 2 on invalid input.
-async fn plan(files: Vec<PathBuf>, force: bool) -> ExitCode {
-    let docs = match load_all(&files, force) {
+async fn plan(files: Vec<PathBuf>, options: config::LoadOptions) -> ExitCode {
+    let docs = match load_all(&files, &options) {
         Ok(d) => d,
         Err(code) => return code,
     };
@@ -295,11 +306,12 @@ async fn plan(files: Vec<PathBuf>, force: bool) -> ExitCode {
     }
 }
 
-async fn run(args: RunArgs) -> ExitCode {
+async fn run(args: RunArgs, color: report::color::When) -> ExitCode {
+    let options = load_options(args.force, &args.set);
     if args.dry_run {
-        return plan(args.files.clone(), args.force).await;
+        return plan(args.files.clone(), options).await;
     }
-    let docs = match load_all(&args.files, args.force) {
+    let docs = match load_all(&args.files, &options) {
         Ok(d) => d,
         Err(code) => return code,
     };
@@ -412,7 +424,7 @@ async fn run(args: RunArgs) -> ExitCode {
     if let Some(n) = &notifier {
         n.finish(&report).await;
     }
-    finish(&report, &outputs, args.quiet)
+    finish(&report, &outputs, args.quiet, color)
 }
 
 /// Where a run's reports go.
@@ -458,7 +470,12 @@ impl Outputs {
 /// folder) is exit 6 when the run passed; a worse outcome of the run is
 /// never hidden. The verdict is printed either way, and the write errors
 /// after it, where they are seen.
-fn finish(report: &RunReport, outputs: &Outputs, quiet: bool) -> ExitCode {
+fn finish(
+    report: &RunReport,
+    outputs: &Outputs,
+    quiet: bool,
+    color: report::color::When,
+) -> ExitCode {
     let mut errors = Vec::new();
     let mut note = |what: &str, path: &Path, result: std::io::Result<()>| {
         if let Err(e) = result {
@@ -493,8 +510,16 @@ fn finish(report: &RunReport, outputs: &Outputs, quiet: bool) -> ExitCode {
         s if s == report::output::STDOUT => "stdout".to_string(),
         _ => p.display().to_string(),
     });
-    let text = report::console::render(report, json_text.as_deref().filter(|_| json_written));
     let to_stderr = outputs.use_stdout();
+    let paint = report::color::Paint {
+        on: report::color::enabled(
+            color,
+            crate::stdio::is_terminal(to_stderr),
+            std::env::var_os("NO_COLOR").as_deref(),
+        ),
+    };
+    let json_path = json_text.as_deref().filter(|_| json_written);
+    let text = report::console::render_painted(report, json_path, paint);
     if quiet {
         if report.rollback_failed {
             eout!("{}", report::console::rollback_banner(report));
@@ -531,7 +556,7 @@ fn read_report(path: &Path) -> Result<RunReport, ExitCode> {
 }
 
 /// `faultline report`: re-render a saved report, optionally with a baseline.
-async fn rerender(args: ReportArgs) -> ExitCode {
+async fn rerender(args: ReportArgs, color: report::color::When) -> ExitCode {
     let mut report = match read_report(&args.report) {
         Ok(r) => r,
         Err(code) => return code,
@@ -551,11 +576,11 @@ async fn rerender(args: ReportArgs) -> ExitCode {
     if let Err(code) = outputs.check() {
         return code;
     }
-    finish(&report, &outputs, false)
+    finish(&report, &outputs, false, color)
 }
 
 /// `faultline merge`: one report from the shards of a run.
-async fn merge(args: MergeArgs) -> ExitCode {
+async fn merge(args: MergeArgs, color: report::color::When) -> ExitCode {
     let mut reports = Vec::new();
     for path in &args.reports {
         match read_report(path) {
@@ -571,7 +596,7 @@ async fn merge(args: MergeArgs) -> ExitCode {
                 junit: None,
                 summary_md: None,
             };
-            finish(&merged, &outputs, false)
+            finish(&merged, &outputs, false, color)
         }
         Err(e) => {
             eoutln!("error: {e}");

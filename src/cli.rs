@@ -19,6 +19,35 @@ pub struct Cli {
     /// `FAULTLINE_LOG` (e.g. `faultline=debug`) overrides both.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+    /// Colour in the console report: `auto` colours a terminal unless
+    /// `NO_COLOR` is set (non-empty); `always` and `never` override both.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "WHEN",
+        default_value = "auto",
+        global = true
+    )]
+    pub color: ColorWhen,
+}
+
+/// `--color`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorWhen {
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+impl From<ColorWhen> for crate::report::color::When {
+    fn from(when: ColorWhen) -> Self {
+        match when {
+            ColorWhen::Auto => Self::Auto,
+            ColorWhen::Always => Self::Always,
+            ColorWhen::Never => Self::Never,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -266,6 +295,12 @@ pub struct RunArgs {
     /// probabilities) [default: random, printed and saved in the report].
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Change a value of every experiment without editing the file
+    /// (repeatable), validated like the file: `--set target.url=http://host:8080`,
+    /// `--set phases.fault.duration=60s` (a phase by name or 0-based index),
+    /// `--set load.rate=50`. VALUE is a YAML scalar.
+    #[arg(long = "set", value_name = "PATH=VALUE", value_parser = crate::config::Override::parse)]
+    pub set: Vec<crate::config::Override>,
 }
 
 #[derive(Debug, Args)]
@@ -276,6 +311,12 @@ pub struct FilesArgs {
     /// flight, phases over 24h). Fault bounds (pids, memory, cores) stay.
     #[arg(long)]
     pub force: bool,
+    /// Change a value of every experiment without editing the file
+    /// (repeatable), validated like the file: `--set target.url=http://host:8080`,
+    /// `--set phases.fault.duration=60s` (a phase by name or 0-based index),
+    /// `--set load.rate=50`. VALUE is a YAML scalar.
+    #[arg(long = "set", value_name = "PATH=VALUE", value_parser = crate::config::Override::parse)]
+    pub set: Vec<crate::config::Override>,
 }
 
 #[derive(Debug, Args)]

@@ -33,6 +33,16 @@ pub fn console(text: &str, to_stderr: bool) {
     }
 }
 
+/// Whether the stream [`console`] writes to (`to_stderr` or stdout) is a terminal.
+pub fn is_terminal(to_stderr: bool) -> bool {
+    use std::io::IsTerminal;
+    if to_stderr {
+        std::io::stderr().is_terminal()
+    } else {
+        std::io::stdout().is_terminal()
+    }
+}
+
 /// `print!` that never panics.
 #[macro_export]
 macro_rules! out {

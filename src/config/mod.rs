@@ -12,6 +12,11 @@
 //! - `validate` and `validate_load`: raw → [`model`], collecting every
 //!   semantic error (bad durations, unknown metrics, rate 0, ...);
 //!   `validate_expect`: thresholds, `by_version` and where versions are read;
+//! - `interpolate`: `${VAR}` and `${VAR:-default}` in string values, on
+//!   the parsed document (positions stay those of the text as written);
+//! - `overrides`: `--set PATH=VALUE`, applied to each experiment's parsed
+//!   document before decoding, so a value set there is validated like the
+//!   file and its problems are reported at the flag;
 //! - `suite`: suite files, their referenced experiments and defaults;
 //! - [`units`]: `250ms`, `5%`, `512MiB`, `< 100ms`;
 //! - `diagnostics`: [`Diagnostic`] and its rustc-like rendering.
@@ -25,8 +30,10 @@ pub mod units;
 
 mod decode;
 mod diagnostics;
+mod interpolate;
 mod limits;
 mod locate;
+mod overrides;
 mod prescan;
 mod raw;
 mod raw_inject;
@@ -54,17 +61,23 @@ use std::path::{Path, PathBuf};
 use serde_yaml::Value;
 
 pub use diagnostics::{did_you_mean, escape_controls, one_of, ConfigError, Diagnostic, Snippet};
+pub use interpolate::Env;
+pub use overrides::Override;
 
 use locate::{Span, YamlPath};
 use model::Document;
 use source::{Node, SourceFile};
 
 /// How a file is loaded.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct LoadOptions {
     /// `--force`: the load bounds of [`crate::bounds`] (rate, workers,
     /// in-flight cap, durations) do not apply. Fault bounds always do.
     pub force: bool,
+    /// Where `${VAR}` takes its values: the process environment by default.
+    pub env: Env,
+    /// `--set PATH=VALUE` flags, in order, applied to every experiment.
+    pub overrides: Vec<Override>,
 }
 
 /// Reads and validates an experiment or suite file. An unreadable file is a
@@ -97,18 +110,31 @@ pub fn load_str_with(
 ) -> Result<Document, ConfigError> {
     let mut diags = Vec::new();
     let mut file = SourceFile::new(path, source);
-    let document = load_document(&mut file, &mut diags);
+    let document = load_document(&mut file, &options, &mut diags);
     if options.force {
         diags.retain(|d| !d.lifted_by_force);
     }
     finish(path, document, diags)
 }
 
-fn load_document(file: &mut SourceFile, diags: &mut Vec<Diagnostic>) -> Option<Document> {
-    let value = parse(file, diags)?;
+fn load_document(
+    file: &mut SourceFile,
+    options: &LoadOptions,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Document> {
+    let mut value = parse(file, diags)?;
     match kind(&value) {
-        Kind::Suite => suite::load(value, file, diags),
+        Kind::Suite => {
+            let pending = interpolate::interpolate(&mut value, file, &options.env);
+            if !interpolate::settle(pending, file, diags) {
+                return None;
+            }
+            suite::load(value, file, options, diags)
+        }
         Kind::Experiment => {
+            if !prepare(&mut value, file, options, None, diags) {
+                return None;
+            }
             let experiment = suite::experiment(value, file, &validate::Defaults::default(), diags)?;
             Some(Document {
                 source: file.path.clone(),
@@ -123,6 +149,21 @@ fn load_document(file: &mut SourceFile, diags: &mut Vec<Diagnostic>) -> Option<D
             None
         }
     }
+}
+
+/// Substitutes `${VAR}`s in an experiment's `value` and applies the
+/// `--set` overrides (after a suite's `defaults`, when given); false after
+/// a diagnostic. An unset variable in a value a `--set` replaces is no error.
+fn prepare(
+    value: &mut Value,
+    file: &mut SourceFile,
+    options: &LoadOptions,
+    defaults: Option<&Value>,
+    diags: &mut Vec<Diagnostic>,
+) -> bool {
+    let pending = interpolate::interpolate(value, file, &options.env);
+    let applied = overrides::apply(value, &options.overrides, defaults, file, diags);
+    interpolate::settle(pending, file, diags) && applied
 }
 
 enum Kind {
@@ -156,6 +197,7 @@ fn not_a_document(value: &Value) -> String {
 /// YAML text → `Value`, indexing positions. Syntax errors become a single
 /// diagnostic (serde_yaml stops at the first one). The input limits of
 /// [`limits`] are checked first, each before the step it protects.
+/// `${VAR}` references are substituted by the caller (see [`prepare`]).
 fn parse(file: &mut SourceFile, diags: &mut Vec<Diagnostic>) -> Option<Value> {
     if file.text.len() as u64 > limits::MAX_FILE_BYTES {
         diags.push(too_large(&file.path, file.text.len() as u64));

@@ -23,6 +23,9 @@ pub struct SourceFile {
     /// Paths where a "missing field" report would be noise: the node was
     /// removed after an error, or the user wrote a misspelling of this key.
     pub suppressed: HashSet<YamlPath>,
+    /// Paths a `--set` flag wrote or created, with the flag: a problem at or
+    /// under one is reported at the flag (see [`super::overrides`]).
+    pub overridden: Vec<(YamlPath, String)>,
 }
 
 impl SourceFile {
@@ -47,6 +50,7 @@ impl SourceFile {
             locator: Locator::default(),
             lines,
             suppressed: HashSet::new(),
+            overridden: Vec::new(),
         }
     }
 
@@ -54,6 +58,36 @@ impl SourceFile {
     fn line(&self, number: usize) -> Option<&str> {
         let (start, end) = *self.lines.get(number.checked_sub(1)?)?;
         self.text.get(start..end)
+    }
+
+    /// The byte offset of 1-based `line` and `column` (in characters).
+    pub fn offset_of(&self, line: usize, column: usize) -> Option<usize> {
+        let (start, _) = *self.lines.get(line.checked_sub(1)?)?;
+        let text = self.line(line)?;
+        let within = match text.char_indices().nth(column.checked_sub(1)?) {
+            Some((byte, _)) => byte,
+            None => text.len(),
+        };
+        Some(start + within)
+    }
+
+    /// The 1-based line and column (in characters) of byte `offset`.
+    pub fn position_of(&self, offset: usize) -> (usize, usize) {
+        let index = self
+            .lines
+            .partition_point(|(start, _)| *start <= offset)
+            .max(1);
+        let (start, _) = self.lines[index - 1];
+        let column = self
+            .text
+            .get(start..offset)
+            .map_or(1, |before| before.chars().count() + 1);
+        (index, column)
+    }
+
+    /// The character at 1-based `line` and `column`.
+    pub fn char_at(&self, line: usize, column: usize) -> Option<char> {
+        self.line(line)?.chars().nth(column.checked_sub(1)?)
     }
 
     /// Builds the position index; call once the text is known to be valid YAML.
@@ -66,13 +100,30 @@ impl SourceFile {
         path.ancestors().any(|p| self.suppressed.contains(&p))
     }
 
-    /// A diagnostic shown under `path`, pointing at `span` when known.
+    /// The `--set` flag that wrote `path` or one of its ancestors.
+    pub fn flag_at(&self, path: &YamlPath) -> Option<&str> {
+        if self.overridden.is_empty() {
+            return None;
+        }
+        path.ancestors().find_map(|p| {
+            self.overridden
+                .iter()
+                .find(|(written, _)| *written == p)
+                .map(|(_, flag)| flag.as_str())
+        })
+    }
+
+    /// A diagnostic shown under `path`, pointing at `span` when known, or at
+    /// the `--set` flag that wrote `path`.
     pub fn diagnostic(
         &self,
         path: &YamlPath,
         span: Option<Span>,
         message: impl Into<String>,
     ) -> Diagnostic {
+        if let Some(flag) = self.flag_at(path) {
+            return Diagnostic::new(flag, path.to_string(), message);
+        }
         let d = Diagnostic::new(self.path.clone(), path.to_string(), message);
         match span {
             None => d,
@@ -157,6 +208,9 @@ impl<'a> Node<'a> {
     /// A problem with this node's key (e.g. an unknown metric name), shown
     /// under the parent mapping.
     pub fn key_error(&self, message: impl Into<String>) -> Diagnostic {
+        if let Some(flag) = self.file.flag_at(&self.path) {
+            return Diagnostic::new(flag, self.path.parent().to_string(), message);
+        }
         self.file
             .diagnostic(&self.path.parent(), self.file.key_span(&self.path), message)
     }

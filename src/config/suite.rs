@@ -18,10 +18,27 @@ use super::raw::{RawExperiment, RawSuite};
 use super::source::{Node, SourceFile};
 use super::validate::{self, items, required_text, Defaults};
 use super::validate_load;
-use super::{kind, not_a_document, parse, read_source, Kind, ReadError};
+use super::{kind, not_a_document, parse, read_source, Kind, LoadOptions, ReadError};
+
+/// What every experiment of a suite is loaded with: the options, and the
+/// suite's `defaults` as written, which `--set` overrides start from.
+struct Lend<'a> {
+    options: &'a LoadOptions,
+    defaults: Option<&'a Value>,
+}
 
 /// Decodes and validates a suite whose parsed text is `value`.
-pub fn load(value: Value, file: &mut SourceFile, diags: &mut Vec<Diagnostic>) -> Option<Document> {
+pub fn load(
+    value: Value,
+    file: &mut SourceFile,
+    options: &LoadOptions,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Document> {
+    let written_defaults = value.get("defaults").cloned();
+    let lend = Lend {
+        options,
+        defaults: written_defaults.as_ref(),
+    };
     let raw: RawSuite = decode(value, file, diags)?;
     let file: &SourceFile = file;
     let root = Node::root(file);
@@ -56,7 +73,7 @@ pub fn load(value: Value, file: &mut SourceFile, diags: &mut Vec<Diagnostic>) ->
         .safety
         .as_ref()
         .map(|s| super::validate_safety::safety(s, &root.at("safety"), &[], &mut Vec::new()));
-    let mut experiments = experiments(raw.experiments.as_ref(), &root, &defaults, diags);
+    let mut experiments = experiments(raw.experiments.as_ref(), &root, &defaults, &lend, diags);
     if let (Some(Some(safety)), Some(list)) = (&safety, experiments.as_ref()) {
         let total: std::time::Duration = list.iter().map(|e| e.total_duration()).sum();
         if let Some(max) = safety.max_duration.filter(|max| total > *max) {
@@ -89,6 +106,7 @@ fn experiments(
     raw: Option<&Vec<Option<String>>>,
     root: &Node<'_>,
     defaults: &Defaults<'_>,
+    lend: &Lend<'_>,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Vec<Experiment>> {
     let at = root.at("experiments");
@@ -148,7 +166,8 @@ fn experiments(
             break;
         }
         let (relative, entry) = (relative, entry.clone());
-        let Some(experiment) = referenced(relative, &entry, defaults, &mut budget, diags) else {
+        let Some(experiment) = referenced(relative, &entry, defaults, lend, &mut budget, diags)
+        else {
             ok = false;
             continue;
         };
@@ -216,6 +235,7 @@ fn referenced(
     relative: &str,
     entry: &Node<'_>,
     defaults: &Defaults<'_>,
+    lend: &Lend<'_>,
     budget: &mut Option<u64>,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Experiment> {
@@ -258,9 +278,14 @@ fn referenced(
     };
     *budget = Some(rest);
     let mut file = SourceFile::new(path, text);
-    let value = parse(&mut file, diags)?;
+    let mut value = parse(&mut file, diags)?;
     match kind(&value) {
-        Kind::Experiment => experiment(value, &mut file, defaults, diags),
+        Kind::Experiment => {
+            if !super::prepare(&mut value, &mut file, lend.options, lend.defaults, diags) {
+                return None;
+            }
+            experiment(value, &mut file, defaults, diags)
+        }
         Kind::Suite => {
             diags.push(entry.error(format!(
                 "`{relative}` is a suite; a suite can only list experiment files"

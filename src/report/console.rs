@@ -1,20 +1,30 @@
 //! The end-of-run console report: a phase table and the checks of each
 //! experiment, then one summary line.
 
+use super::color::{Paint, Style};
 use crate::metrics::LatencySummary;
 use crate::runner::journal::{
-    ExperimentReport, ExperimentStatus, PhaseReport, RunReport, VersionReport,
+    ExperimentReport, ExperimentStatus, PhaseReport, RunReport, RunStatus, VersionReport,
 };
 use std::fmt::Write;
 
-/// Renders the whole report as text (no colour: it is also read in CI logs).
+/// Renders the whole report as plain text (JUnit's system-out, logs).
 pub fn render(report: &RunReport, json_path: Option<&str>) -> String {
+    render_painted(report, json_path, Paint::default())
+}
+
+/// [`render`] with status words coloured by `paint` (see [`super::color`]).
+pub fn render_painted(report: &RunReport, json_path: Option<&str>, paint: Paint) -> String {
     let mut out = String::new();
     if report.rollback_failed {
-        let _ = writeln!(out, "{}", rollback_banner(report));
+        let _ = writeln!(
+            out,
+            "{}",
+            paint.paint(Style::Alarm, &rollback_banner(report))
+        );
     }
     for exp in &report.experiments {
-        render_experiment(&mut out, exp);
+        render_experiment(&mut out, exp, paint);
     }
     if !report.notes.is_empty() {
         let _ = writeln!(out, "\nnotes:");
@@ -26,7 +36,7 @@ pub fn render(report: &RunReport, json_path: Option<&str>) -> String {
     let _ = write!(
         out,
         "{}: {}; {} checks, {} failed; seed {}",
-        report_status_word(report),
+        paint.paint(run_style(report.status), report_status_word(report)),
         s.counts_text(),
         s.checks,
         s.checks_failed,
@@ -37,6 +47,15 @@ pub fn render(report: &RunReport, json_path: Option<&str>) -> String {
     }
     out.push('\n');
     out
+}
+
+fn run_style(status: RunStatus) -> Style {
+    match status {
+        RunStatus::Passed => Style::Good,
+        RunStatus::Failed => Style::Bad,
+        RunStatus::Error | RunStatus::Aborted => Style::Warn,
+        RunStatus::RollbackFailed => Style::Alarm,
+    }
 }
 
 fn report_status_word(report: &RunReport) -> &'static str {
@@ -70,14 +89,15 @@ pub fn rollback_banner(report: &RunReport) -> String {
     )
 }
 
-fn render_experiment(out: &mut String, exp: &ExperimentReport) {
-    let status = match exp.status {
-        ExperimentStatus::Passed => "PASSED",
-        ExperimentStatus::Failed => "FAILED",
-        ExperimentStatus::Error => "ERROR",
-        ExperimentStatus::Aborted => "ABORTED",
-        ExperimentStatus::Skipped => "SKIPPED",
+fn render_experiment(out: &mut String, exp: &ExperimentReport, paint: Paint) {
+    let (status, style) = match exp.status {
+        ExperimentStatus::Passed => ("PASSED", Style::Good),
+        ExperimentStatus::Failed => ("FAILED", Style::Bad),
+        ExperimentStatus::Error => ("ERROR", Style::Warn),
+        ExperimentStatus::Aborted => ("ABORTED", Style::Warn),
+        ExperimentStatus::Skipped => ("SKIPPED", Style::Dim),
     };
+    let status = paint.paint(style, status);
     let _ = writeln!(
         out,
         "\n{}  {}  ({:.1}s, {})",
@@ -111,7 +131,11 @@ fn render_experiment(out: &mut String, exp: &ExperimentReport) {
             let _ = write!(
                 out,
                 "    {}  {:<pw$}  {:<w$}  observed {}",
-                if c.passed { "PASS" } else { "FAIL" },
+                if c.passed {
+                    paint.paint(Style::Good, "PASS")
+                } else {
+                    paint.paint(Style::Bad, "FAIL")
+                },
                 c.phase.as_deref().unwrap_or(""),
                 c.name,
                 c.observed,

@@ -3,6 +3,7 @@
 //! Each renderer reads the journal and nothing else, so what the console
 //! shows and what the JSON file says can never disagree.
 
+pub mod color;
 pub mod console;
 pub mod html;
 pub mod json;

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+mod colour;
+mod configurable;
 mod outputs;
 
 pub(crate) fn faultline() -> Command {
