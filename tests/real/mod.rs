@@ -21,6 +21,7 @@
 mod haproxy;
 mod nginx;
 mod pybreaker;
+mod standard;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
