@@ -423,6 +423,26 @@ mod tests {
     }
 
     #[test]
+    fn a_document_that_would_grow_past_the_file_limit_is_refused_at_the_value() {
+        let text = "name: x\ntarget: { url: http://127.0.0.1:1 }\nload: { rate: 1, requests: [{ path: / }] }\nphases:\n  - name: p\n    duration: 1s\ndescription: ${BIG}\n";
+        let big = "x".repeat(limits::MAX_FILE_BYTES as usize);
+        let options = crate::config::LoadOptions {
+            env: env(&[("BIG", &big)]),
+            ..Default::default()
+        };
+        let err = crate::config::load_str_with(text, std::path::Path::new("e.yaml"), options)
+            .expect_err("too large");
+        let d = &err.diagnostics[0];
+        assert_eq!(err.diagnostics.len(), 1, "{err}");
+        assert!(
+            d.message
+                .contains("grows the file past faultline's limit of 1 MiB"),
+            "{d}"
+        );
+        assert_eq!((d.line, d.column), (Some(7), Some(14)), "{d}");
+    }
+
+    #[test]
     fn plain_text_takes_its_yaml_type() {
         let cases: &[(&str, Option<Value>)] = &[
             ("50", Some(Value::Number(50.into()))),

@@ -4,7 +4,7 @@
 use super::color::{Paint, Style};
 use crate::metrics::LatencySummary;
 use crate::runner::journal::{
-    ExperimentReport, ExperimentStatus, PhaseReport, RunReport, RunStatus, VersionReport,
+    Check, ExperimentReport, ExperimentStatus, PhaseReport, RunReport, RunStatus, VersionReport,
 };
 use std::fmt::Write;
 
@@ -148,6 +148,9 @@ fn render_experiment(out: &mut String, exp: &ExperimentReport, paint: Paint) {
             out.push('\n');
         }
     }
+    for c in exp.checks.iter().filter(|c| c.kind == "recovery") {
+        let _ = writeln!(out, "  {}", recovered_line(c, paint));
+    }
     for f in exp.faults.iter().filter(|f| !f.ok) {
         let _ = writeln!(
             out,
@@ -157,6 +160,31 @@ fn render_experiment(out: &mut String, exp: &ExperimentReport, paint: Paint) {
             f.phase,
             f.error.as_deref().unwrap_or("")
         );
+    }
+}
+
+/// `Recovered ✓ after `fault` in 1.2s` or `Not recovered ✗ after `fault``:
+/// the answer a recovery check exists to give, on a line of its own.
+fn recovered_line(c: &Check, paint: Paint) -> String {
+    let after = c
+        .phase
+        .as_deref()
+        .map(|p| format!(" after `{p}`"))
+        .unwrap_or_default();
+    if c.passed {
+        let took = c
+            .measured
+            .get("recovery_s")
+            .map(|s| format!(" in {s:.1}s"))
+            .unwrap_or_default();
+        format!("{}{after}{took}", paint.paint(Style::Good, "Recovered ✓"))
+    } else {
+        let why = c
+            .message
+            .as_deref()
+            .map(|m| format!(": {m}"))
+            .unwrap_or_default();
+        format!("{}{after}{why}", paint.paint(Style::Bad, "Not recovered ✗"))
     }
 }
 
@@ -287,5 +315,42 @@ pub fn format_ms(ms: f64) -> String {
         format!("{ms:.0}ms")
     } else {
         format!("{ms:.1}ms")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recovery(passed: bool) -> Check {
+        let mut c: Check = serde_json::from_value(serde_json::json!({
+            "name": "recovery after `fault`", "kind": "recovery", "phase": "fault",
+            "passed": passed, "expected": "", "observed": "", "samples": 0,
+        }))
+        .expect("a check");
+        if passed {
+            c.measured.insert("recovery_s".into(), 1.25);
+        } else {
+            c.message = Some("p99 still 3x the baseline 10s after".into());
+        }
+        c
+    }
+
+    #[test]
+    fn each_recovery_check_gets_a_recovered_or_not_recovered_line() {
+        let plain = Paint::default();
+        assert_eq!(
+            recovered_line(&recovery(true), plain),
+            "Recovered ✓ after `fault` in 1.2s"
+        );
+        assert_eq!(
+            recovered_line(&recovery(false), plain),
+            "Not recovered ✗ after `fault`: p99 still 3x the baseline 10s after"
+        );
+        let painted = recovered_line(&recovery(false), Paint { on: true });
+        assert!(
+            painted.starts_with("\x1b[31mNot recovered ✗\x1b[0m"),
+            "{painted:?}"
+        );
     }
 }

@@ -23,6 +23,7 @@ mod haproxy;
 mod haproxy_versions;
 mod nginx;
 mod pybreaker;
+mod standard;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

@@ -39,7 +39,7 @@ struct NginxBed {
 
 /// Lines every nginx config here shares: one worker, temp paths and pid in
 /// the bed's dir (the package's /var/lib/nginx is not ours).
-fn preamble(dir: &Path, name: &str) -> String {
+pub(super) fn preamble(dir: &Path, name: &str) -> String {
     let d = dir.display();
     format!(
         "worker_processes 1;\npid {d}/{name}.pid;\nevents {{ worker_connections 4096; }}\n\
@@ -49,7 +49,7 @@ fn preamble(dir: &Path, name: &str) -> String {
 }
 
 /// Starts `nginx -g 'daemon off;' -c <dir>/<name>.conf` and waits for `port`.
-fn start_nginx(dir: &Path, name: &str, conf: &str, port: u16) -> Daemon {
+pub(super) fn start_nginx(dir: &Path, name: &str, conf: &str, port: u16) -> Daemon {
     let file = dir.join(format!("{name}.conf"));
     std::fs::write(&file, conf).expect("write the nginx config");
     let log = dir.join(format!("{name}.stderr"));
