@@ -1,6 +1,6 @@
 //! Unit tests of the merge: exact percentiles, sums, re-evaluated checks.
 use super::*;
-use crate::runner::journal::HostInfo;
+use crate::runner::journal::{HostInfo, VersionReport};
 use std::time::Duration;
 
 fn histogram(ms: impl IntoIterator<Item = u64>) -> LatencyHistogram {
@@ -419,4 +419,49 @@ fn a_shard_that_stopped_early_is_merged_over_the_phases_it_ran() {
         .notes
         .iter()
         .any(|n| n.contains("measured by 1 of 2 reports")));
+}
+
+#[test]
+fn versions_are_merged_by_label_and_by_version_thresholds_judged_on_the_sum() {
+    let version = |label: &str, ms: u64, n: u64, errors: u64| {
+        let h = histogram(std::iter::repeat_n(ms, n as usize));
+        VersionReport {
+            version: label.into(),
+            requests: n,
+            errors,
+            error_rate: errors as f64 / n as f64,
+            rate: n as f64 / 2.0,
+            latency_ms: h.summary(),
+            histogram: Some(h.to_base64()),
+            other: false,
+        }
+    };
+    let shard = |seed: u64, v2_errors: u64| {
+        let mut p = phase("steady", &histogram([5; 100]), v2_errors, 50.0);
+        p.versions = vec![version("v1", 5, 90, 0), version("v2", 200, 10, v2_errors)];
+        p.unversioned = 1;
+        // Alone, one shard's v2 (0 of 10 failed) passes.
+        let passed = v2_errors == 0;
+        let check = threshold("error_rate{version=v2} < 5%", "< 5%", passed, None);
+        run(seed, vec![experiment("e", vec![p], vec![check])])
+    };
+    let merged = merge(&[shard(1, 3), shard(2, 0)]).expect("same experiment");
+    let e = &merged.experiments[0];
+    let p = &e.phases[0];
+    let labels: Vec<(&str, u64, u64)> = p
+        .versions
+        .iter()
+        .map(|v| (v.version.as_str(), v.requests, v.errors))
+        .collect();
+    assert_eq!(labels, [("v1", 180, 0), ("v2", 20, 3)]);
+    assert_eq!(p.unversioned, 2);
+    assert_eq!(p.versions[1].latency_ms.map(|l| l.p50.round()), Some(200.0));
+    let check = e
+        .checks
+        .iter()
+        .find(|c| c.name == "error_rate{version=v2} < 5%")
+        .expect("re-evaluated, under its own name");
+    assert!(!check.passed, "{check:#?}");
+    assert_eq!(check.observed, "15.00%");
+    assert_eq!(check.samples, 20);
 }
