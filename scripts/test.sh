@@ -4,7 +4,8 @@
 # for JUnit well-formedness, Debian's prometheus for the prometheus probe
 # tests, curl for command faults in the demo suite, the junitparser Python
 # package as an external JUnit consumer, Debian's nginx and haproxy and PyPI's
-# pybreaker for the tests on real resilience implementations in tests/real),
+# pybreaker for the tests on real resilience implementations in tests/real,
+# PyPI's check-jsonschema for the JSON Schema tests),
 # then runs the whole test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -64,6 +65,11 @@ fi
 if ! python3 -c "import junitparser" >/dev/null 2>&1; then
     echo "installing junitparser (PyPI)..."
     python3 -m pip install --quiet junitparser
+fi
+# The JSON Schema validator the schema tests run (tests/authoring/schemas.rs).
+if ! command -v check-jsonschema >/dev/null 2>&1; then
+    echo "installing check-jsonschema (PyPI)..."
+    python3 -m pip install --quiet check-jsonschema
 fi
 # The in-process circuit breaker that tests/real wraps around a Python service.
 if ! python3 -c "import pybreaker" >/dev/null 2>&1; then

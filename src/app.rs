@@ -48,6 +48,7 @@ fn schema(args: &SchemaArgs) -> ExitCode {
         let value = match args.kind {
             SchemaKind::Experiment => schema::experiment_schema(),
             SchemaKind::Suite => schema::suite_schema(),
+            SchemaKind::Report => report::json::schema(),
         };
         out!("{}", schema::to_pretty(&value));
     }
@@ -77,7 +78,25 @@ fn init(args: &InitArgs) -> ExitCode {
         );
         return ExitCode::InvalidInput;
     }
-    if let Err(e) = write_text(&args.file, template.text) {
+    let folder = match args.file.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(dir) => dir.to_path_buf(),
+        None => PathBuf::from("."),
+    };
+    let schema = config::schema::to_pretty(&config::schema::experiment_schema());
+    let linked = std::fs::create_dir_all(&folder)
+        .and_then(|()| authoring::schema_link::link(&folder, &schema));
+    let linked = match linked {
+        Ok(linked) => linked,
+        Err(e) => {
+            eoutln!(
+                "error: cannot write the schema next to {}: {e}",
+                args.file.display()
+            );
+            return ExitCode::InvalidInput;
+        }
+    };
+    let text = authoring::schema_link::with_schema_line(template.text, &linked.target);
+    if let Err(e) = write_text(&args.file, &text) {
         eoutln!("error: cannot write {}: {e}", args.file.display());
         return ExitCode::InvalidInput;
     }
@@ -87,6 +106,16 @@ fn init(args: &InitArgs) -> ExitCode {
         template.name,
         template.summary
     );
+    use authoring::schema_link::SchemaState;
+    let schema_path = linked.path.display();
+    match linked.state {
+        SchemaState::Written => outln!("wrote {schema_path} (for editors: the file's `$schema` line points to it)"),
+        SchemaState::Updated => outln!("updated {schema_path} to this faultline's schema"),
+        SchemaState::Current => {}
+        SchemaState::Differs => outln!(
+            "note: {schema_path} is from another faultline version; refresh it with `faultline schema experiment > {schema_path}`"
+        ),
+    }
     ExitCode::Passed
 }
 

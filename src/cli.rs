@@ -86,7 +86,7 @@ pub enum Command {
     /// Remove what a killed run left on Toxiproxy servers (from its rollback journal).
     #[command(after_help = ExitCode::HELP)]
     Rollback(RollbackArgs),
-    /// Print the JSON Schema of experiment or suite files (for editors), or the YAML reference.
+    /// Print the JSON Schema of experiment or suite files (for editors) or of report.json, or the YAML reference.
     Schema(SchemaArgs),
     /// Write a commented starter experiment from a template.
     #[command(after_help = ExitCode::HELP)]
@@ -100,6 +100,8 @@ pub enum Command {
 pub enum SchemaKind {
     Experiment,
     Suite,
+    /// `report.json`, as `--json` writes it.
+    Report,
 }
 
 #[derive(Debug, Args)]

@@ -5,6 +5,8 @@
 //! (8 s of load at most), so `faultline init && faultline run experiment.yaml`
 //! works out of the box; a test runs each of them.
 
+pub mod schema_link;
+
 /// A starter experiment.
 #[derive(Debug)]
 pub struct Template {

@@ -96,7 +96,7 @@ pub struct RawExperiment {
     #[schemars(extend("examples" = [{"rate": 100, "timeout": "2s", "requests": [{"path": "/checkout"}]}]))]
     pub load: Option<RawLoad>,
     /// Time slices of one continuous load stream, each with its faults and thresholds.
-    #[schemars(with = "Option<Vec<RawPhase>>", extend("examples" = [[{"name": "baseline", "duration": "3s", "expect": {"error_rate": "< 1%"}}]]))]
+    #[schemars(with = "Option<Vec<RawPhase>>", extend("minItems" = 1, "maxItems" = super::limits::MAX_PHASES, "examples" = [[{"name": "baseline", "duration": "3s", "expect": {"error_rate": "< 1%"}}]]))]
     pub phases: Option<List<RawPhase>>,
     /// Probe name → what it observes.
     #[schemars(extend("examples" = [{"payments-port": {"tcp": {"address": "127.0.0.1:8080"}}}]))]
@@ -161,7 +161,7 @@ pub struct RawTarget {
     )]
     pub demo: Option<Option<RawDemo>>,
     /// Base URL of a running system (or of the one `command` starts).
-    #[schemars(extend("examples" = ["http://127.0.0.1:8080"]))]
+    #[schemars(with = "Option<super::schema::Url>", extend("examples" = ["http://127.0.0.1:8080"]))]
     pub url: Option<String>,
     /// A local process to start (`sh -c`), stopped at the end.
     #[schemars(extend("examples" = ["./my-service --port 8080"]))]
@@ -187,7 +187,7 @@ pub struct RawDemo {
     pub canary_weight: Option<Scalar>,
     /// Defect names (`no_breaker`, ...), checked in validation.
     #[schemars(
-        with = "Option<Vec<super::schema::Text>>",
+        with = "Option<Vec<super::schema::DefectName>>",
         description = "Deliberate defects: `no_breaker`, `breaker_never_closes`, `no_rollback`, `slow_rollback`, `flapping_rollback`, `no_timeout`, `no_ejection` (with `failover`).",
         extend("examples" = [["no_breaker"]])
     )]
@@ -279,7 +279,7 @@ pub struct RawReady {
 /// `load`: `rate` or `concurrency`, the timeout and the request mix.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[schemars(rename = "Load")]
+#[schemars(rename = "Load", extend("not" = {"required": ["rate", "concurrency"]}))]
 pub struct RawLoad {
     /// Open model: arrivals per second, or a linear ramp then constant.
     #[schemars(extend("examples" = [200, {"from": 10, "to": 500, "over": "30s"}]))]
@@ -291,10 +291,10 @@ pub struct RawLoad {
     #[schemars(extend("examples" = [1024]))]
     pub max_in_flight: Option<u64>,
     /// Per request (default 5s); an expired request is a `timeout` error.
-    #[schemars(with = "Option<super::schema::Duration>", extend("examples" = ["2s"]))]
+    #[schemars(with = "Option<super::schema::PositiveDuration>", extend("examples" = ["2s"]))]
     pub timeout: Option<Scalar>,
     /// The weighted request mix.
-    #[schemars(with = "Option<Vec<RawRequest>>", extend("examples" = [[{"path": "/checkout", "weight": 3}, {"path": "/health"}]]))]
+    #[schemars(with = "Option<Vec<RawRequest>>", extend("maxItems" = super::limits::MAX_REQUESTS, "examples" = [[{"path": "/checkout", "weight": 3}, {"path": "/health"}]]))]
     pub requests: Option<List<RawRequest>>,
     /// Where each response says which version served it (a header or a JSON
     /// pointer), for `by_version` thresholds; `canary` and `traffic_shift`
@@ -322,7 +322,7 @@ pub struct RawRamp {
     #[schemars(extend("examples" = [500]))]
     pub to: Option<f64>,
     /// Length of the ramp.
-    #[schemars(with = "Option<super::schema::Duration>", extend("examples" = ["30s"]))]
+    #[schemars(with = "Option<super::schema::PositiveDuration>", extend("examples" = ["30s"]))]
     pub over: Option<Scalar>,
 }
 
@@ -366,7 +366,7 @@ pub struct RawPhase {
     #[schemars(extend("examples" = ["baseline"]))]
     pub name: Option<String>,
     /// How long the phase lasts.
-    #[schemars(with = "Option<super::schema::Duration>", extend("examples" = ["5s"]))]
+    #[schemars(with = "Option<super::schema::PositiveDuration>", extend("examples" = ["5s"]))]
     pub duration: Option<Scalar>,
     /// Overrides the experiment's `min_samples`.
     #[schemars(extend("examples" = [50]))]
@@ -384,7 +384,7 @@ pub struct RawPhase {
     pub pause: Option<bool>,
     /// Faults applied at phase start (or `after` it) and removed at its end (or `for` after
     /// the apply), always.
-    #[schemars(with = "Option<Vec<super::raw_inject::RawInject>>", extend("examples" = [[{"type": "latency", "proxy": "payments", "latency": "200ms"}, {"type": "http_error", "proxy": "payments", "status": 503, "after": "2s", "for": "3s"}]]))]
+    #[schemars(with = "Option<Vec<super::raw_inject::RawInject>>", extend("maxItems" = super::limits::MAX_INJECT, "examples" = [[{"type": "latency", "proxy": "payments", "latency": "200ms"}, {"type": "http_error", "proxy": "payments", "status": 503, "after": "2s", "for": "3s"}]]))]
     pub inject: Option<List<super::raw_inject::RawInject>>,
 }
 
@@ -762,7 +762,7 @@ pub struct RawCpu {
     #[schemars(with = "Option<super::schema::Text>", extend("examples" = ["db-host"]))]
     pub host: Option<Scalar>,
     /// Busy share of each core.
-    #[schemars(with = "Option<super::schema::Percent>", extend("examples" = ["80%"]))]
+    #[schemars(with = "Option<super::schema::PercentOnly>", extend("examples" = ["80%"]))]
     pub load: Option<Scalar>,
     /// Number of cores kept busy (default all).
     #[schemars(with = "Option<super::schema::Integer>", extend("examples" = [1]))]
@@ -781,7 +781,7 @@ pub struct RawMemory {
     #[schemars(with = "Option<super::schema::Size>", extend("examples" = ["256MiB"]))]
     pub size: Option<Scalar>,
     /// ... or this share of the host's total memory.
-    #[schemars(with = "Option<super::schema::Percent>", extend("examples" = ["20%"]))]
+    #[schemars(with = "Option<super::schema::PercentOnly>", extend("examples" = ["20%"]))]
     pub percent: Option<Scalar>,
     /// Allocate gradually over this long.
     #[schemars(with = "Option<super::schema::Duration>", extend("examples" = ["5s"]))]

@@ -57,6 +57,7 @@ impl JsonSchema for RawInject {
     fn json_schema(generator: &mut SchemaGenerator) -> Schema {
         let mut schema = RawFault::json_schema(generator);
         let duration = generator.subschema_for::<Option<super::schema::Duration>>();
+        let positive = generator.subschema_for::<Option<super::schema::PositiveDuration>>();
         let key = |description: &str, example: &str| {
             let mut s = duration.clone();
             s.insert("description".into(), description.into());
@@ -73,11 +74,15 @@ impl JsonSchema for RawInject {
              (prefer `for`).",
             "2s",
         );
-        let lasts = key(
+        let mut lasts = positive;
+        lasts.insert(
+            "description".into(),
             "Remove this long after its apply, counted from `after` (default: at phase end); `after` + `for` \
-             must fit in the phase. For a restarting `kill`, the restart.",
-            "3s",
+             must fit in the phase. For a restarting `kill`, the restart."
+                .into(),
         );
+        lasts.insert("examples".into(), serde_json::json!(["3s"]));
+        let lasts = lasts.to_value();
         if let Some(variants) = schema
             .get_mut("oneOf")
             .and_then(serde_json::Value::as_array_mut)

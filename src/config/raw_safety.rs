@@ -25,7 +25,7 @@ pub struct RawSafety {
     #[schemars(with = "Option<Vec<String>>", extend("examples" = [["staging.example.com", "*.svc.cluster.local"]]))]
     pub allowed_hosts: Option<List<String>>,
     /// The longest the experiment (or, in a suite, the whole suite) may run.
-    #[schemars(with = "Option<super::schema::Duration>", extend("examples" = ["10m"]))]
+    #[schemars(with = "Option<super::schema::PositiveDuration>", extend("examples" = ["10m"]))]
     pub max_duration: Option<Scalar>,
     /// The highest request rate (requests/s) the file may ask for.
     #[schemars(with = "Option<super::schema::Number>", extend("examples" = [500]))]
@@ -43,23 +43,23 @@ pub struct RawSafety {
 #[schemars(rename = "StopCondition")]
 pub struct RawStopCondition {
     /// Error rate of the last second, e.g. `> 50%`.
-    #[schemars(with = "Option<super::schema::Threshold>", extend("examples" = ["> 50%"]))]
+    #[schemars(with = "Option<super::schema::ShareThreshold>", extend("examples" = ["> 50%"]))]
     pub error_rate: Option<Scalar>,
     /// Median response time of the last second, e.g. `> 1s`.
-    #[schemars(with = "Option<super::schema::Threshold>", extend("examples" = ["> 1s"]))]
+    #[schemars(with = "Option<super::schema::LatencyThreshold>", extend("examples" = ["> 1s"]))]
     pub p50: Option<Scalar>,
     /// 99th percentile of the last second, e.g. `> 5s`.
-    #[schemars(with = "Option<super::schema::Threshold>", extend("examples" = ["> 5s"]))]
+    #[schemars(with = "Option<super::schema::LatencyThreshold>", extend("examples" = ["> 5s"]))]
     pub p99: Option<Scalar>,
     /// Completed requests in the last second, e.g. `< 10/s`.
-    #[schemars(with = "Option<super::schema::Threshold>", extend("examples" = ["< 10/s"]))]
+    #[schemars(with = "Option<super::schema::RateThreshold>", extend("examples" = ["< 10/s"]))]
     pub rate: Option<Scalar>,
     /// A probe (declared under `probes:`) that fails, e.g. an SLO alert firing.
     #[schemars(extend("examples" = ["slo-alert"]))]
     pub probe: Option<String>,
     /// How long the condition must hold, second after second (default 1s).
     #[serde(rename = "for")]
-    #[schemars(with = "Option<super::schema::Duration>", extend("examples" = ["5s"]))]
+    #[schemars(with = "Option<super::schema::PositiveDuration>", extend("examples" = ["5s"]))]
     pub hold: Option<Scalar>,
 }
 

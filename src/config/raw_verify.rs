@@ -69,7 +69,7 @@ pub struct RawRecovery {
     #[schemars(extend("examples" = [{"p99": "25%", "error_rate": "1%"}]))]
     pub tolerance: Option<RawTolerance>,
     /// What is judged: `[error_rate, p99]` (default) or `[error_rate]`; the error rate always is.
-    #[schemars(with = "Option<super::schema::Words>", extend("examples" = [["error_rate", "p99"], ["error_rate"]]))]
+    #[schemars(with = "Option<super::schema::RecoveryMetrics>", extend("examples" = [["error_rate", "p99"], ["error_rate"]]))]
     pub metrics: Option<Scalar>,
     /// A baseline with a higher error rate is refused as a reference (default 5%).
     #[schemars(with = "Option<super::schema::Percent>", extend("examples" = ["5%"]))]

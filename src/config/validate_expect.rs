@@ -21,7 +21,7 @@ use super::units::parse_threshold;
 pub const DEMO_VERSIONS: [&str; 2] = ["v1", "v2"];
 
 /// Metrics a `by_version` threshold may name: host telemetry is not per version.
-fn per_version(metric: Metric) -> bool {
+pub(super) fn per_version(metric: Metric) -> bool {
     !matches!(metric, Metric::HostCpu | Metric::HostMemory)
 }
 

@@ -56,7 +56,7 @@ impl StopBound {
 type SharedFault = Arc<tokio::sync::Mutex<Box<dyn Fault>>>;
 
 /// One fault action, as reported.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FaultEvent {
     pub phase: String,
     pub fault: String,

@@ -115,7 +115,7 @@ impl LatencyHistogram {
 }
 
 /// Latency percentiles in milliseconds (JSON: `latency_ms`).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LatencySummary {
     pub p50: f64,
     pub p90: f64,

@@ -42,7 +42,7 @@ pub struct WatchedProcess {
 pub type Watched = Arc<Mutex<Vec<WatchedProcess>>>;
 
 /// One second of host and process telemetry.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TelemetrySample {
     /// Seconds since the load started (t0), at the end of the second this
     /// sample's CPU figures cover.
@@ -67,7 +67,7 @@ pub struct TelemetrySample {
 }
 
 /// CPU and memory of the processes of one role.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ProcessSample {
     /// 100 % per busy core.
     pub cpu: f64,
@@ -75,7 +75,7 @@ pub struct ProcessSample {
 }
 
 /// Telemetry reduced over one phase.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PhaseTelemetry {
     /// Samples the figures are based on.
     pub samples: usize,
@@ -113,7 +113,7 @@ impl PhaseTelemetry {
 }
 
 /// One role over one phase.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ProcessPhase {
     pub samples: usize,
     /// 100 % per busy core.

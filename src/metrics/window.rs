@@ -49,7 +49,7 @@ impl WindowAccumulator {
 }
 
 /// One second of the run (JSON: an entry of `series`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WindowSummary {
     /// Seconds since the load started: this window covers `[t, t+1)`.
     pub t: u64,

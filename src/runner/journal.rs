@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// A whole `faultline run`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RunReport {
     pub schema_version: u32,
     pub faultline_version: String,
@@ -53,7 +53,7 @@ pub struct RunReport {
     pub operator_notes: Vec<super::interactive::OperatorNote>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct HostInfo {
     pub hostname: String,
     pub os: String,
@@ -61,7 +61,7 @@ pub struct HostInfo {
     pub cpus: usize,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     Passed,
@@ -72,7 +72,7 @@ pub enum RunStatus {
 }
 
 /// Counts over the whole run.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Summary {
     pub experiments: usize,
     pub passed: usize,
@@ -103,7 +103,7 @@ impl Summary {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ExperimentStatus {
     /// Every check passed.
@@ -130,7 +130,7 @@ impl ExperimentStatus {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ExperimentReport {
     pub name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -162,7 +162,7 @@ pub struct ExperimentReport {
     pub telemetry: Vec<TelemetrySample>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LoadInfo {
     /// `open` or `closed`.
     pub model: String,
@@ -178,7 +178,7 @@ pub struct LoadInfo {
     pub unsent: u64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PhaseReport {
     pub name: String,
     /// RFC 3339 time the phase started.
@@ -242,7 +242,7 @@ fn is_false(b: &bool) -> bool {
 }
 
 /// One version's share of a phase (`phases[].versions[]`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct VersionReport {
     /// The label read from the response (`v2`); `other` for the overflow entry.
     pub version: String,
@@ -279,7 +279,7 @@ pub fn fill_phase(report: &mut ExperimentReport, samples: Vec<TelemetrySample>) 
 }
 
 /// A verdict: a threshold or any other check.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Check {
     /// e.g. `p99 < 100ms`, `rate_achieved`.
     pub name: String,

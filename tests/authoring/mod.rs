@@ -7,6 +7,8 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+mod schemas;
+
 const TEMPLATES: &[&str] = &[
     "latency", "errors", "outage", "cpu", "memory", "breaker", "canary", "recovery",
 ];
