@@ -8,8 +8,8 @@ use crate::cli::{
 };
 use crate::config::{self, model::Document, model::Experiment, model::LoadModel, model::RateShape};
 use crate::exit::ExitCode;
+use crate::journal::RunReport;
 use crate::report::{self, ConsoleProgress};
-use crate::runner::journal::RunReport;
 use crate::runner::{self, NoProgress, Progress, RunSettings, StopSignals};
 use crate::{eout, eoutln, out, outln};
 use std::path::{Path, PathBuf};

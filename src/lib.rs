@@ -39,6 +39,7 @@ pub mod demo;
 pub mod exit;
 pub mod faults;
 pub mod glob;
+pub mod journal;
 pub mod load;
 pub mod logging;
 pub mod metrics;

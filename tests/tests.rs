@@ -1,6 +1,7 @@
 //! The one integration-test binary: a `mod` per area, sharing `common`.
 
 mod agent;
+mod architecture;
 mod authoring;
 mod bounds;
 mod cli;

@@ -13,8 +13,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::spec::{self, SpecError};
-use super::wire::FaultInfo;
+use crate::faults::remote::spec::{self, SpecError};
+use crate::faults::remote::wire::FaultInfo;
 use crate::faults::remote::RemoteSpec;
 use crate::faults::{Evidence, Fault, FaultError};
 

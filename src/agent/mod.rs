@@ -7,20 +7,15 @@
 //! ran out. A harness that crashes, is killed or loses the network therefore
 //! cannot leave a host degraded for longer than one lease.
 //!
-//! - `spec`: [`RemoteSpec`](crate::faults::remote::RemoteSpec) → checked → a
-//!   [`Fault`](crate::faults::Fault) (the agent's registry), and its description.
 //! - `leases`: [`AgentState`], the table of applied faults and their leases,
 //!   and the background task that removes expired ones.
-//! - `wire`: the request and response bodies, shared by server and client.
 //! - `server`: the HTTP API and its guards — [`serve_agent`].
-//! - `client`: [`AgentClient`] and [`AgentFault`], the harness side.
+//! - the fault specs, the API's bodies and the harness-side client live in
+//!   [`crate::faults::remote`], shared with the harness.
 //! - this file: [`AgentOptions`] and [`run_agent`], the foreground command.
 
-pub mod client;
 mod leases;
 mod server;
-mod spec;
-mod wire;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -30,11 +25,11 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use client::{AgentClient, AgentClientError, AgentFault};
+pub use crate::faults::remote::client::{AgentClient, AgentClientError, AgentFault};
+pub use crate::faults::remote::spec::{describe, kind, validate, SpecError};
+pub use crate::faults::remote::wire::{ApplyRequest, FaultInfo, FaultList, Health, RenewRequest};
 pub use leases::{AgentState, MAX_LEASE, REAP_INTERVAL, REMOVE_TIMEOUT};
 pub use server::{serve_agent, MAX_BODY};
-pub use spec::{describe, kind, validate, SpecError};
-pub use wire::{ApplyRequest, FaultInfo, FaultList, Health, RenewRequest};
 
 /// The lease a fault gets when the request names none.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);

@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::leases::{self, lease_from_secs, AgentState, ApplyError};
-use super::wire::{ApplyRequest, FaultList, Health, RenewRequest};
+use crate::faults::remote::wire::{ApplyRequest, FaultList, Health, RenewRequest};
 use crate::proxy::api::AdminAuth;
 use crate::server::{json, HttpResponse};
 

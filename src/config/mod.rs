@@ -23,6 +23,7 @@
 //!
 //! The YAML crates are used only inside this module.
 
+pub mod demo_names;
 pub mod model;
 pub mod model_verify;
 pub mod schema;

@@ -17,8 +17,7 @@ use super::raw_verify::RawLoadVersionFrom;
 use super::source::Node;
 use super::units::parse_threshold;
 
-/// The versions the embedded demo serves (`x-version`).
-pub const DEMO_VERSIONS: [&str; 2] = ["v1", "v2"];
+pub use super::demo_names::DEMO_VERSIONS;
 
 /// Metrics a `by_version` threshold may name: host telemetry is not per version.
 pub(super) fn per_version(metric: Metric) -> bool {

@@ -44,7 +44,10 @@ impl ProxyCatalog {
     pub fn new(decls: &[ProxyDecl], demo: bool) -> ProxyCatalog {
         let mut entries = BTreeMap::new();
         if demo {
-            for hop in [crate::demo::PAYMENTS_HOP, crate::demo::CANARY_HOP] {
+            for hop in [
+                super::demo_names::PAYMENTS_HOP,
+                super::demo_names::CANARY_HOP,
+            ] {
                 entries.insert(hop.to_string(), ProxyRole::Embedded(ProxyMode::Http));
             }
         }
@@ -65,7 +68,7 @@ impl ProxyCatalog {
     /// when the demo's `failover` is on.
     pub fn with_backup_hop(mut self) -> ProxyCatalog {
         self.entries.insert(
-            crate::demo::BACKUP_HOP.to_string(),
+            super::demo_names::BACKUP_HOP.to_string(),
             ProxyRole::Embedded(ProxyMode::Http),
         );
         self
@@ -83,7 +86,7 @@ pub fn proxies(
     let mut out = Vec::new();
     for (name, raw) in raw.into_iter().flatten() {
         let at = node.at("proxies").at(name);
-        if demo && name == crate::demo::PAYMENTS_HOP {
+        if demo && name == super::demo_names::PAYMENTS_HOP {
             diags.push(at.key_error(format!(
                 "`{name}` is the demo system's own hop; give this proxy another name"
             )));

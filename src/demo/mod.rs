@@ -65,16 +65,7 @@ use path::PaymentsPath;
 use payments::Payments;
 use payments_client::PaymentsClient;
 
-/// The name of the hop between v1 and payments; faults address it by this name.
-pub const PAYMENTS_HOP: &str = "payments";
-
-/// The name of the hop between the canary (v2) and payments: a fault here
-/// hits the canary only.
-pub const CANARY_HOP: &str = "payments-canary";
-
-/// The name of the hop between v1 and the backup payments instance; it
-/// exists only with `target.demo.failover`.
-pub const BACKUP_HOP: &str = "payments-backup";
+pub use crate::config::demo_names::{BACKUP_HOP, CANARY_HOP, PAYMENTS_HOP};
 
 /// Why the demo system could not start or run.
 #[derive(Debug, thiserror::Error)]

@@ -174,7 +174,7 @@ impl JournalEntry {
                         super::AGENT_LEASE.as_secs()
                     )
                 })?;
-                let client = crate::agent::AgentClient::new(url.clone(), token)
+                let client = crate::faults::remote::AgentClient::new(url.clone(), token)
                     .map_err(|e| e.to_string())?;
                 match client.remove(id).await {
                     Ok(true) => Ok(Undone::Done),

@@ -101,7 +101,7 @@ pub struct FaultContext {
     /// Processes the telemetry sampler follows (stress children join it).
     pub watched: Option<crate::metrics::telemetry::Watched>,
     /// Agents by name, for faults with `host:`.
-    pub agents: HashMap<String, crate::agent::AgentClient>,
+    pub agents: HashMap<String, crate::faults::remote::AgentClient>,
     /// The target's base URL, given to local commands as `FAULTLINE_TARGET_URL`.
     pub target_url: Option<http::Uri>,
     /// The on-disk rollback journal, for changes that would outlive a
@@ -244,7 +244,7 @@ fn build_host_fault(
             .cloned()
             .ok_or_else(|| FaultError::Unsupported(format!("no agent named `{agent}`")))?;
         return Ok(Some(Box::new(
-            crate::agent::AgentFault::new(agent.clone(), client, remote, AGENT_LEASE)
+            crate::faults::remote::AgentFault::new(agent.clone(), client, remote, AGENT_LEASE)
                 .journaled(ctx.journal.clone()),
         )));
     }

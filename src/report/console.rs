@@ -2,10 +2,10 @@
 //! experiment, then one summary line.
 
 use super::color::{Paint, Style};
-use crate::metrics::LatencySummary;
-use crate::runner::journal::{
+use crate::journal::{
     Check, ExperimentReport, ExperimentStatus, PhaseReport, RunReport, RunStatus, VersionReport,
 };
+use crate::metrics::LatencySummary;
 use std::fmt::Write;
 
 /// Renders the whole report as plain text (JUnit's system-out, logs).
@@ -60,11 +60,11 @@ fn run_style(status: RunStatus) -> Style {
 
 fn report_status_word(report: &RunReport) -> &'static str {
     match report.status {
-        crate::runner::journal::RunStatus::Passed => "PASSED",
-        crate::runner::journal::RunStatus::Failed => "FAILED",
-        crate::runner::journal::RunStatus::Error => "ERROR",
-        crate::runner::journal::RunStatus::Aborted => "ABORTED",
-        crate::runner::journal::RunStatus::RollbackFailed => "ROLLBACK FAILED",
+        crate::journal::RunStatus::Passed => "PASSED",
+        crate::journal::RunStatus::Failed => "FAILED",
+        crate::journal::RunStatus::Error => "ERROR",
+        crate::journal::RunStatus::Aborted => "ABORTED",
+        crate::journal::RunStatus::RollbackFailed => "ROLLBACK FAILED",
     }
 }
 

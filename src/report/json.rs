@@ -1,6 +1,6 @@
 //! The JSON report (`--json`, default `<out>/report.json`).
 
-use crate::runner::journal::RunReport;
+use crate::journal::RunReport;
 use std::path::Path;
 
 /// Writes the report by [`super::output`]'s rules: atomically for a

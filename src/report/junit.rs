@@ -15,8 +15,8 @@
 //! section, and the testcases come out in the order they were added.
 
 use crate::faults::FaultEvent;
+use crate::journal::{Check, ExperimentReport, ExperimentStatus, RunReport};
 use crate::report::console;
-use crate::runner::journal::{Check, ExperimentReport, ExperimentStatus, RunReport};
 use junit_report::{Duration, OffsetDateTime, Report, TestCase, TestSuite};
 use std::fmt::Write as _;
 use std::path::Path;

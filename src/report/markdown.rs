@@ -4,12 +4,10 @@
 //! Every interpolated string goes through [`inline`], so a name with `|`, a
 //! newline or HTML cannot break a table or inject markup.
 
+use crate::journal::{ExperimentReport, ExperimentStatus, PhaseReport, RunReport, RunStatus};
 use crate::metrics::LatencySummary;
 use crate::report::console::format_ms;
 use crate::report::junit::failure_message;
-use crate::runner::journal::{
-    ExperimentReport, ExperimentStatus, PhaseReport, RunReport, RunStatus,
-};
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::Path;

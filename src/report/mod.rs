@@ -1,4 +1,4 @@
-//! Reports: renderers of the run journal ([`crate::runner::journal`]).
+//! Reports: renderers of the run journal ([`crate::journal`]).
 //!
 //! Each renderer reads the journal and nothing else, so what the console
 //! shows and what the JSON file says can never disagree.

@@ -17,7 +17,7 @@ use serde_json::json;
 use tokio::sync::mpsc;
 
 use crate::config::model::{Experiment, Phase};
-use crate::runner::journal::{ExperimentReport, ExperimentStatus, RunReport};
+use crate::journal::{ExperimentReport, ExperimentStatus, RunReport};
 use crate::runner::Progress;
 
 /// One post gives up after this long.

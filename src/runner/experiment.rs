@@ -3,7 +3,6 @@
 //! back whatever is left (on every way out), and judge the phases.
 
 use super::interactive::Decision;
-use super::journal::{Check, ExperimentReport, ExperimentStatus, LoadInfo};
 use super::observers::{self, Observed, Observers};
 use super::proxies::RunningProxies;
 use super::signals::StopSignals;
@@ -13,6 +12,7 @@ use crate::config::model::{Experiment, LoadModel, RateShape};
 use crate::config::units::format_duration;
 use crate::faults::journal::{self as journal_file, RollbackJournal};
 use crate::faults::{self, Ledger};
+use crate::journal::{Check, ExperimentReport, ExperimentStatus, LoadInfo};
 use crate::load::{self, LoadRun, LoadSummary};
 use crate::metrics::telemetry::{self, Watched};
 use crate::metrics::{LiveStats, PhaseMetrics, PhaseSlice, Recorder, RecorderOutput};
@@ -240,7 +240,7 @@ pub async fn run_experiment(exp: &Experiment, ctx: &ExperimentContext<'_>) -> Ex
         exp,
         &evidence(exp, &walk, t0, &output, observed),
     ));
-    super::journal::fill_phase(&mut report, samples);
+    crate::journal::fill_phase(&mut report, samples);
     report.series = output.series;
     if report.error.is_none() {
         report.error = never_there(&report);

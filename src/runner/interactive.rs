@@ -15,19 +15,10 @@ use std::io::BufRead;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-/// A note typed during the run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct OperatorNote {
-    /// RFC 3339, UTC.
-    pub at: String,
-    /// The experiment running when it was typed.
-    pub experiment: String,
-    pub text: String,
-}
+pub use crate::journal::OperatorNote;
 
 /// The operator's answer at a prompt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

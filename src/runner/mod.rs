@@ -1,7 +1,7 @@
 //! Running experiments: targets, phases, signals, rollback, and the journal.
 //!
 //! [`run`] executes validated experiments one after another and returns the
-//! [`journal::RunReport`] plus the exit code it maps to. It never exits the
+//! [`crate::journal::RunReport`] plus the exit code it maps to. It never exits the
 //! process and never skips rollback: signals only cancel tokens
 //! ([`signals::StopSignals`]), and each experiment removes its faults on
 //! every path out ([`experiment`]).
@@ -9,7 +9,7 @@
 pub mod dry_run;
 pub mod experiment;
 pub mod interactive;
-pub mod journal;
+
 pub mod observers;
 mod phase_reports;
 pub mod plan;
@@ -21,8 +21,10 @@ pub mod target;
 
 use crate::config::model::{Experiment, Phase};
 use crate::exit::ExitCode;
+use crate::journal::{
+    self, exit_code, summarize, ExperimentStatus, HostInfo, RunReport, RunStatus, SCHEMA_VERSION,
+};
 use crate::metrics::LiveStats;
-use journal::{ExperimentStatus, HostInfo, RunReport, RunStatus, Summary, SCHEMA_VERSION};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -162,43 +164,6 @@ pub async fn run_with(
         notes: Vec::new(),
         operator_notes: interactive.map(|i| i.notes()).unwrap_or_default(),
     }
-}
-
-/// The exit code of a set of experiment results: the most severe wins.
-pub fn exit_code(reports: &[journal::ExperimentReport]) -> ExitCode {
-    reports.iter().fold(ExitCode::Passed, |acc, r| {
-        let this = if r.rollback_failed {
-            ExitCode::RollbackFailed
-        } else {
-            match r.status {
-                ExperimentStatus::Passed | ExperimentStatus::Skipped => ExitCode::Passed,
-                ExperimentStatus::Failed => ExitCode::ChecksFailed,
-                ExperimentStatus::Error => ExitCode::CouldNotRun,
-                ExperimentStatus::Aborted => ExitCode::Aborted,
-            }
-        };
-        acc.worst(this)
-    })
-}
-
-/// Counts over a set of experiment results (the run's `summary`).
-pub fn summarize(reports: &[journal::ExperimentReport]) -> Summary {
-    let mut s = Summary {
-        experiments: reports.len(),
-        ..Summary::default()
-    };
-    for r in reports {
-        match r.status {
-            ExperimentStatus::Passed => s.passed += 1,
-            ExperimentStatus::Failed => s.failed += 1,
-            ExperimentStatus::Error => s.error += 1,
-            ExperimentStatus::Aborted => s.aborted += 1,
-            ExperimentStatus::Skipped => s.skipped += 1,
-        }
-        s.checks += r.checks.len();
-        s.checks_failed += r.checks.iter().filter(|c| !c.passed).count();
-    }
-    s
 }
 
 fn host_info() -> HostInfo {

@@ -6,9 +6,9 @@
 use std::time::{Duration, SystemTime};
 
 use super::experiment::rfc3339;
-use super::journal::{ExperimentReport, PhaseReport, VersionReport};
 use crate::config::model::{Experiment, LoadModel};
 use crate::faults;
+use crate::journal::{ExperimentReport, PhaseReport, VersionReport};
 use crate::load::Schedule;
 use crate::metrics::telemetry;
 use crate::metrics::{PhaseVersions, RecorderOutput, VersionMetrics};

@@ -54,7 +54,7 @@ impl RunningProxies {
                     agent.name, agent.token_env
                 )
             })?;
-            let client = crate::agent::AgentClient::new(agent.url.to_string(), token)
+            let client = crate::faults::remote::AgentClient::new(agent.url.to_string(), token)
                 .map_err(|e| format!("agent `{}`: {e}", agent.name))?
                 .with_token_env(&agent.token_env);
             ctx.agents.insert(agent.name.clone(), client);

@@ -20,9 +20,8 @@
 use super::stats::{self, Direction, Rule, Verdict, DEFAULT_MIN_SAMPLES};
 use super::thresholds::format_value;
 use crate::config::model::Metric;
-use crate::exit::ExitCode;
+use crate::journal::{Check, ExperimentStatus, PhaseReport, RunReport};
 use crate::metrics::LatencyHistogram;
-use crate::runner::journal::{Check, ExperimentStatus, PhaseReport, RunReport, RunStatus};
 
 /// The `kind` of the checks added here.
 pub const KIND: &str = "regression";
@@ -97,40 +96,7 @@ pub fn apply(report: &mut RunReport, baseline: &RunReport, alpha: f64) {
             exp.checks.push(check);
         }
     }
-    refresh_summary(report);
-}
-
-/// Re-derives every experiment's pass/fail from its checks, then the run's
-/// summary, status, exit code and rollback flag — with the runner's own
-/// rules ([`crate::runner::summarize`], [`crate::runner::exit_code`]: the most
-/// severe outcome wins, 5, 3, 4, 1). Experiments that errored, were aborted
-/// or skipped keep their status: checks cannot repair those.
-pub fn refresh_summary(report: &mut RunReport) {
-    for exp in &mut report.experiments {
-        if matches!(
-            exp.status,
-            ExperimentStatus::Passed | ExperimentStatus::Failed
-        ) {
-            exp.status = if exp.checks.iter().all(|c| c.passed) {
-                ExperimentStatus::Passed
-            } else {
-                ExperimentStatus::Failed
-            };
-        }
-    }
-    let exit = crate::runner::exit_code(&report.experiments);
-    report.summary = crate::runner::summarize(&report.experiments);
-    report.exit_code = exit.code();
-    report.status = match exit {
-        ExitCode::Passed => RunStatus::Passed,
-        ExitCode::ChecksFailed => RunStatus::Failed,
-        ExitCode::Aborted => RunStatus::Aborted,
-        ExitCode::RollbackFailed => RunStatus::RollbackFailed,
-        ExitCode::CouldNotRun | ExitCode::InvalidInput | ExitCode::ReportNotWritten => {
-            RunStatus::Error
-        }
-    };
-    report.rollback_failed = report.experiments.iter().any(|e| e.rollback_failed);
+    report.refresh_summary();
 }
 
 /// A check of `phase`, not yet judged: passing, observed filled in later.
@@ -298,7 +264,7 @@ fn signed_percent(change: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runner::journal::{ExperimentReport, HostInfo, LoadInfo, Summary};
+    use crate::journal::{ExperimentReport, HostInfo, LoadInfo, RunStatus, Summary};
     use std::collections::BTreeMap;
     use std::time::Duration;
 
@@ -388,7 +354,7 @@ mod tests {
             notes: vec![],
             operator_notes: vec![],
         };
-        refresh_summary(&mut r);
+        r.refresh_summary();
         r
     }
 
@@ -571,10 +537,10 @@ mod tests {
             .push(new_check("x", &failed.phases[0], &failed.phases[0], 0.01));
         failed.checks[0].passed = false;
         r.experiments.push(failed);
-        refresh_summary(&mut r);
+        r.refresh_summary();
         assert_eq!((r.status, r.exit_code), (RunStatus::Aborted, 3));
         r.experiments[1].rollback_failed = true;
-        refresh_summary(&mut r);
+        r.refresh_summary();
         assert_eq!((r.status, r.exit_code), (RunStatus::RollbackFailed, 5));
         assert!(r.rollback_failed);
     }

@@ -11,8 +11,8 @@
 //! version that served nothing proves nothing.
 
 use crate::config::model::{Metric, Threshold};
+use crate::journal::Check;
 use crate::metrics::{PhaseMetrics, MAX_VERSIONS};
-use crate::runner::journal::Check;
 
 use super::thresholds::{evaluate_threshold, PhaseView};
 

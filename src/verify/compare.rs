@@ -12,8 +12,8 @@ use super::baseline::format_p;
 use super::evidence::{fail, new_check, percent, Evidence};
 use super::stats::{self, Direction, Rule, Verdict};
 use crate::config::model::{CompareMetric, CompareSpec, Expectation, LatencyTolerance};
+use crate::journal::Check;
 use crate::metrics::PhaseMetrics;
-use crate::runner::journal::Check;
 
 /// One check per metric in `spec.metrics`.
 pub fn checks(spec: &CompareSpec, ev: &Evidence<'_>) -> Vec<Check> {

@@ -9,8 +9,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::journal::Check;
 use crate::metrics::{PhaseMetrics, Timeline, WindowSummary};
-use crate::runner::journal::Check;
 
 /// A phase's planned place in the load stream.
 #[derive(Debug, Clone, PartialEq)]

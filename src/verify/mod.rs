@@ -25,7 +25,7 @@ pub use evidence::Evidence;
 pub use thresholds::{evaluate_threshold, rate_achieved, PhaseView};
 
 use crate::config::model::{Experiment, Verifier};
-use crate::runner::journal::Check;
+use crate::journal::Check;
 
 /// Judges the probes of every phase's `expect`, then every `verify` entry
 /// of `exp` (one check each; `compare` one per metric).

@@ -8,7 +8,7 @@
 
 use super::evidence::{new_check, percent, secs, Evidence};
 use crate::config::model::{ProbeCheck, ProbeWhen};
-use crate::runner::journal::Check;
+use crate::journal::Check;
 
 pub fn check(spec: &ProbeCheck, ev: &Evidence<'_>) -> Check {
     let expected = match spec.when {

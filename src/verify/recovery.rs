@@ -25,8 +25,8 @@ use std::time::Duration;
 use super::evidence::{fail, new_check, percent, secs, Evidence};
 use super::timing::{held_since, SECOND};
 use crate::config::model::{LatencyTolerance, RecoverySpec};
+use crate::journal::Check;
 use crate::metrics::WindowSummary;
-use crate::runner::journal::Check;
 
 /// A relative p99 tolerance is never tighter than this: on a busy 2-core
 /// machine the p99 of one second (often the slowest of 50–100 requests)

@@ -6,8 +6,8 @@
 //! a pass.
 
 use crate::config::model::{Metric, MetricUnit, Threshold};
+use crate::journal::Check;
 use crate::metrics::PhaseMetrics;
-use crate::runner::journal::Check;
 
 /// Share of the target rate a phase must achieve.
 pub const RATE_ACHIEVED_MIN: f64 = 0.95;

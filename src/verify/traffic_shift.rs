@@ -12,8 +12,8 @@ use super::evidence::{fail, new_check, percent, phase_with_timeline, secs, Evide
 use super::timing::{Share, SECOND};
 use super::versions::versions_seen;
 use crate::config::model::TrafficShiftSpec;
+use crate::journal::Check;
 use crate::metrics::{Timeline, SLOT};
-use crate::runner::journal::Check;
 
 pub fn traffic_shift(spec: &TrafficShiftSpec, ev: &Evidence<'_>) -> Check {
     let mut expected = format!(

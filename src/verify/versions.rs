@@ -20,8 +20,8 @@ use std::time::Duration;
 use super::evidence::{fail, new_check, percent, phase_with_timeline, secs, Evidence, PhaseSpan};
 use super::timing::{Share, SECOND};
 use crate::config::model::CanarySpec;
+use crate::journal::Check;
 use crate::metrics::{Timeline, SLOT};
-use crate::runner::journal::Check;
 
 /// Versions seen in the whole run, for messages: `v1, v2`.
 pub(super) fn versions_seen(timeline: &Timeline) -> String {

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use faultline::config::model::{Defect, DemoOptions, FailoverOptions};
-use faultline::runner::journal::{Check, ExperimentReport};
+use faultline::journal::{Check, ExperimentReport};
 use http::StatusCode;
 
 use super::support::{http_error, within, Demo};

@@ -5,7 +5,7 @@
 
 use crate::common::{Reply, TestBed};
 use faultline::config;
-use faultline::runner::journal::{ExperimentReport, ExperimentStatus, PhaseReport};
+use faultline::journal::{ExperimentReport, ExperimentStatus, PhaseReport};
 use faultline::runner::{self, NoProgress, RunSettings, StopSignals};
 use std::path::Path;
 use std::sync::{Arc, Mutex};

@@ -4,8 +4,8 @@
 
 use crate::common::TestBed;
 use faultline::config;
+use faultline::journal::RunReport;
 use faultline::report::{html, json};
-use faultline::runner::journal::RunReport;
 use faultline::runner::{self, NoProgress, Planned, RunSettings, StopSignals};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

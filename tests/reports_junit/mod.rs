@@ -4,8 +4,8 @@
 
 use crate::common::TestBed;
 use faultline::config;
+use faultline::journal::{ExperimentStatus, RunReport};
 use faultline::report::{junit, markdown};
-use faultline::runner::journal::{ExperimentStatus, RunReport};
 use faultline::runner::{self, NoProgress, Planned, RunSettings, StopSignals};
 use std::path::{Path, PathBuf};
 use std::process::Command;

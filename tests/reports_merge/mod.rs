@@ -8,9 +8,9 @@
 
 use crate::common::TestBed;
 use faultline::config;
+use faultline::journal::{Check, ExperimentStatus, PhaseReport, RunReport, RunStatus};
 use faultline::metrics::LatencyHistogram;
 use faultline::report::merge::merge;
-use faultline::runner::journal::{Check, ExperimentStatus, PhaseReport, RunReport, RunStatus};
 use faultline::runner::{self, NoProgress, RunSettings, StopSignals};
 use faultline::verify::baseline;
 use std::path::Path;

@@ -41,7 +41,7 @@ async fn a_killed_target_is_restarted_errors_are_counted_and_recovery_passes() {
     );
     assert_eq!(
         exp.status,
-        faultline::runner::journal::ExperimentStatus::Passed,
+        faultline::journal::ExperimentStatus::Passed,
         "{:#?}",
         exp.checks
     );

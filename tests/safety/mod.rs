@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::cli::{faultline, run_bounded};
 use crate::load::run_yaml;
-use faultline::runner::journal::ExperimentStatus;
+use faultline::journal::ExperimentStatus;
 
 /// A one-phase demo experiment with a `safety` block.
 fn with_safety(safety: &str) -> String {

@@ -2,11 +2,11 @@
 //! and a watched child's by role), and the reports show it only when a run
 //! has it.
 
+use faultline::journal::{self, RunReport};
 use faultline::metrics::telemetry::{
     self, ProcessSample, TelemetrySample, Watched, WatchedProcess, STRESS_ROLE,
 };
 use faultline::report::{console, html};
-use faultline::runner::journal::{self, RunReport};
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};

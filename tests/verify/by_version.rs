@@ -5,7 +5,7 @@
 //! a fifth of its calls and the rollback controller is off (`no_rollback`),
 //! so v2 fails ~20% of its checkouts while all versions together fail ~2%.
 
-use faultline::runner::journal::{Check, ExperimentReport};
+use faultline::journal::{Check, ExperimentReport};
 
 use crate::common::CPU_HEAVY;
 use crate::load::run_yaml;

@@ -14,7 +14,7 @@ mod by_version;
 
 use crate::common::CPU_HEAVY;
 use crate::load::run_yaml;
-use faultline::runner::journal::{Check, ExperimentReport};
+use faultline::journal::{Check, ExperimentReport};
 
 /// `target.demo` with the given defects (and extra options).
 fn demo(defects: &[&str], extra: &str) -> String {

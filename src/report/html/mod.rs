@@ -11,7 +11,7 @@ mod view;
 
 pub use charts::ChartError;
 
-use crate::runner::journal::RunReport;
+use crate::journal::RunReport;
 use minijinja::{context, AutoEscape, Environment};
 use std::path::Path;
 

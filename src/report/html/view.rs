@@ -6,10 +6,10 @@
 //! after [`charts::render`] has checked that its text is escaped.
 
 use super::charts::{self, Band, LineColor, Marker, Metric, Timeline};
+use crate::journal::{ExperimentReport, PhaseReport, RunReport, RunStatus};
 use crate::metrics::telemetry::{TelemetrySample, STRESS_ROLE};
 use crate::metrics::{LatencySummary, WindowSummary};
 use crate::report::console::format_ms;
-use crate::runner::journal::{ExperimentReport, PhaseReport, RunReport, RunStatus};
 use minijinja::Value;
 use serde::Serialize;
 

@@ -35,12 +35,11 @@
 
 use crate::config::model::Metric;
 use crate::config::units::parse_threshold;
-use crate::metrics::{LatencyHistogram, PhaseMetrics, PhaseVersions, WindowSummary};
-use crate::runner::journal::{
+use crate::journal::{
     Check, ExperimentReport, ExperimentStatus, HostInfo, LoadInfo, PhaseReport, RunReport,
     RunStatus, Summary, SCHEMA_VERSION,
 };
-use crate::verify::baseline::refresh_summary;
+use crate::metrics::{LatencyHistogram, PhaseMetrics, PhaseVersions, WindowSummary};
 use crate::verify::{by_version, evaluate_threshold, rate_achieved, PhaseView};
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
@@ -205,7 +204,7 @@ pub fn merge(reports: &[RunReport]) -> Result<RunReport, MergeError> {
     };
     merged.duration_s = wall_duration(&merged.started_at, &merged.finished_at)
         .unwrap_or_else(|| reports.iter().map(|r| r.duration_s).fold(0.0, f64::max));
-    refresh_summary(&mut merged);
+    merged.refresh_summary();
     Ok(merged)
 }
 
@@ -596,7 +595,7 @@ fn min_samples(thresholds: &[&Check]) -> u64 {
 /// The merged experiment's status before checks are judged: all skipped →
 /// skipped; any aborted → aborted; any error, or skipped by some shards
 /// only (a partial measurement) → error; otherwise passed, and
-/// [`refresh_summary`] then decides passed or failed from the checks.
+/// [`RunReport::refresh_summary`] then decides passed or failed from the checks.
 fn merged_status(shards: &[Shard<ExperimentReport>]) -> ExperimentStatus {
     let any = |s: ExperimentStatus| shards.iter().any(|(_, e)| e.status == s);
     if shards

@@ -1,6 +1,6 @@
 //! Unit tests of the merge: exact percentiles, sums, re-evaluated checks.
 use super::*;
-use crate::runner::journal::{HostInfo, VersionReport};
+use crate::journal::{HostInfo, VersionReport};
 use std::time::Duration;
 
 fn histogram(ms: impl IntoIterator<Item = u64>) -> LatencyHistogram {
@@ -119,7 +119,7 @@ fn run(seed: u64, experiments: Vec<ExperimentReport>) -> RunReport {
         notes: vec![],
         operator_notes: vec![],
     };
-    refresh_summary(&mut r);
+    r.refresh_summary();
     r
 }
 

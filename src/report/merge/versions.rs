@@ -10,8 +10,8 @@
 use std::collections::BTreeMap;
 
 use super::{MergeError, Shard};
+use crate::journal::{PhaseReport, VersionReport};
 use crate::metrics::{LatencyHistogram, PhaseVersions, VersionMetrics, VersionTag};
-use crate::runner::journal::{PhaseReport, VersionReport};
 
 /// The merged versions of one phase, as a report lists them and as
 /// measurements a threshold can be judged on.

@@ -22,8 +22,8 @@ use super::super::evidence::{
 };
 use super::{probes_while_open, share, state_check, CLOSED_SUCCESS_SHARE};
 use crate::config::model::BreakerSpec;
+use crate::journal::Check;
 use crate::metrics::{Slot, Timeline};
-use crate::runner::journal::Check;
 
 /// Judges one breaker. `classifier` is the index of this verifier's
 /// fast-failure classifier in the timeline; `index` its place in `verify`.

@@ -23,8 +23,8 @@ use super::super::calls::Calls;
 use super::super::evidence::{fail, new_check, percent, phase_with_timeline, secs, Evidence};
 use super::{probes_while_open, share, state_check, CLOSED_SUCCESS_SHARE};
 use crate::config::model::{BreakerSpec, ProbeBound};
+use crate::journal::Check;
 use crate::metrics::Timeline;
-use crate::runner::journal::Check;
 
 /// How far before the fault the normal call rate is measured.
 const BEFORE: Duration = Duration::from_secs(2);

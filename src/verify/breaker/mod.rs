@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use super::evidence::{secs, Evidence, ValueSample};
 use crate::config::model::{BreakerSpec, BreakerStyle, ProbeBound};
-use crate::runner::journal::Check;
+use crate::journal::Check;
 
 /// Share of a slot's responses that must succeed for the breaker to count as closed.
 const CLOSED_SUCCESS_SHARE: f64 = 0.9;

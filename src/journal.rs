@@ -1,9 +1,12 @@
-//! The journal: the one record of a run. Every report (console, JSON, and
-//! later JUnit, HTML, Markdown) renders this and nothing else.
+//! The journal: the one record of a run, as data. The runner writes it,
+//! verifiers judge evidence into its [`Check`]s, and every report (console,
+//! JSON, JUnit, HTML, Markdown) renders it and nothing else; it depends on
+//! none of them.
 //!
 //! Field names are a contract with users' scripts: snake_case, stable, and
 //! versioned by `schema_version`. Extend, never rename.
 
+use crate::exit::ExitCode;
 use crate::faults::FaultEvent;
 use crate::metrics::telemetry::{self, PhaseTelemetry, TelemetrySample};
 use crate::metrics::{LatencySummary, WindowSummary};
@@ -50,7 +53,89 @@ pub struct RunReport {
     pub notes: Vec<String>,
     /// Notes typed by the operator during an `--interactive` run.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub operator_notes: Vec<super::interactive::OperatorNote>,
+    pub operator_notes: Vec<OperatorNote>,
+}
+
+/// A note typed during the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct OperatorNote {
+    /// RFC 3339, UTC.
+    pub at: String,
+    /// The experiment running when it was typed.
+    pub experiment: String,
+    pub text: String,
+}
+
+/// The exit code of a set of experiment results: the most severe wins.
+pub fn exit_code(reports: &[ExperimentReport]) -> ExitCode {
+    reports.iter().fold(ExitCode::Passed, |acc, r| {
+        let this = if r.rollback_failed {
+            ExitCode::RollbackFailed
+        } else {
+            match r.status {
+                ExperimentStatus::Passed | ExperimentStatus::Skipped => ExitCode::Passed,
+                ExperimentStatus::Failed => ExitCode::ChecksFailed,
+                ExperimentStatus::Error => ExitCode::CouldNotRun,
+                ExperimentStatus::Aborted => ExitCode::Aborted,
+            }
+        };
+        acc.worst(this)
+    })
+}
+
+/// Counts over a set of experiment results (the run's `summary`).
+pub fn summarize(reports: &[ExperimentReport]) -> Summary {
+    let mut s = Summary {
+        experiments: reports.len(),
+        ..Summary::default()
+    };
+    for r in reports {
+        match r.status {
+            ExperimentStatus::Passed => s.passed += 1,
+            ExperimentStatus::Failed => s.failed += 1,
+            ExperimentStatus::Error => s.error += 1,
+            ExperimentStatus::Aborted => s.aborted += 1,
+            ExperimentStatus::Skipped => s.skipped += 1,
+        }
+        s.checks += r.checks.len();
+        s.checks_failed += r.checks.iter().filter(|c| !c.passed).count();
+    }
+    s
+}
+
+impl RunReport {
+    /// Re-derives every experiment's pass/fail from its checks, then the run's
+    /// summary, status, exit code and rollback flag — with the runner's own
+    /// rules ([`summarize`], [`exit_code`]: the most
+    /// severe outcome wins, 5, 3, 4, 1). Experiments that errored, were aborted
+    /// or skipped keep their status: checks cannot repair those.
+    pub fn refresh_summary(&mut self) {
+        for exp in &mut self.experiments {
+            if matches!(
+                exp.status,
+                ExperimentStatus::Passed | ExperimentStatus::Failed
+            ) {
+                exp.status = if exp.checks.iter().all(|c| c.passed) {
+                    ExperimentStatus::Passed
+                } else {
+                    ExperimentStatus::Failed
+                };
+            }
+        }
+        let exit = exit_code(&self.experiments);
+        self.summary = summarize(&self.experiments);
+        self.exit_code = exit.code();
+        self.status = match exit {
+            ExitCode::Passed => RunStatus::Passed,
+            ExitCode::ChecksFailed => RunStatus::Failed,
+            ExitCode::Aborted => RunStatus::Aborted,
+            ExitCode::RollbackFailed => RunStatus::RollbackFailed,
+            ExitCode::CouldNotRun | ExitCode::InvalidInput | ExitCode::ReportNotWritten => {
+                RunStatus::Error
+            }
+        };
+        self.rollback_failed = self.experiments.iter().any(|e| e.rollback_failed);
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]

@@ -1,7 +1,23 @@
-//! The wire form of the faults an agent can apply on its host (`faultline
-//! agent`): shared by the agent server and the harness-side client.
+//! Faults applied on another host by `faultline agent`: their wire form,
+//! shared by the agent server and the harness.
+//!
+//! - this file: [`RemoteSpec`], a fault as it travels;
+//! - `spec`: a spec checked against the host's bounds, built into a
+//!   [`Fault`](crate::faults::Fault) (the agent's registry), and described;
+//! - `wire`: the request and response bodies of the agent API;
+//! - `client`: [`AgentClient`] and [`AgentFault`], the harness side: a
+//!   remote fault is a [`Fault`](crate::faults::Fault) like any other.
+//!
+//! The agent (`crate::agent`) is only the server: it depends on this
+//! module, never the other way round.
 
 use serde::{Deserialize, Serialize};
+
+pub mod client;
+pub mod spec;
+pub mod wire;
+
+pub use client::{AgentClient, AgentClientError, AgentFault};
 
 /// A fault to apply on an agent's host.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
