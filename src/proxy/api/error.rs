@@ -1,4 +1,5 @@
-//! [`ApiError`]: every refusal of the admin API, as Toxiproxy words it.
+//! Every refusal of the admin API as Toxiproxy words it ([`ApiError`], the
+//! shared error type of `crate::server::guard`).
 //!
 //! Toxiproxy answers errors with `{"error": message, "status": code}` and a
 //! fixed set of messages ("proxy not found", "bad request body: …"); clients
@@ -6,35 +7,15 @@
 //! after a colon the way Toxiproxy's `JoinError` does.
 
 use http::StatusCode;
-use serde_json::{json, Value};
 
 use crate::proxy::registry::RegistryError;
 use crate::proxy::spec::SpecError;
 use crate::proxy::{ProxyError, ToxicError};
 
-/// One error answer: a status and the message of its JSON body.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiError {
-    pub status: StatusCode,
-    pub message: String,
-}
+pub use crate::server::ApiError;
 
+/// Toxiproxy's own refusals.
 impl ApiError {
-    pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
-        ApiError {
-            status,
-            message: message.into(),
-        }
-    }
-
-    /// 400 `bad request body: <detail>` (invalid JSON, wrong types, bad values).
-    pub fn bad_body(detail: impl std::fmt::Display) -> ApiError {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!("bad request body: {detail}"),
-        )
-    }
-
     /// 400 `missing required field: <field>`.
     pub fn missing_field(field: impl std::fmt::Display) -> ApiError {
         ApiError::new(
@@ -50,20 +31,7 @@ impl ApiError {
     pub fn toxic_not_found() -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "toxic not found")
     }
-
-    /// The `{"error", "status"}` body.
-    pub fn to_json(&self) -> Value {
-        json!({ "error": self.message, "status": self.status.as_u16() })
-    }
 }
-
-impl std::fmt::Display for ApiError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} ({})", self.message, self.status.as_u16())
-    }
-}
-
-impl std::error::Error for ApiError {}
 
 impl From<SpecError> for ApiError {
     fn from(e: SpecError) -> ApiError {
@@ -128,6 +96,7 @@ impl From<RegistryError> for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn toxiproxy_messages_and_codes_are_kept() {

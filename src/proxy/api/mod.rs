@@ -10,8 +10,8 @@
 //! - `handlers`: one arm per action against the
 //!   [`ProxyRegistry`](crate::proxy::registry::ProxyRegistry).
 //! - `error`: [`ApiError`], Toxiproxy's `{"error", "status"}` answers.
-//! - `server`: the hyper loop and the guards (browser User-Agent, bearer
-//!   token, body size) — [`serve_admin`].
+//! - `server`: the hyper loop — [`serve_admin`]; every request passes the
+//!   shared guards of [`crate::server::guard`] first.
 //! - `standalone`: the `faultline proxy` command — [`run_standalone`].
 
 mod error;
@@ -24,61 +24,11 @@ mod standalone;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use http::header::AUTHORIZATION;
-use http::HeaderMap;
-
 pub use error::ApiError;
 pub use server::{serve_admin, MAX_BODY};
 pub use standalone::{run_standalone, AdminError};
 
-/// Who may use the admin API.
-#[derive(Clone, PartialEq, Eq)]
-pub enum AdminAuth {
-    /// Anyone who can connect (the loopback default, as Toxiproxy).
-    None,
-    /// Every request must carry `Authorization: Bearer <token>`.
-    Bearer(String),
-}
-
-impl AdminAuth {
-    /// Whether the request's headers satisfy this policy.
-    pub fn allows(&self, headers: &HeaderMap) -> bool {
-        let AdminAuth::Bearer(token) = self else {
-            return true;
-        };
-        let Some(value) = headers.get(AUTHORIZATION) else {
-            return false;
-        };
-        let value = value.as_bytes();
-        // The scheme is case-insensitive (RFC 9110); then one or more spaces.
-        if value.len() < 7 || !value[..6].eq_ignore_ascii_case(b"bearer") || value[6] != b' ' {
-            return false;
-        }
-        let given = value[7..].trim_ascii_start();
-        constant_time_eq(given, token.as_bytes())
-    }
-}
-
-impl std::fmt::Debug for AdminAuth {
-    /// Never prints the token.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            AdminAuth::None => f.write_str("None"),
-            AdminAuth::Bearer(_) => f.write_str("Bearer(<redacted>)"),
-        }
-    }
-}
-
-/// Compares without an early exit, so the time taken does not reveal how
-/// much of a guess was right. (The length of the secret may show; its
-/// content does not.)
-fn constant_time_eq(given: &[u8], secret: &[u8]) -> bool {
-    let mut diff = u8::from(given.len() != secret.len());
-    for (i, &s) in secret.iter().enumerate() {
-        diff |= s ^ given.get(i).copied().unwrap_or(0);
-    }
-    diff == 0
-}
+pub use crate::server::AdminAuth;
 
 /// What `faultline proxy` was asked to do (the CLI flags, parsed).
 #[derive(Clone)]
@@ -112,43 +62,9 @@ impl std::fmt::Debug for AdminOptions {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::HeaderValue;
-
-    fn with_auth(value: &str) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        h.insert(AUTHORIZATION, HeaderValue::from_str(value).expect("header"));
-        h
-    }
-
-    #[test]
-    fn a_bearer_policy_needs_exactly_the_token() {
-        let auth = AdminAuth::Bearer("s3cret".into());
-        assert!(auth.allows(&with_auth("Bearer s3cret")));
-        assert!(auth.allows(&with_auth("bearer s3cret")));
-        assert!(auth.allows(&with_auth("BEARER   s3cret")));
-        assert!(!auth.allows(&HeaderMap::new()));
-        assert!(!auth.allows(&with_auth("Bearer s3cre")));
-        assert!(!auth.allows(&with_auth("Bearer s3cret2")));
-        assert!(!auth.allows(&with_auth("Bearer ")));
-        assert!(!auth.allows(&with_auth("Bearers3cret")));
-        assert!(!auth.allows(&with_auth("Basic s3cret")));
-        assert!(!auth.allows(&with_auth("s3cret")));
-        assert!(AdminAuth::None.allows(&HeaderMap::new()));
-    }
-
-    #[test]
-    fn constant_time_eq_compares_content_and_length() {
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abd", b"abc"));
-        assert!(!constant_time_eq(b"ab", b"abc"));
-        assert!(!constant_time_eq(b"abc\0", b"abc"));
-        assert!(constant_time_eq(b"", b""));
-    }
 
     #[test]
     fn debug_output_never_shows_the_token() {
-        let auth = AdminAuth::Bearer("s3cret".into());
-        assert!(!format!("{auth:?}").contains("s3cret"));
         let opts = AdminOptions {
             admin: "127.0.0.1:8474".parse().expect("addr"),
             config: None,

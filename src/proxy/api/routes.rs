@@ -43,14 +43,7 @@ impl Action {
     }
 }
 
-/// Why no action matched.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum NoRoute {
-    /// No such path.
-    NotFound,
-    /// The path exists; the value is the `Allow` header listing its methods.
-    MethodNotAllowed(&'static str),
-}
+pub(super) use crate::server::NoRoute;
 
 /// Maps `method path` to an action. The query string must already be gone.
 pub(super) fn route(method: &Method, path: &str) -> Result<Action, NoRoute> {

@@ -1,15 +1,13 @@
-//! The admin HTTP server: accept loop, per-request guards, body limits.
+//! The admin HTTP server: the accept loop and one task per action.
 //!
-//! Guards run before routing, in this order: a browser's User-Agent is a 403
-//! (a web page must not reconfigure a developer's proxies), a missing or
-//! wrong bearer token a 401, an unknown path a 404, a wrong method a 405,
-//! a body over [`MAX_BODY`] a 413. Each action then runs as its own task, so
-//! a client that hangs up mid-request cannot leave a change half-applied.
+//! Every request passes the shared admin guards first
+//! ([`crate::server::guard`]: browser 403, bearer 401, 404, 405, body
+//! limits). Each action then runs as its own task, so a client that hangs
+//! up mid-request cannot leave a change half-applied.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::header::{HeaderValue, ALLOW, CONNECTION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -19,12 +17,12 @@ use tokio_util::task::TaskTracker;
 
 use super::error::ApiError;
 use super::handlers::{dispatch, Reply};
-use super::routes::{route, Action, NoRoute};
+use super::routes::{route, Action};
 use super::AdminAuth;
 use crate::proxy::registry::ProxyRegistry;
 
+use crate::server::guard::{admit, json_response};
 pub use crate::server::MAX_BODY;
-use crate::server::{answer_unread, content_length, is_browser, read_limited_body, BodyError};
 
 /// What every request handler shares.
 struct Ctx {
@@ -59,59 +57,11 @@ pub async fn serve_admin(
     crate::server::serve(listener, handler, shutdown, tracker).await;
 }
 
-/// The browser and token guards and the route: the action, or the answer
-/// refusing the request.
-fn guard(req: &Request<Incoming>, ctx: &Ctx) -> Result<Action, Box<Response<Full<Bytes>>>> {
-    if is_browser(req.headers()) {
-        return Err(Box::new(error(&ApiError::new(
-            StatusCode::FORBIDDEN,
-            "User agent not allowed",
-        ))));
-    }
-    if !ctx.auth.allows(req.headers()) {
-        let mut response = error(&ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "missing or wrong bearer token (send `Authorization: Bearer <token>`)",
-        ));
-        response
-            .headers_mut()
-            .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        return Err(Box::new(response));
-    }
-    match route(req.method(), req.uri().path()) {
-        Ok(action) => Ok(action),
-        Err(NoRoute::NotFound) => Err(Box::new(error(&ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not found",
-        )))),
-        Err(NoRoute::MethodNotAllowed(allow)) => {
-            let mut response = error(&ApiError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method not allowed",
-            ));
-            response
-                .headers_mut()
-                .insert(ALLOW, HeaderValue::from_static(allow));
-            Err(Box::new(response))
-        }
-    }
-}
-
 /// Guards, routes, reads the body and runs the action.
 async fn handle(req: Request<Incoming>, ctx: &Ctx) -> Response<Full<Bytes>> {
-    let declared = content_length(req.headers());
-    let action = match guard(&req, ctx) {
-        Ok(action) => action,
-        Err(refused) => return answer_unread(req.into_body(), declared, *refused).await,
-    };
-    let body = match read_limited_body(req.into_body(), declared).await {
-        Ok(body) => body,
-        Err(e) => return body_error(e),
-    };
-    let body = if action.takes_body() {
-        body
-    } else {
-        Bytes::new()
+    let (action, body) = match admit(req, &ctx.auth, route, Action::takes_body).await {
+        Ok(admitted) => admitted,
+        Err(refused) => return refused,
     };
     // A task of its own: hyper drops this future when the client hangs up,
     // and a change dropped halfway (old proxy stopped, new one not started)
@@ -130,19 +80,6 @@ async fn handle(req: Request<Incoming>, ctx: &Ctx) -> Response<Full<Bytes>> {
     }
 }
 
-/// The answer to a body that could not be read (the connection is closed).
-fn body_error(e: BodyError) -> Response<Full<Bytes>> {
-    let err = match e {
-        BodyError::Broken => ApiError::bad_body(e.message()),
-        _ => ApiError::new(e.status(), e.message()),
-    };
-    let mut response = error(&err);
-    response
-        .headers_mut()
-        .insert(CONNECTION, HeaderValue::from_static("close"));
-    response
-}
-
 fn reply_response(reply: Reply) -> Response<Full<Bytes>> {
     match reply.body {
         Some(body) => json_response(reply.status, body),
@@ -155,58 +92,13 @@ fn reply_response(reply: Reply) -> Response<Full<Bytes>> {
 }
 
 fn error(e: &ApiError) -> Response<Full<Bytes>> {
-    json_response(e.status, e.to_json().to_string())
-}
-
-fn json_response(status: StatusCode, mut text: String) -> Response<Full<Bytes>> {
-    text.push('\n');
-    let mut response = Response::new(Full::new(Bytes::from(text)));
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response
+    e.response()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::HeaderMap;
-
-    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (k, v) in pairs {
-            map.append(
-                http::header::HeaderName::from_bytes(k.as_bytes()).expect("name"),
-                HeaderValue::from_str(v).expect("value"),
-            );
-        }
-        map
-    }
-
-    #[test]
-    fn browsers_are_recognised_by_their_mozilla_user_agent() {
-        let firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0";
-        assert!(is_browser(&headers(&[("user-agent", firefox)])));
-        assert!(!is_browser(&headers(&[("user-agent", "curl/8.0")])));
-        assert!(!is_browser(&headers(&[("user-agent", "toxiproxy-cli")])));
-        assert!(!is_browser(&headers(&[])));
-        // A browser cannot hide behind a second header.
-        assert!(is_browser(&headers(&[
-            ("user-agent", "curl/8.0"),
-            ("user-agent", firefox)
-        ])));
-    }
-
-    #[test]
-    fn content_length_is_read_leniently() {
-        assert_eq!(
-            content_length(&headers(&[("content-length", "12")])),
-            Some(12)
-        );
-        assert_eq!(content_length(&headers(&[("content-length", "x")])), None);
-        assert_eq!(content_length(&headers(&[])), None);
-    }
+    use http::header::CONTENT_TYPE;
 
     #[test]
     fn error_answers_are_json_with_the_status_inside() {
@@ -215,10 +107,6 @@ mod tests {
         assert_eq!(
             response.headers().get(CONTENT_TYPE).map(|v| v.as_bytes()),
             Some(&b"application/json"[..])
-        );
-        assert_eq!(
-            body_error(BodyError::TooLarge).status(),
-            StatusCode::PAYLOAD_TOO_LARGE
         );
     }
 }

@@ -5,6 +5,8 @@
 //! hyper. On shutdown each connection finishes the request in flight (up to
 //! [`SHUTDOWN_GRACE`]) and closes, so "stopped" means no half-written responses.
 
+pub mod guard;
+
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
@@ -146,122 +148,7 @@ pub async fn shutdown_signal() -> std::io::Result<()> {
     }
 }
 
-// Guards shared by the JSON admin APIs (`faultline proxy`, `faultline agent`).
-
-/// The largest request body an admin API accepts (its bodies are a few hundred bytes).
-pub const MAX_BODY: usize = 1024 * 1024;
-
-/// How much of an oversized body is read and dropped so that a client still
-/// sending sees the 413 rather than a reset connection.
-const DRAIN_LIMIT: usize = 16 * 1024 * 1024;
-
-/// How long a client may take to send its body (a trickling client would
-/// otherwise hold a connection task forever).
-pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Toxiproxy's rule: every browser sends a User-Agent starting `Mozilla/`,
-/// and no API client needs to — so a web page cannot drive the API.
-pub fn is_browser(headers: &http::HeaderMap) -> bool {
-    headers
-        .get_all(http::header::USER_AGENT)
-        .iter()
-        .any(|ua| ua.as_bytes().starts_with(b"Mozilla/"))
-}
-
-/// The declared `Content-Length`, if it is a number.
-pub fn content_length(headers: &http::HeaderMap) -> Option<u64> {
-    headers
-        .get(http::header::CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
-}
-
-/// Why a request body could not be read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BodyError {
-    /// Over [`MAX_BODY`] (413).
-    TooLarge,
-    /// Not received within [`BODY_TIMEOUT`] (408).
-    Slow,
-    /// The connection failed mid-body (400).
-    Broken,
-}
-
-impl BodyError {
-    pub fn status(self) -> StatusCode {
-        match self {
-            BodyError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            BodyError::Slow => StatusCode::REQUEST_TIMEOUT,
-            BodyError::Broken => StatusCode::BAD_REQUEST,
-        }
-    }
-
-    pub fn message(self) -> String {
-        match self {
-            BodyError::TooLarge => format!("request body larger than {MAX_BODY} bytes"),
-            BodyError::Slow => format!("request body not received within {BODY_TIMEOUT:?}"),
-            BodyError::Broken => "the body could not be read".to_string(),
-        }
-    }
-}
-
-/// Answers `response` to a request refused before its body was needed
-/// (403, 401, 404, 405). The body is read and dropped first, bounded like
-/// [`read_limited_body`]: hyper closes a connection whose request body was
-/// left unread without saying so, and a keep-alive client then sends its
-/// next request into a closed connection ("connection closed before message
-/// completed"). A body that cannot be drained gets `Connection: close`.
-pub async fn answer_unread(
-    body: Incoming,
-    declared: Option<u64>,
-    mut response: HttpResponse,
-) -> HttpResponse {
-    if read_limited_body(body, declared).await.is_err() {
-        response.headers_mut().insert(
-            http::header::CONNECTION,
-            http::HeaderValue::from_static("close"),
-        );
-    }
-    response
-}
-
-/// Reads the whole body, up to [`MAX_BODY`] bytes within [`BODY_TIMEOUT`].
-/// An oversized body is drained (up to a limit) so the client reads the 413;
-/// answer any error with `Connection: close`, as the rest may be in flight.
-pub async fn read_limited_body(
-    mut body: Incoming,
-    declared: Option<u64>,
-) -> Result<Bytes, BodyError> {
-    use http_body_util::BodyExt;
-    let read = async {
-        let mut buf = bytes::BytesMut::new();
-        let mut oversized = declared.is_some_and(|n| n > MAX_BODY as u64);
-        let mut seen = 0usize;
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|_| BodyError::Broken)?;
-            let Ok(data) = frame.into_data() else {
-                continue; // trailers
-            };
-            seen = seen.saturating_add(data.len());
-            oversized |= seen > MAX_BODY;
-            if oversized {
-                if seen > DRAIN_LIMIT {
-                    break;
-                }
-                continue;
-            }
-            buf.extend_from_slice(&data);
-        }
-        if oversized {
-            Err(BodyError::TooLarge)
-        } else {
-            Ok(buf.freeze())
-        }
-    };
-    tokio::time::timeout(BODY_TIMEOUT, read)
-        .await
-        .unwrap_or(Err(BodyError::Slow))
-}
+pub use guard::{
+    admit, answer_unread, content_length, is_browser, read_limited_body, AdminAuth, ApiError,
+    BodyError, NoRoute, BODY_TIMEOUT, MAX_BODY,
+};
