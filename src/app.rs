@@ -671,6 +671,10 @@ async fn demo(args: DemoArgs) -> ExitCode {
             return ExitCode::InvalidInput;
         }
     };
+    if let Some(message) = config::defect_conflict(&defects) {
+        eoutln!("error: --defect: {message}");
+        return ExitCode::InvalidInput;
+    }
     if defects.contains(&config::model::Defect::NoEjection) && !args.failover {
         eoutln!("error: --defect no_ejection bends the fail-over: add --failover");
         return ExitCode::InvalidInput;
@@ -691,17 +695,9 @@ async fn demo(args: DemoArgs) -> ExitCode {
     }
 }
 
-/// `10%` or `0.1`: the canary's share, 0..=1.
+/// `10%` or `0.1`: the canary's share, 0..=1, read as YAML reads it.
 fn demo_weight(text: &str) -> Result<f64, String> {
-    if text.trim_end().ends_with('%') {
-        return config::units::parse_percent(text);
-    }
-    match text.trim().parse::<f64>() {
-        Ok(f) if (0.0..=1.0).contains(&f) => Ok(f),
-        _ => Err(format!(
-            "expected a percentage such as 10% (or a fraction from 0 to 1), found `{text}`"
-        )),
-    }
+    config::units::parse_share(&serde_yaml::Value::String(text.to_string()), "10%")
 }
 
 /// `--defect` names → defects (each once), or one message naming every unknown one.

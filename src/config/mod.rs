@@ -64,6 +64,7 @@ use serde_yaml::Value;
 pub use diagnostics::{did_you_mean, escape_controls, one_of, ConfigError, Diagnostic, Snippet};
 pub use interpolate::Env;
 pub use overrides::Override;
+pub use validate_demo::defect_conflict;
 
 use locate::{Span, YamlPath};
 use model::Document;

@@ -98,6 +98,34 @@ pub fn parse_percent_or_fraction(text: &str) -> Result<f64, String> {
     }
 }
 
+/// A share as YAML holds it: a number from 0 to 1, or text that
+/// [`parse_percent_or_fraction`] reads (`5%`, `0.05`). `example` is the
+/// percentage the message suggests. The one reader of every "percentage or
+/// fraction" field (canary weights, failure rates, verifier tolerances),
+/// so they all take the same values with the same messages.
+pub fn parse_share(value: &serde_yaml::Value, example: &str) -> Result<f64, String> {
+    use serde_yaml::Value;
+    let generic = |found: String| {
+        format!(
+            "expected a percentage such as {example} (or a fraction from 0 to 1), found {found}"
+        )
+    };
+    match value {
+        Value::Number(n) => n
+            .as_f64()
+            .filter(|f| (0.0..=1.0).contains(f))
+            .ok_or_else(|| generic(format!("`{n}`"))),
+        // A percentage keeps parse_percent's own message (e.g. out of range).
+        Value::String(s) if s.trim_end().ends_with('%') => parse_percent(s),
+        Value::String(s) => parse_percent_or_fraction(s).map_err(|_| generic(format!("`{s}`"))),
+        Value::Bool(b) => Err(generic(format!("`{b}`"))),
+        Value::Null => Err(generic("nothing (null)".into())),
+        Value::Sequence(_) => Err(generic("a list".into())),
+        Value::Mapping(_) => Err(generic("a mapping".into())),
+        Value::Tagged(_) => Err(generic("a tagged value".into())),
+    }
+}
+
 /// Parses a byte size with a unit: `B`, `KB`/`MB`/`GB` (powers of 1000) or
 /// `KiB`/`MiB`/`GiB` (powers of 1024). Units are case-insensitive.
 pub fn parse_size(text: &str) -> Result<u64, String> {

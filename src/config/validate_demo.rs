@@ -8,7 +8,6 @@ use super::diagnostics::{did_you_mean, one_of, Diagnostic};
 use super::model::{BreakerOptions, Defect, DemoOptions, FailoverOptions, RollbackOptions};
 use super::raw::{List, RawBreaker, RawDemo, RawFailover, RawRollback, Scalar};
 use super::source::Node;
-use super::units::parse_percent;
 use super::validate::{at_least_one, duration, items, optional_duration};
 
 pub(super) fn demo_options(
@@ -109,21 +108,29 @@ fn demo_defects(
             }
         }
     }
-    if out.contains(&Defect::NoRollback) && out.contains(&Defect::SlowRollback) {
-        diags.push(node.error(
-            "`no_rollback` and `slow_rollback` cannot be combined: the first never rolls back",
-        ));
-        ok = false;
-    } else if out.contains(&Defect::FlappingRollback)
-        && (out.contains(&Defect::NoRollback) || out.contains(&Defect::SlowRollback))
-    {
-        diags.push(node.error(
-            "`flapping_rollback` cannot be combined with `no_rollback` or `slow_rollback`: each \
-             is one way the rollback controller misbehaves",
-        ));
+    if let Some(message) = defect_conflict(&out) {
+        diags.push(node.error(message));
         ok = false;
     }
     ok.then_some(out)
+}
+
+/// Why a set of demo defects cannot be combined, if it cannot: the rule of
+/// `target.demo.defects` and of `faultline demo --defect` alike.
+pub fn defect_conflict(defects: &[Defect]) -> Option<&'static str> {
+    let has = |d: Defect| defects.contains(&d);
+    if has(Defect::NoRollback) && has(Defect::SlowRollback) {
+        Some("`no_rollback` and `slow_rollback` cannot be combined: the first never rolls back")
+    } else if has(Defect::FlappingRollback)
+        && (has(Defect::NoRollback) || has(Defect::SlowRollback))
+    {
+        Some(
+            "`flapping_rollback` cannot be combined with `no_rollback` or `slow_rollback`: each \
+             is one way the rollback controller misbehaves",
+        )
+    } else {
+        None
+    }
 }
 
 fn breaker_options(
@@ -222,36 +229,9 @@ fn share(
     example: &str,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<f64> {
-    // An empty message stands for "use the generic one below".
-    let fraction = |f: Option<f64>| {
-        f.filter(|f| (0.0..=1.0).contains(f))
-            .ok_or_else(String::new)
-    };
-    let parsed = match value {
-        // A percentage gets parse_percent's own message (e.g. out of range).
-        Scalar::String(s) if s.trim_end().ends_with('%') => parse_percent(s),
-        Scalar::String(s) => fraction(s.trim().parse().ok()),
-        Scalar::Number(n) => fraction(n.as_f64()),
-        _ => Err(String::new()),
-    };
-    match parsed {
-        Ok(share) => Some(share),
-        Err(message) => {
-            let message = if message.is_empty() {
-                let found = match scalar_text(value) {
-                    Some(text) => format!("`{text}`"),
-                    None => describe(value).to_string(),
-                };
-                format!(
-                    "expected a percentage such as {example} (or a fraction from 0 to 1), found {found}"
-                )
-            } else {
-                message
-            };
-            diags.push(node.error(message));
-            None
-        }
-    }
+    super::units::parse_share(value, example)
+        .map_err(|message| diags.push(node.error(message)))
+        .ok()
 }
 
 /// A [`share`] above zero (a zero failure rate would trip on any failure

@@ -24,7 +24,6 @@ use super::raw_verify::{
     RawVerifier, RawVersionFrom,
 };
 use super::source::Node;
-use super::units::parse_percent;
 use super::validate::{duration, items};
 use super::validate_expect::{check_version_source, version_source};
 use super::validate_faults::ProxyCatalog;
@@ -1029,26 +1028,9 @@ pub(super) fn fraction(
     node: &Node<'_>,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<f64> {
-    let parsed = match value {
-        Value::String(s) => parse_percent(s),
-        Value::Number(n) => match n.as_f64() {
-            Some(f) if (0.0..=1.0).contains(&f) => Ok(f),
-            _ => Err(format!(
-                "expected a percentage such as 5% (or a fraction 0..1), found `{n}`"
-            )),
-        },
-        other => Err(format!(
-            "expected a percentage such as 5%, found {}",
-            describe(other)
-        )),
-    };
-    match parsed {
-        Ok(f) => Some(f),
-        Err(message) => {
-            diags.push(node.error(message));
-            None
-        }
-    }
+    super::units::parse_share(value, "5%")
+        .map_err(|message| diags.push(node.error(message)))
+        .ok()
 }
 
 /// `25%` (relative) or `10ms` (absolute).

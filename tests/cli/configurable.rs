@@ -304,3 +304,52 @@ fn set_applies_to_every_experiment_of_a_suite_after_its_defaults() {
     let listed = stdout(&out);
     assert_eq!(listed.matches("open model 5/s").count(), 2, "{listed}");
 }
+
+/// `faultline demo` reads its flags with the YAML rules: the same defect
+/// combinations are refused, the same shares accepted, with exit 2.
+#[test]
+fn demo_flags_follow_the_rules_of_target_demo() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let refused = [
+        (
+            &["--defect", "no_rollback", "--defect", "slow_rollback"][..],
+            "cannot be combined",
+        ),
+        (
+            &["--defect", "flapping_rollback", "--defect", "no_rollback"][..],
+            "cannot be combined",
+        ),
+        (&["--defect", "no_ejection"][..], "add --failover"),
+        (&["--canary-weight", "150%"][..], "between 0% and 100%"),
+        (&["--canary-weight", "1.5"][..], "or a fraction from 0 to 1"),
+    ];
+    for (flags, message) in refused {
+        let out = run_bounded(faultline().arg("demo").args(flags), Duration::from_secs(10));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flags:?}: {stderr}");
+        assert!(stderr.contains(message), "{flags:?}: {stderr}");
+        // The YAML form of the same choice is refused too.
+        let yaml = if flags[0] == "--defect" {
+            let names: Vec<&str> = flags.iter().skip(1).step_by(2).copied().collect();
+            format!("defects: [{}]", names.join(", "))
+        } else {
+            format!("canary_weight: {}", flags[1])
+        };
+        let file = dir.path().join("demo.yaml");
+        std::fs::write(
+            &file,
+            format!("name: d\ntarget: {{ demo: {{ {yaml} }} }}\nload: {{ rate: 5, requests: [{{ path: / }}] }}\nphases: [{{ name: p, duration: 1s }}]\n"),
+        )
+        .expect("write");
+        let out = run_bounded(
+            faultline().arg("validate").arg(&file),
+            Duration::from_secs(10),
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{yaml}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
