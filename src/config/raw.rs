@@ -410,6 +410,7 @@ pub enum RawFault {
     HttpDelay(RawHttpDelay),
     Abort(RawAbort),
     Corrupt(RawCorrupt),
+    RateLimit(RawRateLimit),
     Cpu(RawCpu),
     Memory(RawMemory),
     Kill(RawKill),
@@ -431,6 +432,7 @@ impl RawFault {
         "http_delay",
         "abort",
         "corrupt",
+        "rate_limit",
         "cpu",
         "memory",
         "kill",
@@ -686,6 +688,36 @@ pub struct RawCorrupt {
     /// JSON fields set to null (dotted paths allowed).
     #[schemars(with = "Option<Vec<super::schema::Text>>", extend("examples" = [["email", "card.number"]]))]
     pub fields: Option<Vec<Scalar>>,
+}
+
+/// `rate_limit`: `rate`, `burst`, `status`, `key_header`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "RateLimit")]
+pub struct RawRateLimit {
+    /// The proxy the fault acts on (the demo brings `payments` and `payments-canary`).
+    #[schemars(with = "Option<super::schema::Text>", extend("examples" = ["payments"]))]
+    pub proxy: Option<Scalar>,
+    /// Share of requests the limit applies to, decided per request (default 100%).
+    #[schemars(with = "Option<super::schema::Percent>", extend("examples" = ["100%"]))]
+    pub probability: Option<Scalar>,
+    #[serde(rename = "match")]
+    /// Which requests count against the limit (all by default).
+    #[schemars(extend("examples" = [{"path": "/pay*"}]))]
+    pub matcher: Option<RawMatch>,
+    /// Requests per second let through (`20`, `20/s`, `20 rps`).
+    #[schemars(with = "Option<super::schema::PerSecond>", extend("examples" = ["20/s", 20]))]
+    pub rate: Option<Scalar>,
+    /// Requests let through at once after a quiet spell (default: one second of `rate`).
+    #[schemars(with = "Option<super::schema::Integer>", extend("examples" = [5]))]
+    pub burst: Option<Scalar>,
+    /// Status of a limited request (default 429), sent with `Retry-After`.
+    #[schemars(with = "Option<super::schema::Status>", extend("examples" = [429]))]
+    pub status: Option<Scalar>,
+    /// A request header whose value gets its own limit (e.g. an API key);
+    /// without it, or without the header, one limit for all.
+    #[schemars(with = "Option<super::schema::HeaderName>", extend("examples" = ["x-api-key"]))]
+    pub key_header: Option<Scalar>,
 }
 
 /// Fields are all [`Scalar`]s: inside an internally tagged enum serde loses

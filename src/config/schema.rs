@@ -152,6 +152,14 @@ leaf_fn! {
     RecoveryMetrics => values::recovery_metrics
 }
 leaf_fn! {
+    /// Requests per second, such as `20/s`.
+    PerSecond => values::per_second
+}
+leaf_fn! {
+    /// An HTTP header name.
+    HeaderName => values::header_name
+}
+leaf_fn! {
     /// A number of bytes or a size such as `512MiB`, `100KB`.
     Size => values::size
 }

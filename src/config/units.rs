@@ -291,7 +291,9 @@ fn parse_plain_number(text: &str) -> Option<f64> {
     text.parse::<f64>().ok().filter(|v| v.is_finite())
 }
 
-fn parse_rate(text: &str) -> Option<f64> {
+/// `100`, `100/s` or `100 rps`: requests per second, as thresholds and
+/// `rate_limit` read them.
+pub fn parse_rate(text: &str) -> Option<f64> {
     let number = text
         .strip_suffix("/s")
         .or_else(|| text.strip_suffix("rps"))

@@ -387,6 +387,10 @@ pub fn fault(
             };
             c.http(&r.proxy, &r.probability, &r.matcher, catalog, action)
         }
+        RawFault::RateLimit(r) => {
+            let action = c.rate_limit(r);
+            c.http(&r.proxy, &r.probability, &r.matcher, catalog, action)
+        }
     }
 }
 
@@ -651,6 +655,60 @@ impl Ctx<'_, '_> {
                 None
             }
         }
+    }
+
+    /// `rate_limit`'s own fields, with the proxy's checks (one rule for
+    /// YAML and the admin API).
+    fn rate_limit(&mut self, r: &super::raw::RawRateLimit) -> Option<HttpAction> {
+        let rate = match &r.rate {
+            None => {
+                let message = "missing `rate` (requests per second, such as 20/s)";
+                self.diags.extend(self.node.missing("rate", message));
+                None
+            }
+            Some(v) => {
+                let parsed = scalar_text(v).and_then(|t| super::units::parse_rate(t.trim()));
+                if parsed.is_none() {
+                    let message = format!(
+                        "expected requests per second such as 20/s, found {}",
+                        found(v)
+                    );
+                    self.error("rate", message);
+                }
+                parsed
+            }
+        };
+        let burst = match &r.burst {
+            None => Some(0),
+            Some(Value::Number(n)) if n.as_u64().is_some_and(|b| b > 0) => n.as_u64(),
+            Some(v) => {
+                self.error(
+                    "burst",
+                    format!(
+                        "expected a whole number of requests (at least 1), found {}",
+                        found(v)
+                    ),
+                );
+                None
+            }
+        };
+        let status = match &r.status {
+            None => Some(429),
+            Some(_) => self.status(&r.status),
+        };
+        let key_header = self.optional_text(&r.key_header, "key_header");
+        let (rate, burst, status, key_header) = (rate?, burst?, status?, key_header?);
+        let key = key_header.as_deref().map(str::trim);
+        if let Err(message) = crate::proxy::rate_limit::check(rate, burst, status, key) {
+            self.diags.push(self.node.error(message));
+            return None;
+        }
+        Some(HttpAction::RateLimit {
+            rate,
+            burst,
+            status,
+            key_header: key.map(str::to_ascii_lowercase),
+        })
     }
 
     fn optional_text(&mut self, raw: &Option<Scalar>, key: &str) -> Option<Option<String>> {

@@ -30,6 +30,7 @@ mod chain;
 mod cores;
 mod handle;
 mod http;
+pub(crate) use http::rate_limit;
 pub(crate) mod jitter;
 mod link;
 mod listener;

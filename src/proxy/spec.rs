@@ -370,6 +370,10 @@ fn one() -> f64 {
     1.0
 }
 
+fn too_many_requests() -> u16 {
+    429
+}
+
 /// What an HTTP fault does to a matching request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -397,6 +401,20 @@ pub enum HttpAction {
         #[serde(default)]
         when: AbortPoint,
     },
+    /// Answer `status` (429) with `Retry-After` once matching requests
+    /// exceed `rate` per second, with bursts of up to `burst` (a token
+    /// bucket, one per value of the `key_header` request header, or one for
+    /// all requests without it). Requests within the limit are forwarded.
+    RateLimit {
+        rate: f64,
+        /// 0: one second's worth of `rate` (at least 1).
+        #[serde(default)]
+        burst: u64,
+        #[serde(default = "too_many_requests")]
+        status: u16,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key_header: Option<String>,
+    },
     /// Damage the response body.
     Corrupt {
         #[serde(default)]
@@ -408,7 +426,8 @@ pub enum HttpAction {
 }
 
 impl HttpAction {
-    pub const TYPES: [&'static str; 4] = ["http_error", "http_delay", "abort", "corrupt"];
+    pub const TYPES: [&'static str; 5] =
+        ["http_error", "http_delay", "abort", "corrupt", "rate_limit"];
 
     pub fn type_name(&self) -> &'static str {
         match self {
@@ -416,6 +435,7 @@ impl HttpAction {
             HttpAction::HttpDelay { .. } => "http_delay",
             HttpAction::Abort { .. } => "abort",
             HttpAction::Corrupt { .. } => "corrupt",
+            HttpAction::RateLimit { .. } => "rate_limit",
         }
     }
 }
@@ -484,6 +504,13 @@ impl HttpFaultSpec {
             } if fields.is_empty() => Err(SpecError::Invalid(
                 "`corrupt` with mode `null_fields` needs `fields`".into(),
             )),
+            HttpAction::RateLimit {
+                rate,
+                burst,
+                status,
+                key_header,
+            } => crate::proxy::rate_limit::check(*rate, *burst, *status, key_header.as_deref())
+                .map_err(SpecError::Invalid),
             _ => Ok(()),
         }
     }

@@ -205,6 +205,7 @@ fn typing_mistakes_are_flagged_and_interpolated_values_are_not() {
         ("thresholds of every unit", "    expect: { p99: \"< 300ms\", error_rate: \"<= 0.01\", rate: \"> 5/s\", requests: \">= 1\", host_cpu: \"< 100%\" }\n"),
         ("a threshold from a variable", "    expect: { p99: \"${P99:-< 1s}\" }\n"),
         ("a probability as a fraction", "    inject: [{ type: http_error, proxy: payments, status: 503, probability: 0.25 }]\n"),
+        ("a rate limit per API key", "    inject: [{ type: rate_limit, proxy: payments, rate: 20/s, burst: 5, key_header: x-api-key }]\n"),
         ("a size with a lower-case unit", "    inject: [{ type: limit_data, proxy: payments, bytes: 64kib }]\n"),
     ];
     let bad = [

@@ -5,6 +5,7 @@
 //! Most tests talk over one explicit keep-alive connection
 //! ([`Conn`]) so that "the same connection" is a fact, not a pool's choice.
 
+mod rate_limit;
 mod support;
 
 use std::net::SocketAddr;

@@ -76,6 +76,28 @@ pub fn url() -> Value {
     })
 }
 
+/// Requests per second: a number above 0, or `20/s`, `20 rps`.
+pub fn per_second() -> Value {
+    json!({
+        "title": "requests per second",
+        "anyOf": [
+            { "type": "number", "exclusiveMinimum": 0 },
+            { "type": "string", "pattern": anchored(&format!(r"{NUMBER}\s*(?:/s|rps)?")) }
+        ],
+        "examples": ["20/s", 20]
+    })
+}
+
+/// An HTTP header name (an RFC 9110 token).
+pub fn header_name() -> Value {
+    json!({
+        "title": "header name",
+        "type": "string",
+        "pattern": r"^\s*[!#$%&'*+.^_`|~0-9A-Za-z-]+\s*$",
+        "examples": ["x-api-key"]
+    })
+}
+
 /// One of `names`.
 pub fn one_of(names: &[&str]) -> Value {
     json!({ "type": "string", "enum": names })

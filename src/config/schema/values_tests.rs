@@ -164,3 +164,12 @@ fn interpolation_opens_patterns_numbers_and_enums_but_not_tags() {
     );
     assert_eq!(props["free"], json!({ "type": "string" }));
 }
+
+#[test]
+fn rates_match_what_the_parser_accepts() {
+    let re = pattern(&per_second());
+    for text in CORPUS {
+        let parsed = units::parse_rate(text.trim()).is_some();
+        assert_eq!(re.is_match(text), parsed, "rate `{text}`");
+    }
+}

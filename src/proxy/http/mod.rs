@@ -21,6 +21,7 @@ mod forward;
 mod headers;
 mod plan;
 mod pool;
+pub(crate) mod rate_limit;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -60,6 +61,8 @@ pub(crate) struct HttpState {
     /// its stream differs from the toxics' per-connection streams, which use
     /// the seed as a raw key.
     rng: Mutex<ChaCha8Rng>,
+    /// The token buckets of its `rate_limit` faults.
+    limits: rate_limit::RateLimits,
     pool: Pool,
 }
 
@@ -72,6 +75,7 @@ impl HttpState {
             upstream,
             faults: RwLock::new(Arc::new(Vec::new())),
             rng: Mutex::new(ChaCha8Rng::seed_from_u64(seed)),
+            limits: rate_limit::RateLimits::default(),
             pool: Pool::new(),
         }
     }
@@ -109,6 +113,7 @@ impl HttpState {
         let mut next = Vec::clone(&faults);
         let removed = next.remove(at);
         *faults = Arc::new(next);
+        self.limits.forget(name);
         Ok(removed)
     }
 
@@ -120,6 +125,7 @@ impl HttpState {
     /// Removes every fault.
     pub(crate) fn clear(&self) {
         *self.faults_mut() = Arc::new(Vec::new());
+        self.limits.clear();
     }
 
     fn upstream(&self) -> SocketAddr {
@@ -145,8 +151,10 @@ impl HttpState {
         // The lock is held only for this synchronous evaluation: concurrent
         // requests draw in the order they take it.
         let mut rng = self.rng.lock().unwrap_or_else(PoisonError::into_inner);
-        plan::plan(
+        plan::plan_at(
             &faults,
+            &self.limits,
+            std::time::Instant::now(),
             req.method().as_str(),
             req.uri().path(),
             header,

@@ -4,14 +4,18 @@
 //! Rules: faults are evaluated in insertion order; a fault whose `match`
 //! fails is skipped without touching the RNG; a matching fault draws exactly
 //! one number for its `probability`, then what its action needs (jitter, a
-//! flip seed). The first `http_error` or `abort` that fires ends the
-//! evaluation; delays before it add up; corruptions apply to the response.
+//! flip seed). The first `http_error`, `abort` or limited `rate_limit` that
+//! fires ends the evaluation; delays before it add up; corruptions apply to
+//! the response. `rate_limit` is the one fault with state (its token
+//! buckets, passed in with the request's arrival time); a request within
+//! its limit is not affected by it.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rand::Rng;
 
 use super::corrupt::Corruption;
+use super::rate_limit::{self, RateLimits};
 use crate::proxy::spec::{AbortPoint, HttpAction, HttpFaultSpec};
 
 /// What the proxy does with one request.
@@ -57,9 +61,32 @@ impl Plan {
     }
 }
 
-/// The plan for a request `method path` whose header values `header` returns.
+/// [`plan_at`] without rate limits (tests of the other faults).
+#[cfg(test)]
 pub(super) fn plan(
     faults: &[HttpFaultSpec],
+    method: &str,
+    path: &str,
+    header: impl Fn(&str) -> Option<String>,
+    rng: &mut impl Rng,
+) -> Plan {
+    plan_at(
+        faults,
+        &RateLimits::default(),
+        Instant::now(),
+        method,
+        path,
+        header,
+        rng,
+    )
+}
+
+/// The plan for a request `method path` whose header values `header` returns,
+/// arriving at `now`; `limits` holds the hop's `rate_limit` buckets.
+pub(super) fn plan_at(
+    faults: &[HttpFaultSpec],
+    limits: &RateLimits,
+    now: Instant,
     method: &str,
     path: &str,
     header: impl Fn(&str) -> Option<String>,
@@ -73,6 +100,27 @@ pub(super) fn plan(
         // `gen` is in [0, 1): probability 1 always fires, 0 never does.
         if rng.gen::<f64>() >= fault.probability {
             continue;
+        }
+        if let HttpAction::RateLimit {
+            rate,
+            burst,
+            status,
+            key_header,
+        } = &fault.action
+        {
+            let key = key_header.as_deref().and_then(&header);
+            let burst = rate_limit::effective_burst(*rate, *burst);
+            let Err(wait) = limits.take(&fault.name, key, *rate, burst, now) else {
+                continue;
+            };
+            plan.fired.push(fault.name.clone());
+            plan.end = End::Error(InjectedError {
+                status: *status,
+                body: Some(format!("rate limit exceeded: {rate} requests per second\n")),
+                retry_after: Some(rate_limit::retry_after(wait)),
+            });
+            plan.drop_corruptions(faults);
+            break;
         }
         plan.fired.push(fault.name.clone());
         match &fault.action {
@@ -117,6 +165,8 @@ pub(super) fn plan(
                 plan.end = End::AbortMidBody;
                 break;
             }
+            // Handled above: it fires only when the bucket is empty.
+            HttpAction::RateLimit { .. } => {}
         }
     }
     plan
