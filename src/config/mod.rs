@@ -48,6 +48,7 @@ mod validate_demo;
 mod validate_expect;
 mod validate_faults;
 mod validate_load;
+mod validate_probes;
 pub mod validate_resources;
 mod validate_safety;
 mod validate_timing;
