@@ -493,3 +493,17 @@ pub(super) fn probe_use(
         when: when?,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn comparisons_parse_numbers_and_percentages() {
+        assert_eq!(parse_comparison("< 0.05"), Ok((CmpOp::Lt, 0.05)));
+        assert_eq!(parse_comparison(">=1"), Ok((CmpOp::Ge, 1.0)));
+        assert_eq!(parse_comparison("< 5%"), Ok((CmpOp::Lt, 0.05)));
+        assert!(parse_comparison("0.05").is_err());
+        assert!(parse_comparison("< fast").is_err());
+    }
+}
