@@ -37,6 +37,7 @@ mod locate;
 mod overrides;
 mod prescan;
 mod raw;
+mod raw_faults;
 mod raw_inject;
 mod raw_safety;
 mod raw_verify;
