@@ -1,0 +1,1 @@
+//! `faultline proxy` serves `/metrics` on its admin API.
