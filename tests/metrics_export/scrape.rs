@@ -87,7 +87,7 @@ async fn a_real_prometheus_scrapes_a_run_and_agrees_with_its_report() {
 }
 
 /// `promtool check metrics` on `text`: success, and what it printed.
-fn promtool(text: &str) -> (bool, String) {
+pub(super) fn promtool(text: &str) -> (bool, String) {
     let mut child = Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(Stdio::piped())

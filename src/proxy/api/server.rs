@@ -145,6 +145,14 @@ fn body_error(e: BodyError) -> Response<Full<Bytes>> {
 
 fn reply_response(reply: Reply) -> Response<Full<Bytes>> {
     match reply.body {
+        Some(body) if reply.content_type != "application/json" => {
+            let mut response = Response::new(Full::new(Bytes::from(body)));
+            *response.status_mut() = reply.status;
+            response
+                .headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static(reply.content_type));
+            response
+        }
         Some(body) => json_response(reply.status, body),
         None => {
             let mut response = Response::new(Full::new(Bytes::new()));
