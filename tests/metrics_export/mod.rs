@@ -201,3 +201,35 @@ async fn evidence(prometheus: &PrometheusServer, selector: &str) -> checks::Stor
         fault_samples,
     }
 }
+
+/// The README documents every metric of the catalogue, with its labels.
+#[test]
+fn the_readme_documents_every_metric_and_label() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let section = readme
+        .split("## Watching a game day")
+        .nth(1)
+        .expect("the README has a section \"Watching a game day\"");
+    for desc in faultline::metrics::export::CATALOGUE {
+        let row = section
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{}` |", desc.name)))
+            .unwrap_or_else(|| panic!("no README row for {}", desc.name));
+        for label in desc.labels {
+            assert!(
+                row.contains(&format!("`{label}`")),
+                "{}: label {label} missing in {row}",
+                desc.name
+            );
+        }
+    }
+    for flag in [
+        "--metrics-listen",
+        "--token-file",
+        "--metrics-linger",
+        "--prometheus-remote-write",
+    ] {
+        assert!(section.contains(flag), "flag {flag} not documented");
+    }
+}
