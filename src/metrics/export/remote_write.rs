@@ -461,4 +461,86 @@ mod tests {
         assert_eq!(guard.1.lost, 1);
         assert_eq!(guard.1.batches, MAX_QUEUED as u64 + 1);
     }
+
+    /// A loopback endpoint answering `statuses` in turn (then the last one
+    /// forever); counts the POSTs it got.
+    async fn endpoint(
+        statuses: Vec<u16>,
+    ) -> (
+        String,
+        Arc<std::sync::atomic::AtomicUsize>,
+        CancellationToken,
+    ) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!(
+            "http://{}/api/v1/write",
+            listener.local_addr().expect("addr")
+        );
+        let posts = Arc::new(AtomicUsize::new(0));
+        let stop = CancellationToken::new();
+        let tracker = tokio_util::task::TaskTracker::new();
+        let counter = posts.clone();
+        crate::server::spawn(
+            listener,
+            move |req: http::Request<hyper::body::Incoming>| {
+                let n = counter.fetch_add(1, Ordering::SeqCst);
+                let status = statuses.get(n).or(statuses.last()).copied().unwrap_or(204);
+                async move {
+                    let _ = crate::server::read_body(req.into_body(), 1 << 20).await;
+                    let status = http::StatusCode::from_u16(status)
+                        .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+                    crate::server::error(status, "test")
+                }
+            },
+            stop.clone(),
+            &tracker,
+        );
+        (url, posts, stop)
+    }
+
+    #[tokio::test]
+    async fn a_batch_refused_with_503_is_retried_until_it_is_delivered() {
+        let (url, posts, stop) = endpoint(vec![503, 503, 204]).await;
+        let writer = RemoteWriter::spawn(Live::new(), url.clone(), "test");
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let delivery = tokio::time::timeout(
+            Duration::from_secs(20),
+            writer.finish(Duration::from_secs(10)),
+        )
+        .await
+        .expect("finishes");
+        stop.cancel();
+        assert_eq!(delivery.lost, 0, "{delivery:?}");
+        assert_eq!(delivery.delivered, delivery.batches, "{delivery:?}");
+        let error = delivery.first_error.clone().unwrap_or_default();
+        assert!(error.contains("503"), "the first failure is kept: {error}");
+        let posts = posts.load(std::sync::atomic::Ordering::SeqCst) as u64;
+        assert_eq!(
+            posts,
+            delivery.batches + 2,
+            "two retries, then one POST per batch"
+        );
+        assert!(delivery.note(&url).is_some_and(|n| n.contains("0 lost")));
+    }
+
+    #[tokio::test]
+    async fn a_batch_refused_with_400_is_dropped_not_retried() {
+        let (url, posts, stop) = endpoint(vec![400]).await;
+        let writer = RemoteWriter::spawn(Live::new(), url, "test");
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let delivery = tokio::time::timeout(
+            Duration::from_secs(20),
+            writer.finish(Duration::from_secs(5)),
+        )
+        .await
+        .expect("finishes");
+        stop.cancel();
+        assert_eq!(delivery.delivered, 0);
+        assert_eq!(delivery.lost, delivery.batches, "{delivery:?}");
+        let posts = posts.load(std::sync::atomic::Ordering::SeqCst) as u64;
+        assert_eq!(posts, delivery.batches, "each batch POSTed once");
+    }
 }
