@@ -25,7 +25,7 @@ pub fn execute(cli: Cli) -> ExitCode {
         Command::Plan(args) => {
             with_runtime(|| plan(args.files.clone(), load_options(args.force, &args.set)))
         }
-        Command::Run(args) => with_runtime(|| run(args, color)),
+        Command::Run(args) => with_runtime(|| run(*args, color)),
         Command::Demo(args) => with_runtime(|| demo(args)),
         Command::Proxy(args) => with_runtime(|| proxy(args)),
         Command::Rollback(args) => with_runtime(|| rollback(args)),
@@ -406,6 +406,27 @@ async fn run(args: RunArgs, color: report::color::When) -> ExitCode {
         return ExitCode::ReportNotWritten;
     }
     let seed = args.seed.unwrap_or_else(random_seed);
+    let token = match args.token_file.as_deref().map(read_token).transpose() {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
+    let live_opts = runner::live_outputs::LiveOptions {
+        listen: args.metrics_listen,
+        token,
+        remote_write: args.prometheus_remote_write.clone(),
+        linger: args.metrics_linger,
+    };
+    let mut live_outputs = match runner::live_outputs::LiveOutputs::start(live_opts).await {
+        Ok(l) => l,
+        Err(e) => {
+            eoutln!("error: {e}");
+            return if e.is_invalid_input() {
+                ExitCode::InvalidInput
+            } else {
+                ExitCode::CouldNotRun
+            };
+        }
+    };
     let signals = StopSignals::new();
     if let Err(e) = signals.install() {
         eoutln!("error: cannot install signal handlers: {e}");
@@ -424,11 +445,16 @@ async fn run(args: RunArgs, color: report::color::When) -> ExitCode {
             out_dir.display()
         );
     }
+    if let Some(url) = live_outputs.as_ref().and_then(|l| l.metrics_url()) {
+        // Always printed (even --quiet): with port 0 it is the only way to know it.
+        eoutln!("metrics on {url}");
+    }
     let settings = RunSettings {
         seed,
         out_dir: out_dir.clone(),
         files: args.files.iter().map(|f| f.display().to_string()).collect(),
         fail_fast: args.fail_fast,
+        live: live_outputs.as_ref().map(|l| l.live()),
     };
     let notifier = crate::report::notify::Notifier::wrap(progress.clone(), &selected);
     let progress: Arc<dyn Progress> = match &notifier {
@@ -436,6 +462,10 @@ async fn run(args: RunArgs, color: report::color::When) -> ExitCode {
             n.run_started(&selected, seed);
             n.clone()
         }
+        None => progress,
+    };
+    let progress = match &live_outputs {
+        Some(l) => runner::live::LiveProgress::wrap(progress, l.live()),
         None => progress,
     };
     let interactive = args
@@ -453,7 +483,18 @@ async fn run(args: RunArgs, color: report::color::When) -> ExitCode {
     if let Some(n) = &notifier {
         n.finish(&report).await;
     }
-    finish(&report, &outputs, args.quiet, color)
+    if let Some(note) = match live_outputs.as_mut() {
+        Some(l) => l.flush().await,
+        None => None,
+    } {
+        eoutln!("warning: {note}");
+        report.notes.push(note);
+    }
+    let code = finish(&report, &outputs, args.quiet, color);
+    if let Some(l) = live_outputs {
+        l.close(&signals.stop).await;
+    }
+    code
 }
 
 /// Where a run's reports go.

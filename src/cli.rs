@@ -54,7 +54,8 @@ impl From<ColorWhen> for crate::report::color::When {
 pub enum Command {
     /// Run experiment or suite files and report the verdicts.
     #[command(after_help = ExitCode::HELP)]
-    Run(RunArgs),
+    // Boxed: by far the largest variant (clippy's large_enum_variant).
+    Run(Box<RunArgs>),
     /// Check files for errors without running anything.
     #[command(after_help = ExitCode::HELP)]
     Validate(FilesArgs),
@@ -303,6 +304,28 @@ pub struct RunArgs {
     /// `--set load.rate=50`. VALUE is a YAML scalar.
     #[arg(long = "set", value_name = "PATH=VALUE", value_parser = crate::config::Override::parse)]
     pub set: Vec<crate::config::Override>,
+    /// Serve live Prometheus metrics of the run at http://ADDR/metrics
+    /// (e.g. 127.0.0.1:9464; port 0 picks one, printed at start). A
+    /// non-loopback address needs --token-file.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// File holding the bearer token every --metrics-listen request must carry.
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// After the run, keep /metrics up until it has been scraped once more
+    /// (only when it was scraped during the run), at most this long.
+    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = parse_duration)]
+    pub metrics_linger: std::time::Duration,
+    /// Push live metrics once a second with Prometheus remote write 1.0
+    /// (e.g. http://127.0.0.1:9090/api/v1/write). A failing endpoint is
+    /// reported once and never fails the run.
+    #[arg(long, value_name = "URL")]
+    pub prometheus_remote_write: Option<String>,
+}
+
+/// A duration such as `15s`, `500ms`, `1m`.
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(text.trim()).map_err(|e| format!("`{text}`: {e} (e.g. 15s, 500ms)"))
 }
 
 #[derive(Debug, Args)]

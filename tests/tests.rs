@@ -11,6 +11,7 @@ mod faults;
 mod fuzz;
 mod hostile;
 mod load;
+mod metrics_export;
 mod probes;
 mod proxy;
 mod proxy_api;

@@ -17,8 +17,13 @@
 //! Such a fault is *left to* its finisher, said in the report, and is not a
 //! failed rollback. Every other removal still runs to its own timeout (a
 //! `command`'s rollback must not be cut).
+//!
+//! With live metrics on ([`Ledger::with_live`]), every journaled apply and
+//! removal also sets the fault's `faultline_fault_active` gauge: the ledger
+//! is the one place that knows when a fault is in effect.
 
 use super::{Evidence, Fault, FaultError};
+use crate::metrics::export::{ActionOutcome, FaultInfo, ForExperiment};
 use serde::{Deserialize, Serialize};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -79,6 +84,7 @@ struct Entry {
     phase: String,
     kind: &'static str,
     describe: String,
+    info: FaultInfo,
     /// [`Fault::left_to`], taken when recorded (the fault may be locked later).
     left_to: Option<String>,
     fault: SharedFault,
@@ -89,6 +95,7 @@ pub struct Applying {
     phase: String,
     kind: &'static str,
     describe: String,
+    info: FaultInfo,
     fault: SharedFault,
 }
 
@@ -118,6 +125,7 @@ pub struct Removed {
     phase: String,
     kind: &'static str,
     describe: String,
+    info: FaultInfo,
     started: Instant,
     result: Result<Evidence, FaultError>,
 }
@@ -131,6 +139,7 @@ impl Removal {
             phase,
             kind,
             describe,
+            info,
             left_to,
             fault,
         } = self.entry;
@@ -180,6 +189,7 @@ impl Removal {
             phase,
             kind,
             describe,
+            info,
             started,
             result,
         }
@@ -198,6 +208,7 @@ pub struct Ledger {
     rollback_failed: bool,
     /// Faults whose removal was left to their finisher, described.
     left: Vec<String>,
+    live: Option<ForExperiment>,
 }
 
 impl Ledger {
@@ -210,7 +221,14 @@ impl Ledger {
             stop: None,
             rollback_failed: false,
             left: Vec::new(),
+            live: None,
         }
+    }
+
+    /// Publishes fault state to the live metrics, see the module docs.
+    pub fn with_live(mut self, live: Option<ForExperiment>) -> Ledger {
+        self.live = live;
+        self
     }
 
     /// Bounds removals after a stop, see the module docs.
@@ -224,7 +242,12 @@ impl Ledger {
     /// whose apply failed stays recorded, because a partial apply must still
     /// be undone.
     pub async fn apply(&mut self, phase: &str, fault: Box<dyn Fault>) -> Result<(), FaultError> {
-        let applying = self.record(phase, fault);
+        let info = FaultInfo {
+            name: fault.describe(),
+            kind: fault.kind(),
+            ..FaultInfo::default()
+        };
+        let applying = self.record(phase, fault, info);
         let started = Instant::now();
         let result = applying.apply().await;
         self.log_apply(&applying, started, &result);
@@ -232,14 +255,16 @@ impl Ledger {
     }
 
     /// Records the fault before anything is applied: if its apply fails,
-    /// hangs, panics or is interrupted, rollback still removes it.
-    pub fn record(&mut self, phase: &str, fault: Box<dyn Fault>) -> Applying {
+    /// hangs, panics or is interrupted, rollback still removes it. `info`
+    /// names it in the live metrics.
+    pub fn record(&mut self, phase: &str, fault: Box<dyn Fault>, info: FaultInfo) -> Applying {
         let (kind, describe, left_to) = (fault.kind(), fault.describe(), fault.left_to());
         let fault: SharedFault = Arc::new(tokio::sync::Mutex::new(fault));
         self.active.push(Entry {
             phase: phase.to_string(),
             kind,
             describe: describe.clone(),
+            info: info.clone(),
             left_to,
             fault: fault.clone(),
         });
@@ -247,6 +272,7 @@ impl Ledger {
             phase: phase.to_string(),
             kind,
             describe,
+            info,
             fault,
         }
     }
@@ -258,6 +284,14 @@ impl Ledger {
         started: Instant,
         result: &Result<Evidence, FaultError>,
     ) {
+        if let Some(l) = &self.live {
+            let outcome = match result {
+                Ok(_) => ActionOutcome::Ok,
+                Err(_) => ActionOutcome::Failed,
+            };
+            let at = (l.experiment.as_str(), applying.phase.as_str());
+            l.live.fault_applied(at, &applying.info, outcome);
+        }
         self.log(
             &applying.phase,
             applying.kind,
@@ -322,9 +356,19 @@ impl Ledger {
             phase,
             kind,
             describe,
+            info,
             started,
             result,
         } = removed;
+        if let Some(l) = &self.live {
+            let outcome = match &result {
+                Ok(_) => ActionOutcome::Ok,
+                Err(FaultError::LeftTo { .. }) => ActionOutcome::LeftToFinisher,
+                Err(_) => ActionOutcome::Failed,
+            };
+            l.live
+                .fault_removed((&l.experiment, &phase), &info, outcome);
+        }
         match &result {
             Err(e @ FaultError::LeftTo { .. }) => self.left.push(format!("{describe}: {e}")),
             Err(_) => self.rollback_failed = true,
@@ -675,8 +719,8 @@ mod tests {
             panic_on_apply: false,
         };
         let mut ledger = Ledger::new(Instant::now(), Duration::from_secs(1));
-        let early = ledger.record("p", Box::new(probe("early")));
-        let late = ledger.record("p", Box::new(probe("late")));
+        let early = ledger.record("p", Box::new(probe("early")), FaultInfo::default());
+        let late = ledger.record("p", Box::new(probe("late")), FaultInfo::default());
         for applying in [&early, &late] {
             let result = applying.apply().await;
             ledger.log_apply(applying, Instant::now(), &result);

@@ -303,6 +303,44 @@ pub fn describe_in_phase(fault: &PhaseFault) -> String {
     }
 }
 
+/// How the live metrics name a fault: its description, what it acts on
+/// (the proxy, the agent's host, or `local`) and, for stress faults, what
+/// it asks for (shown beside what telemetry measures).
+pub fn live_info(spec: &FaultSpec) -> crate::metrics::export::FaultInfo {
+    use crate::metrics::export::{FaultInfo, Requested};
+    let host = match spec {
+        FaultSpec::Command(c) => c.host.as_deref(),
+        FaultSpec::Cpu { host, .. } | FaultSpec::Memory { host, .. } => host.as_deref(),
+        FaultSpec::Kill(k) => k.host.as_deref(),
+        _ => None,
+    };
+    let requested = match spec {
+        FaultSpec::Cpu { load, cores, .. } => {
+            let cores = cores.unwrap_or_else(|| {
+                std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+            });
+            Some(Requested::CpuCores(load * cores as f64))
+        }
+        FaultSpec::Memory { bytes, .. } => Some(Requested::MemoryBytes(*bytes as f64)),
+        _ => None,
+    };
+    let kind = match (spec, proxy_action(spec)) {
+        (_, Some((_, ProxyAction::Toxic(t)))) => t.kind.type_name(),
+        (_, Some((_, ProxyAction::Down))) => "down",
+        (_, Some((_, ProxyAction::Http(h)))) => h.action.type_name(),
+        (FaultSpec::Command(_), None) => "command",
+        (FaultSpec::Cpu { .. }, None) => "cpu",
+        (FaultSpec::Memory { .. }, None) => "memory",
+        (_, None) => "kill",
+    };
+    FaultInfo {
+        name: describe(spec),
+        kind,
+        target: spec.proxy().or(host).unwrap_or("local").to_string(),
+        requested,
+    }
+}
+
 fn on_host(text: String, host: &Option<String>) -> String {
     match host {
         Some(h) => format!("{text} on {h}"),

@@ -165,6 +165,7 @@ impl Sender {
             status: result.status,
             error: result.error,
             version: result.version,
+            request: u16::try_from(index).unwrap_or(u16::MAX),
         }));
     }
 }

@@ -108,6 +108,33 @@ impl LatencyHistogram {
         Ok(out)
     }
 
+    /// How many samples are at or below each of `bounds_micros` (ascending):
+    /// the `le` buckets of a Prometheus classic histogram. One pass over the
+    /// recorded values, not over the whole HDR range. A sample counts at its
+    /// HDR bucket's lowest equivalent value (so one exactly on a bound is in
+    /// that bucket, as `le` says); one within 0.1% above a bound may be too.
+    pub fn cumulative_counts(&self, bounds_micros: &[u64]) -> Vec<u64> {
+        let mut counts = vec![0u64; bounds_micros.len()];
+        for v in self.inner.iter_recorded() {
+            let value = self.inner.lowest_equivalent(v.value_iterated_to());
+            let first = bounds_micros.partition_point(|&b| b < value);
+            if let Some(c) = counts.get_mut(first) {
+                *c += v.count_since_last_iteration();
+            }
+        }
+        let mut running = 0;
+        for c in &mut counts {
+            running += *c;
+            *c = running;
+        }
+        counts
+    }
+
+    /// The sum of all samples in seconds (from the mean: exact to HDR precision).
+    pub fn sum_seconds(&self) -> f64 {
+        self.inner.mean() * self.inner.len() as f64 / 1e6
+    }
+
     /// The underlying histogram (for serialization and statistics).
     pub fn raw(&self) -> &Histogram<u64> {
         &self.inner
@@ -168,6 +195,17 @@ mod tests {
         assert_eq!(back.summary(), h.summary());
         assert!(LatencyHistogram::from_base64("not base64!").is_err());
         assert!(LatencyHistogram::from_base64("aGVsbG8=").is_err());
+    }
+
+    #[test]
+    fn cumulative_counts_are_the_le_buckets() {
+        let mut h = LatencyHistogram::new();
+        for ms in [1u64, 4, 5, 20, 250, 3000] {
+            h.record(Duration::from_millis(ms));
+        }
+        let counts = h.cumulative_counts(&[1_000, 5_000, 100_000, 1_000_000]);
+        assert_eq!(counts, [1, 3, 4, 5]);
+        assert!((h.sum_seconds() - 3.28).abs() < 0.01, "{}", h.sum_seconds());
     }
 
     #[test]

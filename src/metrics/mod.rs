@@ -6,6 +6,7 @@
 //! histograms (and one per version the run reads, at most
 //! eight), and per-second windows are reduced to summaries when they close.
 
+pub mod export;
 pub mod histogram;
 pub mod outcome;
 pub mod recorder;

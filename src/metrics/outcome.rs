@@ -65,6 +65,9 @@ pub struct Outcome {
     /// The version that served the response, when the run reads one
     /// (canary and traffic-shift verifiers).
     pub version: Option<VersionTag>,
+    /// The request's position in the mix (saturating), for the live
+    /// metrics' `request` label.
+    pub request: u16,
 }
 
 impl Outcome {

@@ -4,9 +4,10 @@
 //! to its phase by *intended* start (so a request scheduled in the fault phase
 //! counts there even if it completes later) and to a 1-second window by
 //! completion time. Once a second it publishes [`LiveStats`] for the progress
-//! display. When every sender is dropped it returns the final
-//! [`RecorderOutput`].
+//! display (and, with live metrics on, to [`super::export`]). When every
+//! sender is dropped it returns the final [`RecorderOutput`].
 
+use super::export::feed::RequestFeed;
 use super::histogram::LatencyHistogram;
 use super::outcome::{ErrorClass, Event, Outcome};
 use super::timeline::{Classifier, Timeline, TimelineBuilder};
@@ -113,16 +114,19 @@ pub struct Recorder {
 impl Recorder {
     /// Starts the recorder task. `t0` is the load's start; `late_threshold`
     /// is how far behind schedule a send may be before it counts as late;
-    /// each of `classifiers` is counted per timeline slot.
+    /// each of `classifiers` is counted per timeline slot; `feed`, when
+    /// live metrics are on, gets every outcome and publishes once a second.
     pub fn spawn(
         t0: Instant,
         phases: Vec<PhaseSlice>,
         late_threshold: Duration,
         classifiers: Vec<Classifier>,
+        feed: Option<RequestFeed>,
     ) -> Recorder {
         let (tx, rx) = mpsc::unbounded_channel();
         let (live_tx, live_rx) = watch::channel(LiveStats::default());
-        let state = State::new(t0, phases, late_threshold, classifiers);
+        let mut state = State::new(t0, phases, late_threshold, classifiers);
+        state.feed = feed;
         let done = tokio::spawn(state.run(rx, live_tx));
         Recorder {
             events: tx,
@@ -146,6 +150,7 @@ struct State {
     requests: u64,
     errors: u64,
     timeline: TimelineBuilder,
+    feed: Option<RequestFeed>,
 }
 
 impl State {
@@ -168,6 +173,7 @@ impl State {
             requests: 0,
             errors: 0,
             timeline: TimelineBuilder::new(classifiers),
+            feed: None,
         }
     }
 
@@ -190,7 +196,11 @@ impl State {
                 _ = tick.tick() => {
                     let now = Instant::now();
                     let second = now.saturating_duration_since(self.t0).as_secs();
-                    let _ = live.send(self.live_stats(now, second));
+                    let stats = self.live_stats(now, second);
+                    if let Some(feed) = &self.feed {
+                        feed.publish(&self.phases, stats.elapsed, Some(stats.rate));
+                    }
+                    let _ = live.send(stats);
                     // One second of grace for events still in the channel.
                     self.close_before(second.saturating_sub(1));
                 }
@@ -212,6 +222,9 @@ impl State {
                 let phase = self.phase_of(o.intended.saturating_duration_since(self.t0));
                 if let Some(p) = self.phases.get_mut(phase) {
                     p.record(&o, self.late_threshold);
+                }
+                if let Some(feed) = &mut self.feed {
+                    feed.record(phase, &o);
                 }
                 self.requests += 1;
                 if o.error.is_some() {
@@ -285,6 +298,9 @@ impl State {
             .map_or(0, |s| s.end.as_secs_f64().ceil() as u64);
         let last_seen = self.open.keys().next_back().map_or(0, |s| s + 1);
         self.close_before(planned_end.max(last_seen));
+        if let Some(feed) = &self.feed {
+            feed.publish(&self.phases, self.t0.elapsed(), None);
+        }
         RecorderOutput {
             phases: self.phases,
             series: self.closed,
@@ -322,13 +338,14 @@ mod tests {
             status: if err { 503 } else { 200 },
             error: err.then_some(ErrorClass::Http5xx),
             version: None,
+            request: 0,
         })
     }
 
     #[tokio::test]
     async fn outcomes_land_in_the_phase_they_were_scheduled_in() {
         let t0 = Instant::now();
-        let rec = Recorder::spawn(t0, slices(), Duration::from_millis(10), Vec::new());
+        let rec = Recorder::spawn(t0, slices(), Duration::from_millis(10), Vec::new(), None);
         // Scheduled at 1.9 s (phase a), completes at 2.4 s (window 2, phase b's time).
         rec.events
             .send(outcome(t0, 1900, 500, false))
@@ -367,7 +384,7 @@ mod tests {
     #[tokio::test]
     async fn a_request_sent_behind_schedule_counts_as_late() {
         let t0 = Instant::now();
-        let rec = Recorder::spawn(t0, slices(), Duration::from_millis(10), Vec::new());
+        let rec = Recorder::spawn(t0, slices(), Duration::from_millis(10), Vec::new(), None);
         let intended = t0;
         rec.events
             .send(Event::Done(Outcome {
@@ -377,6 +394,7 @@ mod tests {
                 status: 200,
                 error: None,
                 version: None,
+                request: 0,
             }))
             .expect("alive");
         drop(rec.events);

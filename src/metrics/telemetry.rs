@@ -124,10 +124,12 @@ pub struct ProcessPhase {
 /// Starts the sampler. The first sample comes one second after `t0` (CPU
 /// usage needs two refreshes), then one per second until `stop` fires; the
 /// task then returns every sample. `t0` may lie slightly in the future.
+/// With `live`, each sample is also published to the live metrics.
 pub fn spawn(
     t0: Instant,
     watched: Watched,
     stop: CancellationToken,
+    live: Option<super::export::ForExperiment>,
 ) -> JoinHandle<Vec<TelemetrySample>> {
     tokio::spawn(async move {
         let mut samples = Vec::new();
@@ -154,6 +156,9 @@ pub fn spawn(
             match refreshed {
                 Ok((s, sample)) => {
                     state = s;
+                    if let Some(l) = &live {
+                        l.live.telemetry(&l.experiment, &sample);
+                    }
                     samples.push(sample);
                 }
                 Err(_) => break, // sysinfo panicked: keep what we have

@@ -152,6 +152,7 @@ mod tests {
             status,
             error: (status >= 500).then_some(ErrorClass::Http5xx),
             version: VersionTag::new(version),
+            request: 0,
         }
     }
 

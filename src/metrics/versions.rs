@@ -99,6 +99,7 @@ mod tests {
             status: if error { 500 } else { 200 },
             error: error.then_some(ErrorClass::Http5xx),
             version: version.and_then(VersionTag::new),
+            request: 0,
         }
     }
 

@@ -14,6 +14,7 @@ use crate::faults::journal::{self as journal_file, RollbackJournal};
 use crate::faults::{self, Ledger};
 use crate::journal::{Check, ExperimentReport, ExperimentStatus, LoadInfo};
 use crate::load::{self, LoadRun, LoadSummary};
+use crate::metrics::export::ForExperiment;
 use crate::metrics::telemetry::{self, Watched};
 use crate::metrics::{LiveStats, PhaseMetrics, PhaseSlice, Recorder, RecorderOutput};
 use crate::verify::evidence::PhaseSpan;
@@ -46,6 +47,8 @@ pub struct ExperimentContext<'a> {
     pub run_id: String,
     /// With `run --interactive`: the operator's prompts and notes.
     pub interactive: Option<Arc<super::interactive::Interactive>>,
+    /// With `--metrics-listen` or `--prometheus-remote-write`: the live metrics.
+    pub live: Option<Arc<crate::metrics::export::Live>>,
 }
 
 /// How the phase walk ended.
@@ -137,15 +140,21 @@ pub async fn run_experiment(exp: &Experiment, ctx: &ExperimentContext<'_>) -> Ex
     let t0 = Instant::now() + START_LEAD;
     let t0_wall = SystemTime::now() + START_LEAD;
     let slices = phase_slices(exp);
+    let live = ctx.live.as_ref().map(|live| ForExperiment {
+        live: live.clone(),
+        experiment: exp.name.clone(),
+    });
     let recorder = Recorder::spawn(
         t0,
         slices.clone(),
         LATE_THRESHOLD,
         observers::classifiers(exp),
+        live.as_ref()
+            .map(|l| super::live::request_feed(l, exp, &slices)),
     );
     let observers = Observers::start(exp, t0, &proxies.ctx, &target.base, &ctx.signals.stop);
     let telemetry_stop = tokio_util::sync::CancellationToken::new();
-    let sampler = telemetry::spawn(t0, watched.clone(), telemetry_stop.clone());
+    let sampler = telemetry::spawn(t0, watched.clone(), telemetry_stop.clone(), live.clone());
     let load_stop = ctx.signals.stop.child_token();
     let load_task = tokio::spawn(load::run(LoadRun {
         load: exp.load.clone(),
@@ -168,7 +177,9 @@ pub async fn run_experiment(exp: &Experiment, ctx: &ExperimentContext<'_>) -> Ex
         monitor_done.clone(),
     );
     let ledger = Arc::new(Mutex::new(
-        Ledger::new(t0, REMOVE_TIMEOUT).with_stop(ctx.signals.stop_bound(REMOVE_GRACE_AFTER_STOP)),
+        Ledger::new(t0, REMOVE_TIMEOUT)
+            .with_stop(ctx.signals.stop_bound(REMOVE_GRACE_AFTER_STOP))
+            .with_live(live),
     ));
     if let Some(i) = &ctx.interactive {
         i.set_experiment(&exp.name);

@@ -9,7 +9,8 @@
 pub mod dry_run;
 pub mod experiment;
 pub mod interactive;
-
+pub mod live;
+pub mod live_outputs;
 pub mod observers;
 mod phase_reports;
 pub mod plan;
@@ -59,6 +60,8 @@ pub struct RunSettings {
     pub files: Vec<String>,
     /// After the first experiment that does not pass, skip the rest.
     pub fail_fast: bool,
+    /// The live metrics the run feeds (`--metrics-listen`, remote write).
+    pub live: Option<Arc<crate::metrics::export::Live>>,
 }
 
 /// One experiment of a run, or the reason it is skipped (filtered out).
@@ -122,6 +125,7 @@ pub async fn run_with(
             progress: progress.clone(),
             run_id: run_id.clone(),
             interactive: interactive.clone(),
+            live: settings.live.clone(),
         };
         let report = experiment::run_experiment(exp, &ctx).await;
         if settings.fail_fast && report.status != ExperimentStatus::Passed && stop_reason.is_none()

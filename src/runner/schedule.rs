@@ -168,7 +168,13 @@ async fn one(shared: Shared, over: CancellationToken, start: Instant, due: Due) 
         if over.is_cancelled() {
             return Outcome::default();
         }
-        ledger.record(phase, fault)
+        let info = shared
+            .phase
+            .inject
+            .get(index)
+            .map(|f| faults::live_info(&f.spec))
+            .unwrap_or_default();
+        ledger.record(phase, fault, info)
     };
     shared
         .progress

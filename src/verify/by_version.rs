@@ -130,6 +130,7 @@ mod tests {
                 status: if error { 500 } else { 200 },
                 error: error.then_some(ErrorClass::Http5xx),
                 version: VersionTag::new(version),
+                request: 0,
             };
             m.requests += 1;
             m.errors += u64::from(error);

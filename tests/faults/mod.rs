@@ -17,10 +17,10 @@ use std::time::{Duration, Instant};
 
 /// A `faultline proxy` process with one proxy `svc` in front of `upstream`;
 /// killed on drop.
-struct ProxyServer {
+pub(crate) struct ProxyServer {
     child: Child,
-    admin: String,
-    listen: String,
+    pub(crate) admin: String,
+    pub(crate) listen: String,
 }
 
 impl Drop for ProxyServer {
@@ -36,7 +36,7 @@ fn bin() -> Command {
     cmd
 }
 
-async fn start_proxy_server(dir: &Path, upstream: &str) -> ProxyServer {
+pub(crate) async fn start_proxy_server(dir: &Path, upstream: &str) -> ProxyServer {
     let config = dir.join("proxies.json");
     let list =
         serde_json::json!([{ "name": "svc", "listen": "127.0.0.1:0", "upstream": upstream }]);

@@ -24,6 +24,7 @@ pub async fn run_yaml(yaml: &str) -> ExperimentReport {
         out_dir: dir.path().to_path_buf(),
         files: vec![],
         fail_fast: false,
+        live: None,
     };
     let signals = StopSignals::new();
     let report = tokio::time::timeout(

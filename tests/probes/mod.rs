@@ -6,7 +6,7 @@ mod fixture;
 mod http_probe;
 mod in_a_run;
 mod prometheus_probe;
-mod prometheus_server;
+pub(crate) mod prometheus_server;
 mod tcp_probe;
 
 use std::future::Future;

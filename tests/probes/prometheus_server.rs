@@ -1,7 +1,8 @@
 //! A real Prometheus for the tests: Debian's `prometheus` binary (installed by
 //! `scripts/test.sh`), started as a child on a free loopback port with its own
 //! temporary storage and a config that scrapes one loopback target every
-//! second; killed and reaped on drop.
+//! second (or any config and flags, [`PrometheusServer::launch`]); killed
+//! and reaped on drop.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -37,6 +38,18 @@ impl PrometheusServer {
     /// Panics, failing the test, when the binary is missing: a test that
     /// needs Prometheus must not pass without one.
     pub async fn start(target: SocketAddr) -> PrometheusServer {
+        let config = format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
+             scrape_configs:\n  - job_name: {JOB}\n    static_configs:\n      - targets: ['{target}']\n"
+        );
+        let mut server = PrometheusServer::launch(&config, &[]).await;
+        server.wait_until_scraped().await;
+        server
+    }
+
+    /// Starts Prometheus with `config` (prometheus.yml's text) and `flags`,
+    /// and returns once it is ready; it scrapes nothing more than `config` says.
+    pub async fn launch(config: &str, flags: &[&str]) -> PrometheusServer {
         let binary = find_on_path("prometheus").unwrap_or_else(|| {
             panic!(
                 "`prometheus` is not on PATH; run scripts/test.sh, which installs \
@@ -48,12 +61,9 @@ impl PrometheusServer {
         // and a new port is tried.
         let mut last_failure = String::new();
         for _ in 0..3 {
-            match PrometheusServer::spawn(&binary, target) {
+            match PrometheusServer::spawn(&binary, config, flags) {
                 Ok(mut server) => match server.wait_until_ready().await {
-                    Ok(()) => {
-                        server.wait_until_scraped().await;
-                        return server;
-                    }
+                    Ok(()) => return server,
                     Err(failure) => last_failure = failure,
                 },
                 Err(failure) => last_failure = failure,
@@ -67,17 +77,10 @@ impl PrometheusServer {
         &self.url
     }
 
-    fn spawn(binary: &PathBuf, target: SocketAddr) -> Result<PrometheusServer, String> {
+    fn spawn(binary: &PathBuf, text: &str, flags: &[&str]) -> Result<PrometheusServer, String> {
         let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
         let config = dir.path().join("prometheus.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
-                 scrape_configs:\n  - job_name: {JOB}\n    static_configs:\n      - targets: ['{target}']\n"
-            ),
-        )
-        .map_err(|e| format!("write {}: {e}", config.display()))?;
+        std::fs::write(&config, text).map_err(|e| format!("write {}: {e}", config.display()))?;
         let log = std::fs::File::create(dir.path().join("prometheus.log"))
             .map_err(|e| format!("create the log file: {e}"))?;
         let log_err = log.try_clone().map_err(|e| format!("log file: {e}"))?;
@@ -93,6 +96,7 @@ impl PrometheusServer {
             ))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .arg("--log.level=warn")
+            .args(flags)
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log_err)
@@ -155,7 +159,8 @@ impl PrometheusServer {
         }
     }
 
-    fn log(&self) -> String {
+    /// Prometheus' own log, for failure messages.
+    pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("prometheus.log")).unwrap_or_default()
     }
 }

@@ -92,6 +92,7 @@ async fn run(yamls: &[String]) -> RunReport {
         out_dir: dir.path().to_path_buf(),
         files: vec!["inline.yaml".into()],
         fail_fast: false,
+        live: None,
     };
     tokio::time::timeout(
         RUN_LIMIT,

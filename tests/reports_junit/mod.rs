@@ -71,6 +71,7 @@ fn real_run() -> RunReport {
             out_dir: dir.path().to_path_buf(),
             files: vec!["inline.yaml".into()],
             fail_fast: false,
+            live: None,
         };
         let report = tokio::time::timeout(
             TEST_LIMIT,

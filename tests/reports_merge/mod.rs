@@ -31,6 +31,7 @@ async fn run_report(yaml: &str, seed: u64) -> RunReport {
         out_dir: dir.path().to_path_buf(),
         files: vec!["inline.yaml".into()],
         fail_fast: false,
+        live: None,
     };
     runner::run(
         &runner::Planned::all(doc.experiments),

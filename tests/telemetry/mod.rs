@@ -87,7 +87,7 @@ async fn sampler_in_a_quiet_process() {
 
     let stop = CancellationToken::new();
     let t0 = Instant::now();
-    let sampler = telemetry::spawn(t0, watched.clone(), stop.clone());
+    let sampler = telemetry::spawn(t0, watched.clone(), stop.clone(), None);
     let ticks_at_start = (cpu_ticks("self"), cpu_ticks(&spinner.id().to_string()));
     // A process that appears later is reported from its third refresh.
     tokio::time::sleep(Duration::from_millis(300)).await;

@@ -26,6 +26,8 @@ use crate::proxy::{ProxyMode, ToxicError};
 pub(super) struct Reply {
     pub status: StatusCode,
     pub body: Option<String>,
+    /// JSON but for `/metrics`.
+    pub content_type: &'static str,
 }
 
 impl Reply {
@@ -44,6 +46,7 @@ impl Reply {
         Reply {
             status,
             body: Some(text),
+            content_type: "application/json",
         }
     }
 
@@ -51,6 +54,7 @@ impl Reply {
         Reply {
             status: StatusCode::NO_CONTENT,
             body: None,
+            content_type: "application/json",
         }
     }
 }
@@ -75,6 +79,11 @@ pub(super) async fn dispatch(
     body: Bytes,
 ) -> Result<Reply, ApiError> {
     match action {
+        Action::Metrics => Ok(Reply {
+            status: StatusCode::OK,
+            body: Some(super::metrics::render(&registry.list().await)),
+            content_type: crate::metrics::export::text::CONTENT_TYPE,
+        }),
         Action::Version => Ok(Reply::ok(Version {
             version: env!("CARGO_PKG_VERSION"),
             server: "faultline",

@@ -10,6 +10,7 @@
 //! - `handlers`: one arm per action against the
 //!   [`ProxyRegistry`](crate::proxy::registry::ProxyRegistry).
 //! - `error`: [`ApiError`], Toxiproxy's `{"error", "status"}` answers.
+//! - `metrics`: `GET /metrics`, the hops' counters for Prometheus.
 //! - `server`: the hyper loop — [`serve_admin`]; every request passes the
 //!   shared guards of [`crate::server::guard`] first.
 //! - `standalone`: the `faultline proxy` command — [`run_standalone`].
@@ -17,6 +18,7 @@
 mod error;
 mod handlers;
 mod json;
+mod metrics;
 mod routes;
 mod server;
 mod standalone;

@@ -9,6 +9,8 @@ use http::Method;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Action {
     Version,
+    /// `GET /metrics`: the Prometheus text format, not JSON.
+    Metrics,
     Reset,
     ListProxies,
     CreateProxy,
@@ -54,6 +56,7 @@ pub(super) fn route(method: &Method, path: &str) -> Result<Action, NoRoute> {
     // unknown method is a 405 with the methods it does accept.
     let (allowed, action) = match segs.as_slice() {
         ["version"] => ("GET", (m == Method::GET).then_some(Action::Version)),
+        ["metrics"] => ("GET", (m == Method::GET).then_some(Action::Metrics)),
         ["reset"] => ("POST", (m == Method::POST).then_some(Action::Reset)),
         ["populate"] => ("POST", (m == Method::POST).then_some(Action::Populate)),
         ["proxies"] => (
@@ -176,6 +179,7 @@ mod tests {
         let t = || "lag".to_string();
         let cases = [
             (Method::GET, "/version", Action::Version),
+            (Method::GET, "/metrics", Action::Metrics),
             (Method::POST, "/reset", Action::Reset),
             (Method::GET, "/proxies", Action::ListProxies),
             (Method::POST, "/proxies", Action::CreateProxy),

@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use http::header::{HeaderValue, CONTENT_TYPE};
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -82,6 +83,14 @@ async fn handle(req: Request<Incoming>, ctx: &Ctx) -> Response<Full<Bytes>> {
 
 fn reply_response(reply: Reply) -> Response<Full<Bytes>> {
     match reply.body {
+        Some(body) if reply.content_type != "application/json" => {
+            let mut response = Response::new(Full::new(Bytes::from(body)));
+            *response.status_mut() = reply.status;
+            response
+                .headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static(reply.content_type));
+            response
+        }
         Some(body) => json_response(reply.status, body),
         None => {
             let mut response = Response::new(Full::new(Bytes::new()));
