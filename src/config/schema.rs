@@ -56,29 +56,8 @@ pub fn to_pretty(schema: &Value) -> String {
 }
 
 /// Declares a leaf schema: a marker type used only in `#[schemars(with = ...)]`,
-/// inlined where it is used so each field shows its type directly.
-macro_rules! leaf {
-    ($(#[doc = $doc:literal])+ $name:ident => $($schema:tt)+) => {
-        $(#[doc = $doc])+
-        pub(super) struct $name;
-
-        impl JsonSchema for $name {
-            fn inline_schema() -> bool {
-                true
-            }
-
-            fn schema_name() -> Cow<'static, str> {
-                stringify!($name).into()
-            }
-
-            fn json_schema(_: &mut SchemaGenerator) -> Schema {
-                json_schema!($($schema)+)
-            }
-        }
-    };
-}
-
-/// Declares a leaf whose schema a function of [`values`] builds.
+/// inlined where it is used so each field shows its type directly. Its
+/// schema is a function's (of [`values`]) or, with `leaf!`, written inline.
 macro_rules! leaf_fn {
     ($(#[doc = $doc:literal])+ $name:ident => $build:expr) => {
         $(#[doc = $doc])+
@@ -97,6 +76,13 @@ macro_rules! leaf_fn {
                 to_schema(($build)())
             }
         }
+    };
+}
+
+/// [`leaf_fn!`] with the schema written as JSON.
+macro_rules! leaf {
+    ($(#[doc = $doc:literal])+ $name:ident => $($schema:tt)+) => {
+        leaf_fn! { $(#[doc = $doc])+ $name => || serde_json::json!($($schema)+) }
     };
 }
 

@@ -21,3 +21,13 @@ pub use recorder::{LiveStats, PhaseMetrics, PhaseSlice, Recorder, RecorderOutput
 pub use timeline::{Classifier, Slot, Timeline, SLOT};
 pub use versions::{PhaseVersions, VersionMetrics, MAX_VERSIONS};
 pub use window::WindowSummary;
+
+/// `errors / requests`, 0 when there were no requests: the one error-rate
+/// rule of phases, versions and windows.
+pub fn error_rate(errors: u64, requests: u64) -> f64 {
+    if requests == 0 {
+        0.0
+    } else {
+        errors as f64 / requests as f64
+    }
+}

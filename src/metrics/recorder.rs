@@ -67,11 +67,7 @@ impl PhaseMetrics {
 
     /// Errors / requests, 0 when there were no requests.
     pub fn error_rate(&self) -> f64 {
-        if self.requests == 0 {
-            0.0
-        } else {
-            self.errors as f64 / self.requests as f64
-        }
+        super::error_rate(self.errors, self.requests)
     }
 }
 
@@ -263,9 +259,7 @@ impl State {
             p99_ms: last
                 .filter(|w| !w.histogram.is_empty())
                 .map(|w| w.histogram.quantile_ms(0.99)),
-            error_rate: last
-                .filter(|w| w.requests > 0)
-                .map_or(0.0, |w| w.errors as f64 / w.requests as f64),
+            error_rate: last.map_or(0.0, |w| super::error_rate(w.errors, w.requests)),
         }
     }
 

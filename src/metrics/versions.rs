@@ -33,11 +33,7 @@ impl VersionMetrics {
 
     /// Errors / requests, 0 when there were none.
     pub fn error_rate(&self) -> f64 {
-        if self.requests == 0 {
-            0.0
-        } else {
-            self.errors as f64 / self.requests as f64
-        }
+        super::error_rate(self.errors, self.requests)
     }
 }
 

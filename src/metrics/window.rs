@@ -32,11 +32,7 @@ impl WindowAccumulator {
             t,
             requests: self.requests,
             errors: self.errors,
-            error_rate: if self.requests == 0 {
-                0.0
-            } else {
-                self.errors as f64 / self.requests as f64
-            },
+            error_rate: super::error_rate(self.errors, self.requests),
             p50: (!self.histogram.is_empty()).then(|| self.histogram.quantile_ms(0.5)),
             p99: (!self.histogram.is_empty()).then(|| self.histogram.quantile_ms(0.99)),
             phase: phase.to_string(),

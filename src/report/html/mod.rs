@@ -90,7 +90,7 @@ mod tests {
 
     fn window(t: u64, requests: u64, errors: u64, p: Option<f64>, phase: &str) -> Value {
         json!({ "t": t, "requests": requests, "errors": errors,
-                "error_rate": if requests == 0 { 0.0 } else { errors as f64 / requests as f64 },
+                "error_rate": crate::metrics::error_rate(errors, requests),
                 "p50": p.map(|v| v / 2.0), "p99": p, "phase": phase })
     }
 

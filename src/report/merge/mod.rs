@@ -459,11 +459,7 @@ fn merge_phase(
         completed: parts.iter().all(|(_, p)| p.completed),
         requests,
         errors,
-        error_rate: if requests == 0 {
-            0.0
-        } else {
-            errors as f64 / requests as f64
-        },
+        error_rate: crate::metrics::error_rate(errors, requests),
         errors_by_class: sum_maps(|p| &p.errors_by_class),
         status_counts: sum_maps(|p| &p.status_counts),
         rate: parts.iter().map(|(_, p)| p.rate).sum(),
@@ -657,11 +653,7 @@ fn merge_series(shards: &[Shard<ExperimentReport>]) -> Vec<WindowSummary> {
     by_second
         .into_values()
         .map(|mut w| {
-            w.error_rate = if w.requests == 0 {
-                0.0
-            } else {
-                w.errors as f64 / w.requests as f64
-            };
+            w.error_rate = crate::metrics::error_rate(w.errors, w.requests);
             w
         })
         .collect()

@@ -66,11 +66,7 @@ pub(super) fn merge(
         ..PhaseVersions::default()
     };
     for ((other, label), (mut report, histogram)) in merged {
-        report.error_rate = if report.requests == 0 {
-            0.0
-        } else {
-            report.errors as f64 / report.requests as f64
-        };
+        report.error_rate = crate::metrics::error_rate(report.errors, report.requests);
         report.latency_ms = histogram.summary();
         report.histogram = (!histogram.is_empty()).then(|| histogram.to_base64());
         let metrics = VersionMetrics {
